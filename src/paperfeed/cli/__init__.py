@@ -1,0 +1,71 @@
+"""The ``paperfeed`` command: a thin face over the library, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from paperfeed import __version__, config
+from paperfeed.errors import NotFound, PaperfeedError
+from paperfeed.store import Store, open_store
+
+
+class Context:
+    """What every command shares: settings and the store, opened on first use."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings["db"])
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+class PaperfeedGroup(click.Group):
+    """Turns paperfeed's errors into a message and an exit code (1, or 3 for not found)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NotFound as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(3)
+        except PaperfeedError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=PaperfeedGroup)
+@click.version_option(__version__, prog_name="paperfeed")
+@click.option(
+    "--db",
+    envvar="PAPERFEED_DB",
+    default=None,
+    help="SQLite database file [env PAPERFEED_DB; default ./paperfeed.db]",
+)
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """paperfeed: research-paper discovery and recommendation, self-hosted."""
+    obj = Context(config.load(db=db))
+    ctx.obj = obj
+    ctx.call_on_close(obj.close)
+
+
+def _register() -> None:
+    from paperfeed.cli import ingest, papers, profiles
+
+    for module in (ingest, papers, profiles):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,61 @@
+"""``paperfeed stats``, ``show`` and ``export``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from paperfeed.cli import Context
+from paperfeed.export import EXPORTERS
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """Count what the database holds."""
+    s = obj.store.stats()
+    if as_json:
+        _print_json(s)
+        return
+    for key, value in s.items():
+        click.echo(f"{key:>16}: {value}")
+
+
+@click.command()
+@click.argument("paper_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj: Context, paper_id: str, as_json: bool) -> None:
+    """Show one paper by arXiv id, DOI, s2:ID, openalex:ID or pf:N."""
+    paper = obj.store.get_paper(paper_id)
+    if as_json:
+        _print_json(paper.to_dict())
+        return
+    click.echo(paper.title or "(untitled)")
+    click.echo(", ".join(a.name for a in paper.authors))
+    click.echo(" ".join(f"{k}:{v}" for k, v in paper.ids.items()))
+    if paper.abstract:
+        click.echo()
+        click.echo(paper.abstract)
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(sorted(EXPORTERS)), default="jsonl",
+              show_default=True)
+@click.option("--profile", help="Only this profile's papers.")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
+@click.pass_obj
+def export(obj: Context, fmt: str, profile: str | None, output: click.utils.LazyFile) -> None:
+    """Export papers (all of them, or a profile's) as JSON lines or BibTeX."""
+    papers = obj.store.profile_papers(profile) if profile else obj.store.iter_papers()
+    EXPORTERS[fmt](papers, output)
+
+
+COMMANDS = [stats, show, export]

@@ -1,0 +1,42 @@
+"""Settings, declared once: name, default, help; read from ``PAPERFEED_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    cast: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "PAPERFEED_" + self.name.upper()
+
+
+SETTINGS = [
+    Setting("db", "paperfeed.db", "SQLite database file"),
+    Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv API query endpoint"),
+    Setting("oai_pmh_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint"),
+    Setting("arxiv_delay", 3.0, "seconds between arXiv requests (arXiv asks for 3)", float),
+    Setting("retries", 4, "retries of a failing remote request, with backoff", int),
+    Setting("s2_api_url", "https://api.semanticscholar.org/graph/v1", "Semantic Scholar Graph API"),
+    Setting("s2_api_key", "", "Semantic Scholar API key (optional)"),
+]
+
+
+def load(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Settings from defaults, then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = env.get(s.env)
+        values[s.name] = s.cast(raw) if raw not in (None, "") else s.default
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return values

@@ -1,0 +1,75 @@
+"""Taking one's papers out again: JSON lines (everything paperfeed knows) and BibTeX."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import IO
+
+import bibtexparser
+import orjson
+from bibtexparser.model import Entry, Field
+
+from paperfeed.ingest.normalize import fold, split_name
+from paperfeed.models import Paper
+
+
+def to_jsonl(papers: Iterable[Paper], out: IO[str]) -> None:
+    for p in papers:
+        out.write(orjson.dumps(p.to_dict()).decode())
+        out.write("\n")
+
+
+def _bibtex_escape(text: str) -> str:
+    # Braces keep BibTeX from re-casing; a lone % or & would break LaTeX.
+    return text.replace("\\&", "&").replace("&", "\\&").replace("%", "\\%")
+
+
+def _citekey(p: Paper, used: set[str]) -> str:
+    family = fold(split_name(p.authors[0].name)[1]).replace(" ", "") if p.authors else "anon"
+    word = next((w for w in fold(p.title or "").split() if len(w) > 3), "paper")
+    base = f"{family}{p.year or ''}{word}" or f"paper{p.id}"
+    key, n = base, 1
+    while key in used:
+        n += 1
+        key = f"{base}{chr(ord('a') + n - 2)}" if n < 28 else f"{base}{n}"
+    used.add(key)
+    return key
+
+
+def bibtex_entry(p: Paper, key: str) -> Entry:
+    fields = []
+
+    def add(name: str, value: object) -> None:
+        if value:
+            fields.append(Field(name, "{" + _bibtex_escape(str(value)) + "}"))
+
+    add("title", p.title)
+    add("author", " and ".join(
+        ", ".join(x for x in reversed(split_name(a.name)) if x) for a in p.authors
+    ))
+    add("year", p.year)
+    add("abstract", p.abstract)
+    add("doi", p.ids.get("doi"))
+    if "arxiv" in p.ids:
+        add("eprint", p.ids["arxiv"])
+        add("archiveprefix", "arXiv")
+        add("primaryclass", p.categories[0] if p.categories else None)
+    add("journal", p.venue or p.journal_ref)
+    add("url", p.links.get("abs") or p.links.get("url"))
+    add("note", p.comment)
+    entry_type = "article" if (p.venue or p.journal_ref) else "misc"
+    return Entry(entry_type, key, fields)
+
+
+def to_bibtex(papers: Iterable[Paper], out: IO[str]) -> None:
+    used: set[str] = set()
+    for p in papers:
+        library = bibtexparser.Library([bibtex_entry(p, _citekey(p, used))])
+        out.write(bibtexparser.write_string(library))
+        out.write("\n")
+
+
+EXPORTERS: dict[str, Callable[[Iterable[Paper], IO[str]], None]] = {
+    "jsonl": to_jsonl,
+    "bibtex": to_bibtex,
+}

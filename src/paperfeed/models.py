@@ -1,0 +1,165 @@
+"""The records that flow from sources into the store, and what the store gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class AuthorRecord:
+    """An author as a source gives it: a name and, where known, affiliations."""
+
+    name: str
+    affiliations: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PaperRecord:
+    """One paper as one source record describes it, before merging.
+
+    Text fields keep the source's original text; the ingest pipeline cleans them.
+    Dates are ISO-8601 strings (``YYYY-MM-DD``).
+    """
+
+    source: str
+    location: str
+    arxiv_id: str | None = None
+    arxiv_version: int | None = None
+    doi: str | None = None
+    s2_id: str | None = None
+    openalex_id: str | None = None
+    title: str | None = None
+    abstract: str | None = None
+    authors: list[AuthorRecord] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published: str | None = None
+    updated: str | None = None
+    listed: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+    journal_ref: str | None = None
+    license: str | None = None
+    venue: str | None = None
+    year: int | None = None
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    # Facts about the record that are not about the paper, e.g. upvotes in a listing.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ProfileOwner:
+    """A list's first line naming who its papers belong to."""
+
+    name: str
+    kind: str  # "institution" | "researcher"
+
+
+@dataclass(slots=True)
+class Author:
+    """An author entity as stored."""
+
+    id: int
+    name: str
+    affiliations: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Paper:
+    """One clean, merged paper as the store holds it."""
+
+    id: int
+    title: str | None
+    abstract: str | None
+    authors: list[Author]
+    ids: dict[str, str]
+    categories: list[str]
+    published: str | None
+    updated: str | None
+    listed: str | None
+    links: dict[str, str]
+    comment: str | None
+    journal_ref: str | None
+    license: str | None
+    venue: str | None
+    year: int | None
+    arxiv_version: int | None
+    versions: list[dict[str, Any]]
+    provenance: dict[str, str]
+    title_raw: str | None = None
+    abstract_raw: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The public id: the arXiv id where there is one, else a prefixed other id."""
+        return paper_ref(self.id, self.ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.ref,
+            "pid": self.id,
+            "ids": self.ids,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": [{"name": a.name, "affiliations": a.affiliations} for a in self.authors],
+            "categories": self.categories,
+            "published": self.published,
+            "updated": self.updated,
+            "listed": self.listed,
+            "links": self.links,
+            "comment": self.comment,
+            "journal_ref": self.journal_ref,
+            "license": self.license,
+            "venue": self.venue,
+            "year": self.year,
+            "arxiv_version": self.arxiv_version,
+            "versions": self.versions,
+            "provenance": self.provenance,
+            "original": {"title": self.title_raw, "abstract": self.abstract_raw},
+        }
+
+
+def paper_ref(pid: int, ids: dict[str, str]) -> str:
+    if "arxiv" in ids:
+        return ids["arxiv"]
+    for kind in ("doi", "s2", "openalex"):
+        if kind in ids:
+            return f"{kind}:{ids[kind]}"
+    return f"pf:{pid}"
+
+
+@dataclass(slots=True)
+class Profile:
+    """A named set of papers that stands for a researcher, reader, lab or topic."""
+
+    id: int
+    name: str
+    kind: str
+    description: str | None
+    papers: int
+
+
+@dataclass(slots=True)
+class PaperDraft:
+    """A paper being merged on the write path: the stored state plus what a new record adds."""
+
+    id: int | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    title_raw: str | None = None
+    abstract: str | None = None
+    abstract_raw: str | None = None
+    authors: list[AuthorRecord] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published: str | None = None
+    updated: str | None = None
+    listed: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+    journal_ref: str | None = None
+    license: str | None = None
+    venue: str | None = None
+    year: int | None = None
+    arxiv_version: int | None = None
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, str] = field(default_factory=dict)

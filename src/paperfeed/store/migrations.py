@@ -1,0 +1,191 @@
+"""Numbered schema migrations for the SQLite store.
+
+Each is applied in one transaction together with its row in ``_migrations``. Never edit a
+released migration: add the next number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from paperfeed.errors import StoreError
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[int, str, Migration]] = []
+
+
+def migration(number: int, name: str) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        MIGRATIONS.append((number, name, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "papers, authors, organizations, profiles, full-text index")
+def m001_core(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE papers (
+            id INTEGER PRIMARY KEY,
+            title TEXT,
+            title_raw TEXT,
+            abstract TEXT,
+            abstract_raw TEXT,
+            authors_text TEXT,
+            categories TEXT NOT NULL DEFAULT '[]',
+            published TEXT,
+            updated TEXT,
+            listed TEXT,
+            links TEXT NOT NULL DEFAULT '{}',
+            comment TEXT,
+            journal_ref TEXT,
+            license TEXT,
+            venue TEXT,
+            year INTEGER,
+            arxiv_version INTEGER,
+            versions TEXT NOT NULL DEFAULT '[]',
+            provenance TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            modified_at TEXT NOT NULL
+        );
+        CREATE INDEX papers_listed ON papers(listed);
+        CREATE INDEX papers_published ON papers(published);
+
+        -- Ids that name exactly one paper: arxiv, doi, s2, openalex.
+        CREATE TABLE paper_ids (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX paper_ids_paper ON paper_ids(paper_id);
+
+        -- Hashes of folded titles and abstracts: candidates for a match, never proof.
+        CREATE TABLE paper_keys (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (kind, value, paper_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE authors (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE organizations (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE paper_authors (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            author_id INTEGER NOT NULL REFERENCES authors(id),
+            name TEXT NOT NULL,
+            PRIMARY KEY (paper_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX paper_authors_author ON paper_authors(author_id);
+        CREATE TABLE paper_author_orgs (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            org_id INTEGER NOT NULL REFERENCES organizations(id),
+            PRIMARY KEY (paper_id, position, org_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX paper_author_orgs_org ON paper_author_orgs(org_id);
+
+        -- Every source record stored, by content hash: re-ingesting it changes nothing.
+        CREATE TABLE source_records (
+            hash TEXT PRIMARY KEY,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            location TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE profiles (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            description TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE profile_papers (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            relation TEXT NOT NULL DEFAULT 'positive',
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (profile_id, paper_id)
+        ) WITHOUT ROWID;
+
+        CREATE VIRTUAL TABLE papers_fts USING fts5(
+            title, authors_text, abstract,
+            content='papers', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
+            INSERT INTO papers_fts(rowid, title, authors_text, abstract)
+            VALUES (new.id, new.title, new.authors_text, new.abstract);
+        END;
+        CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
+            INSERT INTO papers_fts(papers_fts, rowid, title, authors_text, abstract)
+            VALUES ('delete', old.id, old.title, old.authors_text, old.abstract);
+        END;
+        CREATE TRIGGER papers_fts_update AFTER UPDATE ON papers
+        WHEN old.title IS NOT new.title OR old.authors_text IS NOT new.authors_text
+             OR old.abstract IS NOT new.abstract
+        BEGIN
+            INSERT INTO papers_fts(papers_fts, rowid, title, authors_text, abstract)
+            VALUES ('delete', old.id, old.title, old.authors_text, old.abstract);
+            INSERT INTO papers_fts(rowid, title, authors_text, abstract)
+            VALUES (new.id, new.title, new.authors_text, new.abstract);
+        END;
+        """,
+    )
+
+
+def apply(db: sqlite3.Connection) -> list[int]:
+    """Apply every migration not yet applied; returns the numbers applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations "
+        "(id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT id FROM _migrations")}
+    known = {number for number, _, _ in MIGRATIONS}
+    if done - known:
+        raise StoreError(
+            f"database has migrations {sorted(done - known)} that this paperfeed does not know: "
+            "it was written by a newer version"
+        )
+    applied = []
+    for number, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if number in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute(
+                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(number)
+    return applied
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run several statements without ``executescript``'s implicit COMMIT."""
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            db.execute(current)
+            current = ""
+    if current.strip():
+        db.execute(current)
