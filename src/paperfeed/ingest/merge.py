@@ -23,7 +23,6 @@ from paperfeed.ingest.normalize import (
     title_key,
 )
 from paperfeed.models import AuthorRecord, PaperDraft, PaperRecord
-from paperfeed.store.base import Writer
 
 _SCALARS = ("comment", "journal_ref", "license", "venue", "year")
 _ID_ORDER = ("arxiv", "doi", "s2", "openalex")
@@ -86,22 +85,45 @@ def _year(date: str | None) -> int | None:
     return None
 
 
-def find_match(w: Writer, new: PaperDraft, keys: dict[str, str]) -> PaperDraft | None:
-    """The stored paper this record belongs to, if any."""
-    found = w.find_by_ids(new.ids)
-    for kind in _ID_ORDER:
-        if kind in found:
-            old = w.load_draft(found[kind])
-            if kind == "arxiv" or not _disagree(old.ids, new.ids, ("arxiv",)):
-                return old
-    for kind in ("title", "abstract"):
-        if kind not in keys:
-            continue
-        for pid in w.find_by_key(kind, keys[kind]):
-            old = w.load_draft(pid)
-            if not _disagree(old.ids, new.ids, _ID_ORDER) and _authors_agree(old, new):
-                return old
-    return None
+class Resolver:
+    """Finds the paper a record belongs to among stored papers and those of the same batch.
+
+    Built from batched look-ups (``Writer.find_by_ids`` / ``find_by_keys`` / ``load_drafts``);
+    drafts added during the batch are found too, so one file may hold a paper twice.
+    """
+
+    def __init__(
+        self,
+        by_id: dict[tuple[str, str], int],
+        by_key: dict[tuple[str, str], list[int]],
+        stored: dict[int, PaperDraft],
+    ) -> None:
+        self.ids: dict[tuple[str, str], PaperDraft] = {k: stored[p] for k, p in by_id.items()}
+        self.keys: dict[tuple[str, str], list[PaperDraft]] = {
+            k: [stored[p] for p in ps] for k, ps in by_key.items()
+        }
+
+    def match(self, new: PaperDraft, keys: dict[str, str]) -> PaperDraft | None:
+        for kind in _ID_ORDER:
+            if kind in new.ids and (old := self.ids.get((kind, new.ids[kind]))) is not None:
+                if kind == "arxiv" or not _disagree(old.ids, new.ids, ("arxiv",)):
+                    return old
+        for kind in ("title", "abstract"):
+            if kind not in keys:
+                continue
+            for old in self.keys.get((kind, keys[kind]), ()):
+                if not _disagree(old.ids, new.ids, _ID_ORDER) and _authors_agree(old, new):
+                    return old
+        return None
+
+    def add(self, draft: PaperDraft, keys: dict[str, str]) -> None:
+        """Make a draft of this batch findable by its ids and keys."""
+        for kind, value in draft.ids.items():
+            self.ids.setdefault((kind, value), draft)
+        for kind, value in keys.items():
+            bucket = self.keys.setdefault((kind, value), [])
+            if not any(d is draft for d in bucket):
+                bucket.append(draft)
 
 
 def _disagree(a: dict[str, str], b: dict[str, str], kinds: tuple[str, ...]) -> bool:

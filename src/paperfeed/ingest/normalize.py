@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 _WS = re.compile(r"\s+")
 # LaTeX line breaks that sources leave in titles and abstracts: \\ , \newline, \linebreak
 _LATEX_BREAK = re.compile(r"\\\\(?:\[[^\]]*\])?|\\newline\b|\\linebreak\b")
 _NON_WORD = re.compile(r"[^\w]+")
+_ASCII_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~_"})
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(?:v(\d+))?")
 _ARXIV_OLD = re.compile(r"([a-z\-]+(?:\.[A-Za-z\-]{2})?/\d{7})(?:v(\d+))?")
 _ARXIV_PREFIX = re.compile(
@@ -32,25 +35,26 @@ def clean_text(text: str | None) -> str | None:
     """Text for display: Unicode NFC, LaTeX line breaks and hard wraps removed, spaces folded."""
     if text is None:
         return None
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
     if "\\" in text:
         text = _LATEX_BREAK.sub(" ", text)
-    text = _WS.sub(" ", text).strip()
-    return text or None
+    return " ".join(text.split()) or None
 
 
 def fold(text: str) -> str:
     """Lower-case ASCII-ish form for matching: accents stripped, punctuation to spaces."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return _WS.sub(" ", _NON_WORD.sub(" ", text.casefold())).strip()
+    if text.isascii():
+        return " ".join(text.casefold().translate(_ASCII_PUNCT).split())
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return " ".join(_NON_WORD.sub(" ", text.casefold()).replace("_", " ").split())
 
 
 def text_key(text: str | None, min_words: int) -> str | None:
     """A hash of the folded text, or None when the text is too short to identify a paper."""
     if not text:
         return None
-    folded = fold(text).replace("_", " ")
+    folded = fold(text)
     if folded.count(" ") + 1 < min_words:
         return None
     return hashlib.blake2b(folded.encode(), digest_size=12).hexdigest()
@@ -96,6 +100,7 @@ def normalize_doi(value: str | None) -> str | None:
     return m.group(0).rstrip(".,;").lower()
 
 
+@lru_cache(maxsize=1 << 16)
 def split_name(name: str) -> tuple[str, str]:
     """``(given, family)`` from "First Last", "Last, First" or "Last, Jr., First"."""
     name = _WS.sub(" ", unicodedata.normalize("NFC", name)).strip().strip(",")
@@ -120,10 +125,13 @@ def split_name(name: str) -> tuple[str, str]:
 
 def display_name(name: str) -> str:
     """An author name as people write it: "First Last"."""
+    if "," not in name:
+        return " ".join(name.split())
     given, family = split_name(name)
     return f"{given} {family}".strip()
 
 
+@lru_cache(maxsize=1 << 18)
 def name_key(name: str) -> str:
     """The key one author entity is stored under: folded "family, given"."""
     given, family = split_name(name)

@@ -19,12 +19,14 @@ import orjson
 
 from paperfeed.errors import FileRejected, InputError, RecordError
 from paperfeed.ingest import registry
-from paperfeed.ingest.merge import draft_from_record, find_match, merge
-from paperfeed.models import PaperRecord, ProfileOwner
+from paperfeed.ingest.merge import Resolver, draft_from_record, merge
+from paperfeed.models import PaperDraft, PaperRecord, ProfileOwner
 from paperfeed.store.base import Store, Writer
 
 #: Parsing stops and the file is refused once this many bad records were seen.
 MAX_ERRORS = 50
+#: Records looked up and written together.
+BATCH = 1000
 _HEAD = 65536
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -133,22 +135,25 @@ def ingest_items(
     """Merge records into the store in one transaction; the file-independent core of ingest."""
     report = IngestReport(path=name, format=source_name, profile=profile)
     owner: ProfileOwner | None = None
+    batch: list[PaperRecord] = []
     with store.writer() as w:
-        for n, item in enumerate(items):
+        for item in items:
             if isinstance(item, RecordError):
                 report.bad.append(item)
                 if not skip_bad and len(report.bad) >= MAX_ERRORS:
                     break
-                continue
-            if isinstance(item, ProfileOwner):
+            elif isinstance(item, ProfileOwner):
                 owner = item
-                continue
-            report.records += 1
-            _store_record(w, item, report)
-            if tick is not None and n % 2048 == 0:
-                tick()
+            elif not report.bad or skip_bad:  # after a bad record only errors are collected
+                batch.append(item)
+                if len(batch) == BATCH:
+                    _store_batch(w, batch, report)
+                    batch = []
+                    if tick is not None:
+                        tick()
         if report.bad and not skip_bad:
             raise FileRejected(name, report.bad)
+        _store_batch(w, batch, report)
         if owner is not None and profile is None:
             report.profile = owner.name
             profile_kind = owner.kind
@@ -170,23 +175,41 @@ def record_hash(rec: PaperRecord) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _store_record(w: Writer, rec: PaperRecord, report: IngestReport) -> None:
-    h = record_hash(rec)
-    pid = w.seen_paper(h)
-    if pid is not None:
-        report.unchanged += 1
-        report.paper_ids.append(pid)
+def _store_batch(w: Writer, records: list[PaperRecord], report: IngestReport) -> None:
+    if not records:
         return
-    draft, keys = draft_from_record(rec)
-    if not (draft.title or draft.abstract or draft.ids):
-        # Nothing to identify or show: not a paper. Parsers report these as bad records.
+    report.records += len(records)
+    hashes = [record_hash(r) for r in records]
+    seen = w.seen_papers(hashes)
+    todo = []
+    for rec, h in zip(records, hashes, strict=True):
+        if h in seen:
+            report.unchanged += 1
+            report.paper_ids.append(seen[h])
+            continue
+        draft, keys = draft_from_record(rec)
+        if draft.title or draft.abstract or draft.ids:
+            todo.append((rec, h, draft, keys))
+    if not todo:
         return
-    old = find_match(w, draft, keys)
-    if old is None:
-        pid = w.save(draft, keys)
-        report.new += 1
-    else:
-        pid = w.save(merge(old, draft), keys)
-        report.merged += 1
-    w.record_seen(h, pid, rec.source, rec.location)
-    report.paper_ids.append(pid)
+    by_id = w.find_by_ids(pair for _, _, d, _ in todo for pair in d.ids.items())
+    by_key = w.find_by_keys(pair for _, _, _, keys in todo for pair in keys.items())
+    stored = w.load_drafts([*by_id.values(), *(p for ps in by_key.values() for p in ps)])
+    resolver = Resolver(by_id, by_key, stored)
+    targets: dict[int, tuple[PaperDraft, dict[tuple[str, str], None]]] = {}
+    placed = []
+    for rec, h, draft, keys in todo:
+        old = resolver.match(draft, keys)
+        if old is None:
+            target = draft
+            report.new += 1
+        else:
+            target = merge(old, draft)
+            report.merged += 1
+        resolver.add(target, keys)
+        entry = targets.setdefault(id(target), (target, {}))
+        entry[1].update(dict.fromkeys(keys.items()))
+        placed.append((h, target, rec))
+    w.save([(t, list(keys)) for t, keys in targets.values()])
+    w.record_seen((h, t.id or 0, rec.source, rec.location) for h, t, rec in placed)
+    report.paper_ids.extend(t.id or 0 for _, t, _ in placed)

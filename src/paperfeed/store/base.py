@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -11,31 +11,35 @@ from paperfeed.models import Paper, PaperDraft, Profile
 
 
 class Writer(ABC):
-    """Writes inside one transaction: all of it is stored, or none of it."""
+    """Writes inside one transaction: all of it is stored, or none of it.
+
+    Every method works on a batch, so a backend can answer with a few round trips.
+    """
 
     @abstractmethod
-    def seen_paper(self, record_hash: str) -> int | None:
-        """The paper a source record with this content hash was stored as, if it was."""
+    def seen_papers(self, hashes: Sequence[str]) -> dict[str, int]:
+        """For source-record content hashes stored before, the paper each became part of."""
 
     @abstractmethod
-    def record_seen(self, record_hash: str, paper_id: int, source: str, location: str) -> None:
-        """Remember that this source record is stored as part of ``paper_id``."""
+    def record_seen(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
+        """Remember source records as ``(hash, paper id, source, location)``."""
 
     @abstractmethod
-    def find_by_ids(self, ids: dict[str, str]) -> dict[str, int]:
-        """For each ``kind: value`` id that a paper already owns, that paper's id."""
+    def find_by_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """For each ``(kind, value)`` id a paper owns (arxiv, doi, s2, openalex), that paper."""
 
     @abstractmethod
-    def find_by_key(self, kind: str, value: str) -> list[int]:
-        """Papers whose folded title or abstract (``kind``) hashes to ``value``."""
+    def find_by_keys(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+        """For each ``(kind, hash)`` of a folded title or abstract, the papers that have it."""
 
     @abstractmethod
-    def load_draft(self, paper_id: int) -> PaperDraft:
-        """The stored paper, in the form the merge works on."""
+    def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
+        """Stored papers, in the form the merge works on."""
 
     @abstractmethod
-    def save(self, draft: PaperDraft, keys: dict[str, str]) -> int:
-        """Insert or update a paper with its ids, match keys, authors and organizations."""
+    def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
+        """Insert new drafts (``id`` None; their ids are set) and update stored ones, with
+        their ids, match keys, authors and organizations."""
 
     @abstractmethod
     def ensure_profile(self, name: str, kind: str, description: str | None = None) -> int:

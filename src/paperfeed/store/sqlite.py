@@ -32,6 +32,33 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _authors_text(d: PaperDraft) -> str | None:
+    return "; ".join(a.name for a in d.authors) or None
+
+
+def _row(d: PaperDraft) -> tuple[Any, ...]:
+    return (
+        d.title,
+        d.title_raw,
+        d.abstract,
+        d.abstract_raw,
+        _authors_text(d),
+        _json(d.categories),
+        d.published,
+        d.updated,
+        d.listed,
+        _json(d.links),
+        d.comment,
+        d.journal_ref,
+        d.license,
+        d.venue,
+        d.year,
+        d.arxiv_version,
+        _json(d.versions),
+        _json(d.provenance),
+    )
+
+
 def connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.execute("PRAGMA journal_mode = WAL")
@@ -228,167 +255,181 @@ class SQLiteStore(Store):
         return self._papers(ids) if ids else []
 
 
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 class SQLiteWriter(Writer):
-    """The write side of one transaction on the writer connection."""
+    """The write side of one transaction on the writer connection.
+
+    As the only writer (the store's lock and ``BEGIN IMMEDIATE``), it hands out row ids
+    itself, so whole batches go in with ``executemany``.
+    """
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self._authors: dict[str, int] = {}
-        self._orgs: dict[str, int] = {}
+        self._next: dict[str, int] = {}
+        self._entities: dict[str, dict[str, int]] = {"authors": {}, "organizations": {}}
 
-    def seen_paper(self, record_hash: str) -> int | None:
-        row = self.db.execute(
-            "SELECT paper_id FROM source_records WHERE hash = ?", (record_hash,)
-        ).fetchone()
-        return int(row[0]) if row else None
+    def _new_ids(self, table: str, n: int) -> range:
+        if table not in self._next:
+            row = self.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+            self._next[table] = int(row[0]) + 1
+        first = self._next[table]
+        self._next[table] = first + n
+        return range(first, first + n)
 
-    def record_seen(self, record_hash: str, paper_id: int, source: str, location: str) -> None:
-        self.db.execute(
+    def _where_in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
+        for chunk in _chunks(values):
+            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*head, *chunk))
+
+    def seen_papers(self, hashes: Sequence[str]) -> dict[str, int]:
+        return dict(
+            self._where_in(
+                "SELECT hash, paper_id FROM source_records WHERE hash IN ({})", (), hashes
+            )
+        )
+
+    def record_seen(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
+        self.db.executemany(
             "INSERT OR IGNORE INTO source_records (hash, paper_id, source, location) "
             "VALUES (?, ?, ?, ?)",
-            (record_hash, paper_id, source, location),
+            rows,
         )
 
-    def find_by_ids(self, ids: dict[str, str]) -> dict[str, int]:
-        found = {}
-        for kind, value in ids.items():
-            row = self.db.execute(
-                "SELECT paper_id FROM paper_ids WHERE kind = ? AND value = ?", (kind, value)
-            ).fetchone()
-            if row:
-                found[kind] = int(row[0])
+    def _lookup(self, table: str, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, int]]:
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in pairs:
+            by_kind.setdefault(kind, []).append(value)
+        for kind, values in by_kind.items():
+            sql = f"SELECT ?, value, paper_id FROM {table} WHERE kind = ? AND value IN ({{}})"
+            yield from self._where_in(sql, (kind, kind), list(dict.fromkeys(values)))
+
+    def find_by_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        return {(k, v): pid for k, v, pid in self._lookup("paper_ids", pairs)}
+
+    def find_by_keys(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+        found: dict[tuple[str, str], list[int]] = {}
+        for k, v, pid in self._lookup("paper_keys", pairs):
+            found.setdefault((k, v), []).append(pid)
         return found
 
-    def find_by_key(self, kind: str, value: str) -> list[int]:
-        return [
-            r[0]
-            for r in self.db.execute(
-                "SELECT paper_id FROM paper_keys WHERE kind = ? AND value = ?", (kind, value)
-            )
-        ]
-
-    def load_draft(self, paper_id: int) -> PaperDraft:
-        r = self.db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,)).fetchone()
-        orgs: dict[int, list[str]] = {}
-        for pos, name in self.db.execute(
-            "SELECT pao.position, o.name FROM paper_author_orgs pao "
-            "JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id = ? ORDER BY o.id",
-            (paper_id,),
+    def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
+        ids = list(dict.fromkeys(paper_ids))
+        if not ids:
+            return {}
+        drafts = {}
+        for r in self._where_in(
+            f"SELECT id, {_PAPER_COLUMNS} FROM papers WHERE id IN ({{}})", (), ids
         ):
-            orgs.setdefault(pos, []).append(name)
-        authors = [
-            AuthorRecord(name, orgs.get(pos, []))
-            for pos, name in self.db.execute(
-                "SELECT position, name FROM paper_authors WHERE paper_id = ? ORDER BY position",
-                (paper_id,),
+            drafts[r[0]] = PaperDraft(
+                id=r[0],
+                title=r[1],
+                title_raw=r[2],
+                abstract=r[3],
+                abstract_raw=r[4],
+                categories=orjson.loads(r[6]),
+                published=r[7],
+                updated=r[8],
+                listed=r[9],
+                links=orjson.loads(r[10]),
+                comment=r[11],
+                journal_ref=r[12],
+                license=r[13],
+                venue=r[14],
+                year=r[15],
+                arxiv_version=r[16],
+                versions=orjson.loads(r[17]),
+                provenance=orjson.loads(r[18]),
             )
-        ]
-        ids = dict(
-            self.db.execute("SELECT kind, value FROM paper_ids WHERE paper_id = ?", (paper_id,))
-        )
-        return PaperDraft(
-            id=paper_id,
-            ids=ids,
-            title=r[0],
-            title_raw=r[1],
-            abstract=r[2],
-            abstract_raw=r[3],
-            authors=authors,
-            categories=orjson.loads(r[5]),
-            published=r[6],
-            updated=r[7],
-            listed=r[8],
-            links=orjson.loads(r[9]),
-            comment=r[10],
-            journal_ref=r[11],
-            license=r[12],
-            venue=r[13],
-            year=r[14],
-            arxiv_version=r[15],
-            versions=orjson.loads(r[16]),
-            provenance=orjson.loads(r[17]),
-        )
+        orgs: dict[tuple[int, int], list[str]] = {}
+        for pid, pos, name in self._where_in(
+            "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
+            "JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id IN ({}) ORDER BY o.id",
+            (),
+            ids,
+        ):
+            orgs.setdefault((pid, pos), []).append(name)
+        for pid, pos, name in self._where_in(
+            "SELECT paper_id, position, name FROM paper_authors WHERE paper_id IN ({}) "
+            "ORDER BY paper_id, position",
+            (),
+            ids,
+        ):
+            drafts[pid].authors.append(AuthorRecord(name, orgs.get((pid, pos), [])))
+        for pid, kind, value in self._where_in(
+            "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
+        ):
+            drafts[pid].ids[kind] = value
+        return drafts
 
-    def save(self, draft: PaperDraft, keys: dict[str, str]) -> int:
-        values = (
-            draft.title,
-            draft.title_raw,
-            draft.abstract,
-            draft.abstract_raw,
-            "; ".join(a.name for a in draft.authors) or None,
-            _json(draft.categories),
-            draft.published,
-            draft.updated,
-            draft.listed,
-            _json(draft.links),
-            draft.comment,
-            draft.journal_ref,
-            draft.license,
-            draft.venue,
-            draft.year,
-            draft.arxiv_version,
-            _json(draft.versions),
-            _json(draft.provenance),
-        )
+    def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
         now = _now()
+        new = [d for d, _ in drafts if d.id is None]
+        old = [d for d, _ in drafts if d.id is not None]
+        for d, pid in zip(new, self._new_ids("papers", len(new)), strict=True):
+            d.id = pid
         db = self.db
-        if draft.id is None:
-            cur = db.execute(
-                f"INSERT INTO papers ({_PAPER_COLUMNS}, created_at, modified_at) "
-                f"VALUES ({','.join('?' * len(values))}, ?, ?)",
-                (*values, now, now),
-            )
-            paper_id = int(cur.lastrowid or 0)
-            draft.id = paper_id
-        else:
-            paper_id = draft.id
+        db.executemany(
+            f"INSERT INTO papers (id, {_PAPER_COLUMNS}, created_at, modified_at) "
+            f"VALUES ({','.join('?' * 21)})",
+            [(d.id, *_row(d), now, now) for d in new],
+        )
+        db.executemany(
+            "INSERT INTO papers_fts (rowid, title, authors_text, abstract) VALUES (?, ?, ?, ?)",
+            [(d.id, d.title, _authors_text(d), d.abstract) for d in new],
+        )
+        if old:
             sets = ", ".join(f"{c.strip()} = ?" for c in _PAPER_COLUMNS.split(","))
-            db.execute(
-                f"UPDATE papers SET {sets}, modified_at = ? WHERE id = ?", (*values, now, paper_id)
+            db.executemany(
+                f"UPDATE papers SET {sets}, modified_at = ? WHERE id = ?",
+                [(*_row(d), now, d.id) for d in old],
             )
-            db.execute("DELETE FROM paper_authors WHERE paper_id = ?", (paper_id,))
-            db.execute("DELETE FROM paper_author_orgs WHERE paper_id = ?", (paper_id,))
+            db.executemany("DELETE FROM paper_authors WHERE paper_id = ?", [(d.id,) for d in old])
+            db.executemany(
+                "DELETE FROM paper_author_orgs WHERE paper_id = ?", [(d.id,) for d in old]
+            )
         db.executemany(
             "INSERT OR IGNORE INTO paper_ids (kind, value, paper_id) VALUES (?, ?, ?)",
-            [(k, v, paper_id) for k, v in draft.ids.items()],
+            [(k, v, d.id) for d, _ in drafts for k, v in d.ids.items()],
         )
         db.executemany(
             "INSERT OR IGNORE INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?)",
-            [(k, v, paper_id) for k, v in keys.items()],
+            [(k, v, d.id) for d, keys in drafts for k, v in keys],
         )
-        author_rows, org_rows = [], []
-        for pos, a in enumerate(draft.authors):
-            author_rows.append((paper_id, pos, self._author_id(a.name), a.name))
-            for aff in a.affiliations:
-                org_rows.append((paper_id, pos, self._org_id(aff)))
+        authors = self._entity_ids("authors", [(name_key(a.name), a.name) for d, _ in drafts
+                                               for a in d.authors])
+        orgs = self._entity_ids("organizations", [(org_key(o), o) for d, _ in drafts
+                                                  for a in d.authors for o in a.affiliations])
         db.executemany(
             "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            author_rows,
+            [(d.id, pos, authors[name_key(a.name)], a.name)
+             for d, _ in drafts for pos, a in enumerate(d.authors)],
         )
-        if org_rows:
-            db.executemany(
-                "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) "
-                "VALUES (?, ?, ?)",
-                org_rows,
-            )
-        return paper_id
+        db.executemany(
+            "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?)",
+            [(d.id, pos, orgs[org_key(o)])
+             for d, _ in drafts for pos, a in enumerate(d.authors) for o in a.affiliations],
+        )
 
-    def _author_id(self, name: str) -> int:
-        return self._entity_id("authors", self._authors, name_key(name), name)
-
-    def _org_id(self, name: str) -> int:
-        return self._entity_id("organizations", self._orgs, org_key(name), name)
-
-    def _entity_id(self, table: str, cache: dict[str, int], key: str, name: str) -> int:
-        if (found := cache.get(key)) is not None:
-            return found
-        row = self.db.execute(f"SELECT id FROM {table} WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            row = self.db.execute(
-                f"INSERT INTO {table} (name, key) VALUES (?, ?) RETURNING id", (name, key)
-            ).fetchone()
-        cache[key] = int(row[0])
-        return cache[key]
+    def _entity_ids(self, table: str, named: list[tuple[str, str]]) -> dict[str, int]:
+        """Ids of authors or organizations by key, creating the missing ones."""
+        cache = self._entities[table]
+        missing = list({key: name for key, name in named if key not in cache}.items())
+        if missing:
+            keys = [k for k, _ in missing]
+            cache.update(self._where_in(f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), keys))
+            create = [(k, n) for k, n in missing if k not in cache]
+            rows = [(i, n, k) for (k, n), i in zip(create, self._new_ids(table, len(create)),
+                                                   strict=True)]
+            self.db.executemany(f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?)", rows)
+            cache.update((k, i) for i, _, k in rows)
+        if len(cache) > 1 << 20:  # bound memory on huge ingests; the database still has them
+            kept = {k: cache[k] for k, _ in named}
+            cache.clear()
+            cache.update(kept)
+        return cache
 
     def ensure_profile(self, name: str, kind: str, description: str | None = None) -> int:
         row = self.db.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
