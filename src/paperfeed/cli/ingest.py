@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from paperfeed.cli import Context
-from paperfeed.errors import FileRejected
+from paperfeed.errors import InputError
 from paperfeed.ingest import pipeline, registry
 
 
@@ -77,7 +77,7 @@ def ingest(
                     obj.store, path, fmt, profile, profile_kind, skip_bad,
                     lambda done, total, task=task: bar.update(task, completed=done, total=total),
                 )
-            except FileRejected as e:
+            except InputError as e:
                 failed += 1
                 click.echo(f"Error: {e}", err=True)
                 continue

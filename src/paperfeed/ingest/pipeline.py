@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import orjson
 
-from paperfeed.errors import FileRejected, InputError, RecordError
+from paperfeed.errors import FileRejected, FormatError, InputError, RecordError
 from paperfeed.ingest import registry
 from paperfeed.ingest.merge import Resolver, draft_from_record, merge
 from paperfeed.models import PaperDraft, PaperRecord, ProfileOwner
@@ -105,6 +105,8 @@ def ingest_path(
         if not head:
             buffered = io.BufferedReader(stream)  # type: ignore[arg-type]
             head, stream = buffered.peek(_HEAD)[:_HEAD], buffered
+        if not head and not fmt:
+            raise FormatError(f"{name}: empty file, nothing to ingest")
         source = registry.get(fmt) if fmt else registry.detect(head, path.name)
         total = path.stat().st_size
         items = _guarded(source.parse(stream, name), name)

@@ -1,3 +1,15 @@
 """The built-in sources; each module registers itself on import."""
 
-from paperfeed.ingest.sources import arxiv_jsonl  # noqa: F401
+from paperfeed.ingest.sources import (  # noqa: F401
+    arxiv_abs,
+    arxiv_atom,
+    arxiv_jsonl,
+    arxiv_rss,
+    oai_pmh,
+    bibtex,
+    csl_json,
+    openalex,
+    paper_list,
+    ris,
+    semantic_scholar,
+)

@@ -1,0 +1,70 @@
+"""Small helpers the source modules share: reading JSON and XML safely, dates."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, BinaryIO
+
+import orjson
+from lxml import etree
+
+from paperfeed.errors import RecordError
+
+_MONTHS = {m: i for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+
+
+def read_json(stream: BinaryIO, filename: str) -> Any:
+    try:
+        return orjson.loads(stream.read())
+    except orjson.JSONDecodeError as e:
+        raise RecordError(filename, f"not valid JSON: {e}") from e
+
+
+def read_xml(stream: BinaryIO, filename: str) -> etree._Element:
+    # No network, no entity expansion: hostile XML must not reach out or blow up.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                             remove_comments=True)
+    try:
+        return etree.fromstring(stream.read(), parser)
+    except etree.XMLSyntaxError as e:
+        raise RecordError(f"{filename}:{e.lineno}", f"not well-formed XML: {e.msg}") from e
+
+
+def head_json_kind(head: bytes) -> str:
+    """'object', 'array' or '' for the first non-space byte of a JSON document."""
+    s = head.lstrip()[:1]
+    return {b"{": "object", b"[": "array"}.get(s, "")
+
+
+def iso_date(value: Any) -> str | None:
+    """``YYYY-MM-DD`` (or shorter, if only year or month is known) from common date forms."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return str(int(value)) if 1000 < value < 3000 else None
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    m = re.match(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?", s)
+    if m:
+        y, mo, d = m.groups()
+        if mo and not (1 <= int(mo) <= 12):
+            return y
+        if d and not (1 <= int(d) <= 31):
+            return f"{y}-{int(mo):02d}"
+        return "-".join(p for p in (y, mo and f"{int(mo):02d}", d and f"{int(d):02d}") if p)
+    m = re.match(r"([A-Za-z]{3})[a-z]*\.? (\d{1,2}),? (\d{4})", s)
+    if m and m.group(1).lower() in _MONTHS:
+        return f"{m.group(3)}-{_MONTHS[m.group(1).lower()]:02d}-{int(m.group(2)):02d}"
+    m = re.match(r"(\d{1,2})[- ]([A-Za-z]{3})[a-z]*[- ](\d{4})", s)
+    if m and m.group(2).lower() in _MONTHS:
+        return f"{m.group(3)}-{_MONTHS[m.group(2).lower()]:02d}-{int(m.group(1)):02d}"
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string field, or None for missing/empty/non-string values."""
+    if isinstance(value, str) and value.strip():
+        return value
+    return None

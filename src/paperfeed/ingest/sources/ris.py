@@ -1,0 +1,74 @@
+"""RIS (EndNote, Zotero, Mendeley, publishers' "cite this" downloads), read with rispy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import rispy
+
+from paperfeed.errors import RecordError
+from paperfeed.ingest.normalize import find_arxiv_id
+from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.sources._common import iso_date, text
+from paperfeed.ingest.sources.bibtex import decode
+from paperfeed.models import AuthorRecord, PaperRecord
+
+_TY = re.compile(rb"^\s*TY  - ", re.MULTILINE)
+
+
+def _first(entry: dict[str, Any], *keys: str) -> str | None:
+    for k in keys:
+        v = entry.get(k)
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if text(v):
+            return str(v)
+    return None
+
+
+class Ris(Source):
+    name = "ris"
+    priority = 40
+    description = "RIS bibliographies"
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        return 95 if _TY.search(head) else 0
+
+    def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
+        text_ = decode(stream.read(), filename)
+        try:
+            entries = rispy.loads(text_, skip_unknown_tags=True)
+        except (IOError, ValueError, KeyError) as e:
+            raise RecordError(filename, f"not readable as RIS: {e}") from e
+        for i, e in enumerate(entries, 1):
+            where = f"{filename}#record{i}"
+            urls = e.get("urls") or []
+            arxiv = None
+            for u in [*urls, _first(e, "notes", "note"), _first(e, "number")]:
+                if isinstance(u, str) and (arxiv := find_arxiv_id(u)):
+                    break
+            date = iso_date(_first(e, "date", "year", "publication_year"))
+            title = _first(e, "title", "primary_title", "translated_title")
+            record = PaperRecord(
+                source=self.name,
+                location=where,
+                arxiv_id=arxiv[0] if arxiv else None,
+                doi=_first(e, "doi"),
+                title=title,
+                abstract=_first(e, "abstract", "notes_abstract"),
+                authors=[AuthorRecord(a) for a in (e.get("authors") or e.get("first_authors") or [])
+                         if isinstance(a, str) and a.strip()],
+                published=date,
+                year=int(date[:4]) if date else None,
+                venue=_first(e, "journal_name", "secondary_title", "alternate_title3"),
+                links={"url": urls[0]} if urls and isinstance(urls[0], str) else {},
+            )
+            if not (record.title or record.doi or record.arxiv_id):
+                yield RecordError(where, "record has no title, DOI or arXiv id")
+                continue
+            yield record
+
+
+register(Ris())
