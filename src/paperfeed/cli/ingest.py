@@ -102,4 +102,87 @@ def _summary(r: pipeline.IngestReport) -> str:
     return ", ".join(parts)
 
 
-COMMANDS = [ingest]
+@click.group()
+def fetch() -> None:
+    """Fetch papers live from remote sources (politely: rate-limited, with retries)."""
+
+
+def _store_fetched(obj: Context, items: Iterator[registry.Item], where: str, source: str,
+                   profile: str | None, as_json: bool) -> None:
+    report = pipeline.ingest_items(obj.store, items, where, source, profile, skip_bad=True)
+    for bad in report.bad:
+        click.echo(f"skipped bad record: {bad}", err=True)
+    if as_json:
+        sys.stdout.write(orjson.dumps(report.to_dict()).decode() + "\n")
+    else:
+        click.echo(_summary(report))
+
+
+@fetch.command("arxiv")
+@click.option("--category", help="arXiv category, e.g. cs.CL.")
+@click.option("--since", help="Only papers submitted on or after this date (YYYY-MM-DD).")
+@click.option("--query", default="", help="arXiv API search query (e.g. 'ti:transformer').")
+@click.option("--id", "ids", multiple=True, help="arXiv id to look up (repeatable).")
+@click.option("--max", "max_results", type=int, default=2000, show_default=True)
+@click.option("--profile", help="Add the fetched papers to this profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.pass_obj
+def fetch_arxiv(obj: Context, category: str | None, since: str | None, query: str,
+                ids: tuple[str, ...], max_results: int, profile: str | None, as_json: bool) -> None:
+    """Papers from the arXiv API: a category's new submissions, a query, or ids."""
+    from paperfeed.ingest.sources import arxiv_atom
+
+    if category:
+        query = f"cat:{category}" + (f" AND ({query})" if query else "")
+    if not (query or ids):
+        raise click.UsageError("give --category, --query or --id")
+    items = arxiv_atom.search(obj.settings, query, list(ids), max_results, since)
+    _store_fetched(obj, items, obj.settings["arxiv_api_url"], "arxiv-atom", profile, as_json)
+
+
+@fetch.command("oai")
+@click.option("--set", "set_spec", help="OAI set, e.g. cs or physics:hep-th.")
+@click.option("--since", help="Records changed on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Records changed on or before this date.")
+@click.option("--format", "prefix", type=click.Choice(["arXiv", "arXivRaw"]), default="arXiv",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.pass_obj
+def fetch_oai(obj: Context, set_spec: str | None, since: str | None, until: str | None,
+              prefix: str, as_json: bool) -> None:
+    """Harvest arXiv's OAI-PMH interface (bulk metadata with version history)."""
+    from paperfeed.ingest.sources import oai_pmh
+
+    items = oai_pmh.harvest(obj.settings, prefix, set_spec, since, until)
+    _store_fetched(obj, items, obj.settings["oai_pmh_url"], "oai-pmh", None, as_json)
+
+
+@fetch.command("s2")
+@click.option("--paper", "paper_ids", multiple=True, help="Semantic Scholar paper id, DOI:..., ARXIV:...")
+@click.option("--author", help="Semantic Scholar author id: all their papers.")
+@click.option("--profile", help="Add the fetched papers to this profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.pass_obj
+def fetch_s2(obj: Context, paper_ids: tuple[str, ...], author: str | None, profile: str | None,
+             as_json: bool) -> None:
+    """Papers from the Semantic Scholar Graph API."""
+    from paperfeed.ingest.sources import semantic_scholar
+
+    client = semantic_scholar.Client(obj.settings)
+    if author:
+        items: Iterator[registry.Item] = client.author_papers(author)
+    elif paper_ids:
+        items = (item for pid in paper_ids for item in client.paper(pid))
+    else:
+        raise click.UsageError("give --paper or --author")
+    _store_fetched(obj, items, obj.settings["s2_api_url"], "semantic-scholar", profile, as_json)
+
+
+@click.command()
+def formats() -> None:
+    """List the input formats paperfeed reads."""
+    for name, source in sorted(registry.sources().items()):
+        click.echo(f"{name:18} {source.description}")
+
+
+COMMANDS = [ingest, fetch, formats]

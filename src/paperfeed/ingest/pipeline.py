@@ -117,11 +117,14 @@ def ingest_path(
 
 
 def _guarded(items: Iterator[registry.Item], name: str) -> Iterator[registry.Item]:
-    """Turn decoding and decompression failures mid-file into a record error for the file."""
+    """A file that cannot be read on (bad compression, encoding, structure) ends as a bad
+    record, so it is refused like any other file with bad records."""
     try:
         yield from items
+    except RecordError as e:
+        yield e
     except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise RecordError(name, f"cannot read it: {e}") from e
+        yield RecordError(name, f"cannot read it: {e}")
 
 
 def ingest_items(

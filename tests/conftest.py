@@ -1,0 +1,102 @@
+"""Shared fixtures: the shared data folder, a fresh store per test, the CLI."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from paperfeed.cli import main
+from paperfeed.store import Store, open_store
+
+SHARED = Path(os.environ.get("PAPERFEED_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FIXTURES = SHARED / "fixtures"
+CORPUS = SHARED / "data" / "arxiv-cs-daily" / "papers.jsonl.gz"
+SEEDS = SHARED / "seeds"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "paperfeed.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = open_store(str(db_path))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cli(db_path: Path) -> Callable[..., Result]:
+    """Run ``paperfeed --db <fresh db> ARGS``; stdout and stderr are kept apart."""
+
+    def run(*args: str, expect: int | None = 0) -> Result:
+        result = CliRunner().invoke(main, ["--db", str(db_path), *map(str, args)])
+        if expect is not None:
+            assert result.exit_code == expect, (result.output, result.stderr, result.exception)
+        return result
+
+    return run
+
+
+def cli_json(result: Result) -> object:
+    return orjson.loads(result.stdout)
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class Replay:
+    """A real HTTP server on localhost answering with recorded responses.
+
+    Each route is a function of the request path (with query) that returns an answer
+    ``(status, headers, body)`` or None to let the next route try.
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Callable[[str], Answer | None]] = []
+        self.requests: list[str] = []
+        replay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                replay.requests.append(self.path)
+                answer = next((a for route in replay.routes if (a := route(self.path))), None)
+                status, headers, body = answer or (404, {}, b"no recorded response")
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def sequence(self, *answers: Answer) -> None:
+        """Answer every request with these in turn; the last one repeats."""
+        queue = list(answers)
+        self.routes.append(lambda path: queue.pop(0) if len(queue) > 1 else queue[0])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def replay() -> Iterator[Replay]:
+    r = Replay()
+    yield r
+    r.close()

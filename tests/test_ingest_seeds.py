@@ -1,0 +1,63 @@
+"""The five seed lists: three plain-text layouts, owners becoming profiles, duplicates merged."""
+
+from __future__ import annotations
+
+from conftest import SEEDS, cli_json
+
+from paperfeed.ingest import pipeline
+from paperfeed.store import Store
+
+
+def test_seeds_give_102_papers_from_104_entries_and_two_owner_profiles(cli):
+    reports = cli_json(cli("ingest", SEEDS, "--json"))
+    assert sum(r["records"] for r in reports) == 104
+    assert {r["format"] for r in reports} == {"paper-list"}
+    stats = cli_json(cli("stats", "--json"))
+    assert stats["papers"] == 102
+    profiles = {p["name"]: p for p in cli_json(cli("profiles", "--json"))}
+    assert profiles["INRIA - Ecole Normale Superieure"]["kind"] == "institution"
+    assert profiles["INRIA - Ecole Normale Superieure"]["papers"] == 10
+    assert profiles["Jack"]["kind"] == "researcher"
+    assert profiles["Jack"]["papers"] == 10
+    assert len(profiles) == 2
+
+
+def test_reingesting_the_seeds_changes_nothing(cli):
+    cli("ingest", SEEDS)
+    before = cli("export", "--format", "jsonl").stdout
+    reports = cli_json(cli("ingest", SEEDS, "--json"))
+    assert all(r["new"] == 0 and r["merged"] == 0 for r in reports)
+    assert cli("export", "--format", "jsonl").stdout == before
+
+
+def test_author_page_splits_title_from_authors(store: Store):
+    pipeline.ingest_path(store, SEEDS / "002_c2507baaf109fce8.txt")
+    papers = {p.title: p for p in store.iter_papers()}
+    pali = papers["PaLI: A Jointly-Scaled Multilingual Language-Image Model"]
+    assert [a.name for a in pali.authors] == ["Xi Chen", "Xiao Wang", "Soravit Changpinyo"]
+    assert pali.authors[0].affiliations == ["deepmind"]
+    assert pali.categories == ["cs.CV"]
+    assert pali.published == "2022-09-14"
+    stable = papers["Stable LM 2 1.6B Technical Report"]
+    assert stable.authors[0].name == "Marco Bellagente"
+    assert "Stable LM 2 1.6B Technical Report" in papers
+    assert len(papers) == 25
+
+
+def test_daily_listing_keeps_dates_and_entries_without_trailer(store: Store):
+    report = pipeline.ingest_path(store, SEEDS / "003_f575ac601f474ca0.txt")
+    assert report.records == 51
+    papers = {p.title: p for p in store.iter_papers()}
+    glm = papers["GLM-130B: An Open Bilingual Pre-trained Model"]
+    assert glm.published == "2022-10-05"
+    assert glm.abstract.startswith("We introduce GLM-130B")
+    # An entry with only a title and an abstract is still a paper.
+    assert "B-cosification: Transforming Deep Neural Networks to be Inherently Interpretable" in papers
+
+
+def test_gemma2_abstract_in_two_seeds_is_one_paper(store: Store):
+    pipeline.ingest_path(store, SEEDS / "000_9798c6fd8fc50cfd.txt")
+    pipeline.ingest_path(store, SEEDS / "001_7ebe8454b86e320b.txt")
+    gemma = [p for p in store.iter_papers() if p.abstract and "we introduce Gemma 2" in p.abstract]
+    assert len(gemma) == 1
+    assert store.stats()["papers"] == 10 + 8 - 1
