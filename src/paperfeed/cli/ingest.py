@@ -50,6 +50,7 @@ def progress_bar(enabled: bool) -> Iterator[Progress]:
     help="Kind of profile --profile creates.",
 )
 @click.option("--skip-bad", is_flag=True, help="Store the good records of a file with bad ones.")
+@click.option("--encoding", help="Text encoding of the files, when not UTF-8 (detected otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
 def ingest(
@@ -59,6 +60,7 @@ def ingest(
     profile: str | None,
     profile_kind: str,
     skip_bad: bool,
+    encoding: str | None,
     as_json: bool,
 ) -> None:
     """Ingest files or folders of papers (arXiv JSON lines, Atom, OAI-PMH, .abs, Semantic
@@ -76,6 +78,7 @@ def ingest(
                 report = pipeline.ingest_path(
                     obj.store, path, fmt, profile, profile_kind, skip_bad,
                     lambda done, total, task=task: bar.update(task, completed=done, total=total),
+                    encoding,
                 )
             except InputError as e:
                 failed += 1

@@ -165,10 +165,12 @@ def merge(old: PaperDraft, new: PaperDraft) -> PaperDraft:
             old.links[link] = url
     if new.links:
         old.provenance.setdefault("links", new.provenance["links"])
-    # Dates: first publication and listing, latest update.
+    # Dates: first publication and listing, latest update; a full date beats its own year.
     for f, pick in (("published", min), ("listed", min), ("updated", max)):
         a, b = getattr(old, f), getattr(new, f)
-        if b and (not a or pick(a, b) == b) and a != b:
+        if not b or a == b:
+            continue
+        if not a or (b.startswith(a) if len(b) > len(a) else not a.startswith(b) and pick(a, b) == b):
             setattr(old, f, b)
             old.provenance[f] = new.provenance[f]
     if new.arxiv_version and (old.arxiv_version or 0) < new.arxiv_version:

@@ -77,7 +77,7 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
     """(raw file for progress, decompressed stream)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    raw = open(path, "rb", buffering=_HEAD)  # noqa: SIM115 - closed by the caller
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
@@ -93,10 +93,18 @@ def ingest_path(
     profile_kind: str = "reader",
     skip_bad: bool = False,
     progress: Progress | None = None,
+    encoding: str | None = None,
 ) -> IngestReport:
-    """Ingest one file in one transaction."""
+    """Ingest one file in one transaction. ``encoding`` names a text file's encoding when it
+    is not UTF-8 and detection guesses wrong."""
     name = str(path)
     raw, stream = _open(path)
+    if encoding:
+        try:
+            stream = io.BytesIO(stream.read().decode(encoding).encode())  # type: ignore[assignment]
+        except (LookupError, UnicodeDecodeError) as e:
+            raw.close()
+            raise InputError(f"{name}: cannot decode as {encoding}: {e}") from e
     with raw:
         try:
             head = stream.peek(_HEAD)[:_HEAD] if hasattr(stream, "peek") else b""

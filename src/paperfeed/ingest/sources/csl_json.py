@@ -136,7 +136,7 @@ class ZoteroBbt(Source):
 
     def sniff(self, head: bytes, filename: str) -> int:
         if head_json_kind(head) == "object" and b'"items"' in head and (
-            b'"itemType"' in head or b'"config"' in head
+            b'"itemType"' in head or b'"config"' in head or b'"collections"' in head
         ):
             return 95
         return 0
