@@ -66,7 +66,7 @@ class Replay:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 replay.requests.append(self.path)
                 answer = next((a for route in replay.routes if (a := route(self.path))), None)
                 status, headers, body = answer or (404, {}, b"no recorded response")

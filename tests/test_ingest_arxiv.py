@@ -10,8 +10,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import CORPUS, FIXTURES, Replay, cli_json
 
+from conftest import CORPUS, FIXTURES, Replay, cli_json
 from paperfeed import config
 from paperfeed.errors import FileRejected, SourceError
 from paperfeed.ingest import pipeline
@@ -56,30 +56,47 @@ def test_metadata_table_rows_become_one_paper_with_its_version_history(store: St
     versions = sorted(r["version"] for r in rows if r["paper_id"] == row["paper_id"])
     assert [v["version"] for v in paper.versions] == versions
     assert paper.arxiv_version == max(versions)
-    current = next(r for r in rows if r["paper_id"] == row["paper_id"] and r["version"] == max(versions))
+    current = next(
+        r for r in rows if r["paper_id"] == row["paper_id"] and r["version"] == max(versions)
+    )
     assert paper.title == " ".join(current["title"].split())
 
 
 def test_bulk_snapshot_dialect(store: Store, tmp_path: Path):
     line = {
-        "id": "0704.0001", "submitter": "Pavel Nadolsky",
+        "id": "0704.0001",
+        "submitter": "Pavel Nadolsky",
         "authors": "C. Bal\\'azs, E. L. Berger, P. M. Nadolsky, C.-P. Yuan",
         "title": "Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies",
-        "comments": "37 pages, 15 figures", "journal-ref": "Phys.Rev.D76:013009,2007",
-        "doi": "10.1103/PhysRevD.76.013009", "report-no": "ANL-HEP-PR-07-12",
-        "categories": "hep-ph", "license": None,
+        "comments": "37 pages, 15 figures",
+        "journal-ref": "Phys.Rev.D76:013009,2007",
+        "doi": "10.1103/PhysRevD.76.013009",
+        "report-no": "ANL-HEP-PR-07-12",
+        "categories": "hep-ph",
+        "license": None,
         "abstract": "  A fully differential calculation in perturbative quantum chromodynamics is\npresented.",
-        "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
-                     {"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"}],
+        "versions": [
+            {"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
+            {"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"},
+        ],
         "update_date": "2008-11-13",
-        "authors_parsed": [["Balázs", "C.", ""], ["Berger", "E. L.", ""],
-                           ["Nadolsky", "P. M.", ""], ["Yuan", "C. -P.", ""]],
+        "authors_parsed": [
+            ["Balázs", "C.", ""],
+            ["Berger", "E. L.", ""],
+            ["Nadolsky", "P. M.", ""],
+            ["Yuan", "C. -P.", ""],
+        ],
     }
     path = tmp_path / "snapshot.json"
     path.write_text(json.dumps(line) + "\n")
     pipeline.ingest_path(store, path)
     p = store.get_paper("arXiv:0704.0001v2")
-    assert [a.name for a in p.authors] == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
+    assert [a.name for a in p.authors] == [
+        "C. Balázs",
+        "E. L. Berger",
+        "P. M. Nadolsky",
+        "C. -P. Yuan",
+    ]
     assert p.published == "2007-04-02" and p.arxiv_version == 2
     assert p.ids["doi"] == "10.1103/physrevd.76.013009"
     assert store.get_paper("10.1103/PhysRevD.76.013009").id == p.id
@@ -110,7 +127,9 @@ def _serve_arxiv_fixtures(replay: Replay) -> None:
     for f in API.glob("*.json"):
         rec = json.loads(f.read_text())
         recordings[_query_key(rec["url"])] = (
-            rec["status_code"], {"Content-Type": "application/atom+xml"}, rec["body"].encode()
+            rec["status_code"],
+            {"Content-Type": "application/atom+xml"},
+            rec["body"].encode(),
         )
     replay.routes.append(lambda path: recordings.get(_query_key(path)))
 
@@ -143,8 +162,9 @@ def test_live_id_lookup_and_error(replay: Replay):
 
 def test_live_search_retries_server_errors_with_backoff(replay: Replay):
     body = json.loads((API / "id_1605.08386_s0_m100_199195aa31ad.json").read_text())["body"]
-    replay.sequence((503, {"Retry-After": "0"}, b"busy"), (500, {}, b"oops"),
-                    (200, {}, body.encode()))
+    replay.sequence(
+        (503, {"Retry-After": "0"}, b"busy"), (500, {}, b"oops"), (200, {}, body.encode())
+    )
     settings = _settings(arxiv_api_url=replay.url + "/api/query")
     [rec] = arxiv_atom.search(settings, ids=["1605.08386"])
     assert rec.arxiv_id == "1605.08386"
@@ -182,21 +202,37 @@ def test_rss_listing_gives_listing_day_and_announce_type(store: Store):
 
 
 def test_abs_file_with_revisions(store: Store):
-    path = FIXTURES / "arxiv_abs_files" / "abs_files" / "ftp" / "cs" / "papers" / "0011" / "0011004.abs"
+    path = (
+        FIXTURES
+        / "arxiv_abs_files"
+        / "abs_files"
+        / "ftp"
+        / "cs"
+        / "papers"
+        / "0011"
+        / "0011004.abs"
+    )
     pipeline.ingest_path(store, path)
     p = store.get_paper("cs/0011004")
     assert p.title == "Anonymous Oblivious Transfer"
     assert [a.name for a in p.authors] == ["J. Mueller-Quade", "H. Imai"]
     assert [v["version"] for v in p.versions] == [1, 2]
     assert (p.published, p.updated) == ("2000-11-04", "2000-12-03")
-    assert p.comment == "6 pages, some things clearified, especially that a broadcast channel is not necessary"
+    assert (
+        p.comment
+        == "6 pages, some things clearified, especially that a broadcast channel is not necessary"
+    )
     assert p.abstract.startswith("In this short note")
 
 
 def test_all_abs_files_ingest(cli):
     root = FIXTURES / "arxiv_abs_files" / "abs_files"
     files = [f for f in sorted(root.rglob("*.abs")) if f.stat().st_size][:300]
-    ids = {re.search(r"^(?:arXiv|Paper):\s*(\S+?)(?:v\d+)?$", f.read_text(errors="replace"),
-                     re.MULTILINE).group(1) for f in files}
+    ids = {
+        re.search(
+            r"^(?:arXiv|Paper):\s*(\S+?)(?:v\d+)?$", f.read_text(errors="replace"), re.MULTILINE
+        ).group(1)
+        for f in files
+    }
     cli("ingest", *files)
     assert cli_json(cli("stats", "--json"))["papers"] == len(ids)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
+from conftest import FIXTURES
 from paperfeed.errors import FileRejected
 from paperfeed.ingest import pipeline
 from paperfeed.store import Store
@@ -21,9 +21,16 @@ def test_biblatex_eprint_gives_arxiv_id_and_decoded_latex(store: Store):
     report = pipeline.ingest_path(store, BBT / f"{PREPRINTS}.biblatex")
     assert report.format == "bibtex" and not report.bad
     p = store.get_paper("1502.01852")
-    assert p.title == ("Delving Deep into Rectifiers: Surpassing Human-Level Performance on "
-                       "ImageNet Classification")
-    assert [a.name for a in p.authors] == ["Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"]
+    assert p.title == (
+        "Delving Deep into Rectifiers: Surpassing Human-Level Performance on "
+        "ImageNet Classification"
+    )
+    assert [a.name for a in p.authors] == [
+        "Kaiming He",
+        "Xiangyu Zhang",
+        "Shaoqing Ren",
+        "Jian Sun",
+    ]
     assert "4.94% top-5" in p.abstract
     assert p.published == "2015-02-06"
 
@@ -45,7 +52,11 @@ def test_non_utf8_bibtex_with_its_encoding_named(store: Store):
 
 def test_undeclared_encoding_is_detected_not_refused(store: Store, tmp_path: Path):
     path = tmp_path / "latin1.bib"
-    path.write_bytes("@article{k, title={Étude des réseaux de neurones profonds}, author={Müller, Jürgen}, year={2020}}".encode("latin-1"))
+    path.write_bytes(
+        "@article{k, title={Étude des réseaux de neurones profonds}, author={Müller, Jürgen}, year={2020}}".encode(
+            "latin-1"
+        )
+    )
     pipeline.ingest_path(store, path)
     [p] = list(store.iter_papers())
     assert p.title == "Étude des réseaux de neurones profonds"
@@ -53,8 +64,14 @@ def test_undeclared_encoding_is_detected_not_refused(store: Store, tmp_path: Pat
 
 
 def test_awkward_bibtex_files_parse(store: Store):
-    for name in ("traps.bib", "article_comma_first.bib", "string.bib", "features.bib",
-                 "article_with_protection_braces.bib", "multiline_comments.bib"):
+    for name in (
+        "traps.bib",
+        "article_comma_first.bib",
+        "string.bib",
+        "features.bib",
+        "article_with_protection_braces.bib",
+        "multiline_comments.bib",
+    ):
         pipeline.ingest_path(store, BIB / "v1_tests_data" / name)
     titles = {p.title for p in store.iter_papers()}
     assert "An amazing title" in titles
@@ -77,7 +94,7 @@ def test_csl_json_export(store: Store):
     assert report.format == "csl-json"
     first = items[0]
     p = store.get_paper(first["DOI"])
-    assert p.authors[0].name == f'{first["author"][0]["given"]} {first["author"][0]["family"]}'
+    assert p.authors[0].name == f"{first['author'][0]['given']} {first['author'][0]['family']}"
     assert p.venue == first["container-title"]
 
 

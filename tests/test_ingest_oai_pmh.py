@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import FIXTURES, Replay
 
+from conftest import FIXTURES, Replay
 from paperfeed import config
 from paperfeed.errors import FileRejected
 from paperfeed.ingest import pipeline
@@ -75,24 +75,34 @@ def test_arxiv_raw_keeps_version_history(store: Store, tmp_path: Path):
 
 def test_oai_error_response_is_refused(store: Store, tmp_path: Path):
     path = tmp_path / "err.xml"
-    path.write_text('<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
-                    '<error code="badArgument">Illegal argument</error></OAI-PMH>')
+    path.write_text(
+        '<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        '<error code="badArgument">Illegal argument</error></OAI-PMH>'
+    )
     with pytest.raises(FileRejected, match="badArgument"):
         pipeline.ingest_path(store, path)
 
 
 def test_harvest_waits_out_503_and_follows_resumption_tokens(replay: Replay, monkeypatch):
     recorded = json.loads(
-        (OAI / "paperhive_nock" / "oaipmh-listrecords---should-list-identifiers-from-arxiv.json").read_text()
+        (
+            OAI / "paperhive_nock" / "oaipmh-listrecords---should-list-identifiers-from-arxiv.json"
+        ).read_text()
     )
     busy, ok = recorded[0], recorded[1]
     assert busy["status"] == 503
-    retry_after = dict(zip(busy["rawHeaders"][::2], busy["rawHeaders"][1::2], strict=True))["Retry-After"]
+    retry_after = dict(zip(busy["rawHeaders"][::2], busy["rawHeaders"][1::2], strict=True))[
+        "Retry-After"
+    ]
     # Second page: the real hep-th ListRecords response; the first page points to it.
     page2 = (OAI / "hepcrawl" / "arxiv-physics-hep-th.xml").read_bytes()
-    page1 = ok["response"].replace("</ListRecords>", '<resumptionToken cursor="0">tok123</resumptionToken></ListRecords>')
-    answers = [(503, {"Retry-After": retry_after}, busy["response"].encode()),
-               (200, {"Content-Type": "text/xml"}, page1.encode())]
+    page1 = ok["response"].replace(
+        "</ListRecords>", '<resumptionToken cursor="0">tok123</resumptionToken></ListRecords>'
+    )
+    answers = [
+        (503, {"Retry-After": retry_after}, busy["response"].encode()),
+        (200, {"Content-Type": "text/xml"}, page1.encode()),
+    ]
 
     def route(path: str):
         q = parse_qs(urlparse(path).query)

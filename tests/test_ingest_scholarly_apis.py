@@ -9,8 +9,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import yaml
-from conftest import FIXTURES
 
+from conftest import FIXTURES
 from paperfeed import config
 from paperfeed.errors import SourceError
 from paperfeed.ingest import pipeline
@@ -37,7 +37,8 @@ def _transport(name: str) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         for url, status, body in recorded:
             same_offset = parse_qs(url.query.decode()).get("offset") == parse_qs(
-                request.url.query.decode()).get("offset")
+                request.url.query.decode()
+            ).get("offset")
             if url.path == request.url.path and same_offset:
                 return httpx.Response(status, content=body)
         return httpx.Response(404, content=b'{"error": "not recorded"}')
@@ -69,7 +70,9 @@ def test_client_follows_next_offsets_through_an_authors_papers(store: Store):
     settings = config.load(env={}, s2_api_url="https://api.semanticscholar.org/graph/v1")
     client = semantic_scholar.Client(settings, transport=_transport("test_get_author_papers.yaml"))
     items = list(client.author_papers("1723755"))
-    recorded = sum(len(json.loads(b)["data"]) for _, _, b in _cassette("test_get_author_papers.yaml"))
+    recorded = sum(
+        len(json.loads(b)["data"]) for _, _, b in _cassette("test_get_author_papers.yaml")
+    )
     assert len(items) == recorded > 800
     report = pipeline.ingest_items(store, iter(items), "s2", "semantic-scholar")
     assert report.new == len({i.s2_id for i in items})
@@ -101,7 +104,10 @@ OPENALEX_WORK = {
     "display_name": "The state of OA: a large-scale analysis of the prevalence and impact of Open Access articles",
     "publication_year": 2018,
     "publication_date": "2018-02-13",
-    "ids": {"openalex": "https://openalex.org/W2741809807", "doi": "https://doi.org/10.7717/peerj.4375"},
+    "ids": {
+        "openalex": "https://openalex.org/W2741809807",
+        "doi": "https://doi.org/10.7717/peerj.4375",
+    },
     "primary_location": {
         "is_oa": True,
         "landing_page_url": "https://doi.org/10.7717/peerj.4375",
@@ -110,16 +116,32 @@ OPENALEX_WORK = {
     },
     "locations": [{"landing_page_url": "https://arxiv.org/abs/1709.01234v2", "pdf_url": None}],
     "authorships": [
-        {"author_position": "first",
-         "author": {"id": "https://openalex.org/A5023888391", "display_name": "Heather Piwowar"},
-         "institutions": [{"id": "https://openalex.org/I4200000001", "display_name": "Impactstory"}],
-         "raw_affiliation_strings": ["Impactstory, Sanford, NC, USA"]},
-        {"author_position": "last",
-         "author": {"id": "https://openalex.org/A5079224231", "display_name": "Stefanie Haustein"},
-         "institutions": [], "raw_affiliation_strings": ["University of Ottawa"]},
+        {
+            "author_position": "first",
+            "author": {"id": "https://openalex.org/A5023888391", "display_name": "Heather Piwowar"},
+            "institutions": [
+                {"id": "https://openalex.org/I4200000001", "display_name": "Impactstory"}
+            ],
+            "raw_affiliation_strings": ["Impactstory, Sanford, NC, USA"],
+        },
+        {
+            "author_position": "last",
+            "author": {
+                "id": "https://openalex.org/A5079224231",
+                "display_name": "Stefanie Haustein",
+            },
+            "institutions": [],
+            "raw_affiliation_strings": ["University of Ottawa"],
+        },
     ],
-    "abstract_inverted_index": {"Despite": [0], "growing": [1], "interest": [2], "in": [3],
-                                "Open": [4], "Access": [5]},
+    "abstract_inverted_index": {
+        "Despite": [0],
+        "growing": [1],
+        "interest": [2],
+        "in": [3],
+        "Open": [4],
+        "Access": [5],
+    },
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import SEEDS, cli_json
-
 from paperfeed.ingest import pipeline
 from paperfeed.store import Store
 
@@ -52,7 +51,9 @@ def test_daily_listing_keeps_dates_and_entries_without_trailer(store: Store):
     assert glm.published == "2022-10-05"
     assert glm.abstract.startswith("We introduce GLM-130B")
     # An entry with only a title and an abstract is still a paper.
-    assert "B-cosification: Transforming Deep Neural Networks to be Inherently Interpretable" in papers
+    assert (
+        "B-cosification: Transforming Deep Neural Networks to be Inherently Interpretable" in papers
+    )
 
 
 def test_gemma2_abstract_in_two_seeds_is_one_paper(store: Store):

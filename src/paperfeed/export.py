@@ -44,9 +44,10 @@ def bibtex_entry(p: Paper, key: str) -> Entry:
             fields.append(Field(name, "{" + _bibtex_escape(str(value)) + "}"))
 
     add("title", p.title)
-    add("author", " and ".join(
-        ", ".join(x for x in reversed(split_name(a.name)) if x) for a in p.authors
-    ))
+    add(
+        "author",
+        " and ".join(", ".join(x for x in reversed(split_name(a.name)) if x) for a in p.authors),
+    )
     add("year", p.year)
     add("abstract", p.abstract)
     add("doi", p.ids.get("doi"))

@@ -14,6 +14,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -74,10 +75,19 @@ def ingest(
     with progress_bar(not as_json) as bar:
         for path in files:
             task = bar.add_task(path.name, total=path.stat().st_size)
+
+            def progress(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
             try:
                 report = pipeline.ingest_path(
-                    obj.store, path, fmt, profile, profile_kind, skip_bad,
-                    lambda done, total, task=task: bar.update(task, completed=done, total=total),
+                    obj.store,
+                    path,
+                    fmt,
+                    profile,
+                    profile_kind,
+                    skip_bad,
+                    progress,
                     encoding,
                 )
             except InputError as e:
@@ -96,8 +106,12 @@ def ingest(
 
 
 def _summary(r: pipeline.IngestReport) -> str:
-    parts = [f"{r.path} [{r.format}]: {r.records} records", f"{r.new} new", f"{r.merged} merged",
-             f"{r.unchanged} unchanged"]
+    parts = [
+        f"{r.path} [{r.format}]: {r.records} records",
+        f"{r.new} new",
+        f"{r.merged} merged",
+        f"{r.unchanged} unchanged",
+    ]
     if r.bad:
         parts.append(f"{len(r.bad)} bad skipped")
     if r.profile:
@@ -110,8 +124,14 @@ def fetch() -> None:
     """Fetch papers live from remote sources (politely: rate-limited, with retries)."""
 
 
-def _store_fetched(obj: Context, items: Iterator[registry.Item], where: str, source: str,
-                   profile: str | None, as_json: bool) -> None:
+def _store_fetched(
+    obj: Context,
+    items: Iterator[registry.Item],
+    where: str,
+    source: str,
+    profile: str | None,
+    as_json: bool,
+) -> None:
     report = pipeline.ingest_items(obj.store, items, where, source, profile, skip_bad=True)
     for bad in report.bad:
         click.echo(f"skipped bad record: {bad}", err=True)
@@ -130,8 +150,16 @@ def _store_fetched(obj: Context, items: Iterator[registry.Item], where: str, sou
 @click.option("--profile", help="Add the fetched papers to this profile.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
-def fetch_arxiv(obj: Context, category: str | None, since: str | None, query: str,
-                ids: tuple[str, ...], max_results: int, profile: str | None, as_json: bool) -> None:
+def fetch_arxiv(
+    obj: Context,
+    category: str | None,
+    since: str | None,
+    query: str,
+    ids: tuple[str, ...],
+    max_results: int,
+    profile: str | None,
+    as_json: bool,
+) -> None:
     """Papers from the arXiv API: a category's new submissions, a query, or ids."""
     from paperfeed.ingest.sources import arxiv_atom
 
@@ -147,12 +175,23 @@ def fetch_arxiv(obj: Context, category: str | None, since: str | None, query: st
 @click.option("--set", "set_spec", help="OAI set, e.g. cs or physics:hep-th.")
 @click.option("--since", help="Records changed on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Records changed on or before this date.")
-@click.option("--format", "prefix", type=click.Choice(["arXiv", "arXivRaw"]), default="arXiv",
-              show_default=True)
+@click.option(
+    "--format",
+    "prefix",
+    type=click.Choice(["arXiv", "arXivRaw"]),
+    default="arXiv",
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
-def fetch_oai(obj: Context, set_spec: str | None, since: str | None, until: str | None,
-              prefix: str, as_json: bool) -> None:
+def fetch_oai(
+    obj: Context,
+    set_spec: str | None,
+    since: str | None,
+    until: str | None,
+    prefix: str,
+    as_json: bool,
+) -> None:
     """Harvest arXiv's OAI-PMH interface (bulk metadata with version history)."""
     from paperfeed.ingest.sources import oai_pmh
 
@@ -161,13 +200,16 @@ def fetch_oai(obj: Context, set_spec: str | None, since: str | None, until: str 
 
 
 @fetch.command("s2")
-@click.option("--paper", "paper_ids", multiple=True, help="Semantic Scholar paper id, DOI:..., ARXIV:...")
+@click.option(
+    "--paper", "paper_ids", multiple=True, help="Semantic Scholar paper id, DOI:..., ARXIV:..."
+)
 @click.option("--author", help="Semantic Scholar author id: all their papers.")
 @click.option("--profile", help="Add the fetched papers to this profile.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
-def fetch_s2(obj: Context, paper_ids: tuple[str, ...], author: str | None, profile: str | None,
-             as_json: bool) -> None:
+def fetch_s2(
+    obj: Context, paper_ids: tuple[str, ...], author: str | None, profile: str | None, as_json: bool
+) -> None:
     """Papers from the Semantic Scholar Graph API."""
     from paperfeed.ingest.sources import semantic_scholar
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import IO
 
 import click
 import orjson
@@ -47,12 +48,13 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(sorted(EXPORTERS)), default="jsonl",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(sorted(EXPORTERS)), default="jsonl", show_default=True
+)
 @click.option("--profile", help="Only this profile's papers.")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
 @click.pass_obj
-def export(obj: Context, fmt: str, profile: str | None, output: click.utils.LazyFile) -> None:
+def export(obj: Context, fmt: str, profile: str | None, output: IO[str]) -> None:
     """Export papers (all of them, or a profile's) as JSON lines or BibTeX."""
     papers = obj.store.profile_papers(profile) if profile else obj.store.iter_papers()
     EXPORTERS[fmt](papers, output)

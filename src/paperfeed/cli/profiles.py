@@ -16,8 +16,10 @@ def profiles(obj: Context, as_json: bool) -> None:
     items = obj.store.profiles()
     if as_json:
         _print_json(
-            [{"name": p.name, "kind": p.kind, "description": p.description, "papers": p.papers}
-             for p in items]
+            [
+                {"name": p.name, "kind": p.kind, "description": p.description, "papers": p.papers}
+                for p in items
+            ]
         )
         return
     for p in items:

@@ -67,8 +67,18 @@ def draft_from_record(rec: PaperRecord) -> tuple[PaperDraft, dict[str, str]]:
         arxiv_version=rec.arxiv_version,
         versions=rec.versions,
     )
-    for f in ("title", "abstract", "authors", "categories", "published", "updated", "listed",
-              "links", "versions", *_SCALARS):
+    for f in (
+        "title",
+        "abstract",
+        "authors",
+        "categories",
+        "published",
+        "updated",
+        "listed",
+        "links",
+        "versions",
+        *_SCALARS,
+    ):
         if getattr(draft, f):
             draft.provenance[f] = rec.source
     keys = {}
@@ -105,9 +115,9 @@ class Resolver:
 
     def match(self, new: PaperDraft, keys: dict[str, str]) -> PaperDraft | None:
         for kind in _ID_ORDER:
-            if kind in new.ids and (old := self.ids.get((kind, new.ids[kind]))) is not None:
-                if kind == "arxiv" or not _disagree(old.ids, new.ids, ("arxiv",)):
-                    return old
+            old = self.ids.get((kind, new.ids[kind])) if kind in new.ids else None
+            if old is not None and (kind == "arxiv" or not _disagree(old.ids, new.ids, ("arxiv",))):
+                return old
         for kind in ("title", "abstract"):
             if kind not in keys:
                 continue
@@ -170,7 +180,9 @@ def merge(old: PaperDraft, new: PaperDraft) -> PaperDraft:
         a, b = getattr(old, f), getattr(new, f)
         if not b or a == b:
             continue
-        if not a or (b.startswith(a) if len(b) > len(a) else not a.startswith(b) and pick(a, b) == b):
+        if not a or (
+            b.startswith(a) if len(b) > len(a) else not a.startswith(b) and pick(a, b) == b
+        ):
             setattr(old, f, b)
             old.provenance[f] = new.provenance[f]
     if new.arxiv_version and (old.arxiv_version or 0) < new.arxiv_version:

@@ -28,7 +28,7 @@ _DOI = re.compile(r"10\.\d{4,9}/\S+")
 _PARTICLES = frozenset(
     "van von der den de del della di da dos du la le ten ter zu bin al el st. st".split()
 )
-_SUFFIXES = frozenset("jr jr. sr sr. ii iii iv".split())
+_SUFFIXES = frozenset(["jr", "jr.", "sr", "sr.", "ii", "iii", "iv"])
 
 
 def clean_text(text: str | None) -> str | None:
@@ -146,7 +146,8 @@ def split_author_list(text: str) -> list[tuple[str, list[str]]]:
     """arXiv's author string ("A. One (MIT), B. Two and C. Three") as (name, affiliations)."""
     text = _WS.sub(" ", text).strip()
     out: list[tuple[str, list[str]]] = []
-    depth, current, affs, aff = 0, "", [], ""
+    depth, current, aff = 0, "", ""
+    affs: list[str] = []
     i = 0
     while i < len(text):
         c = text[i]

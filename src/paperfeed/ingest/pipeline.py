@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -65,7 +65,8 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             out.extend(
-                f for f in sorted(p.rglob("*"))
+                f
+                for f in sorted(p.rglob("*"))
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
         elif p.exists():
@@ -85,6 +86,13 @@ def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
     return raw, raw
 
 
+def _head(stream: Any) -> bytes:
+    """The first bytes of a stream, left unread for the parser."""
+    if isinstance(stream, io.BytesIO):
+        return stream.getvalue()[:_HEAD]
+    return bytes(stream.peek(_HEAD)[:_HEAD])
+
+
 def ingest_path(
     store: Store,
     path: Path,
@@ -101,25 +109,28 @@ def ingest_path(
     raw, stream = _open(path)
     if encoding:
         try:
-            stream = io.BytesIO(stream.read().decode(encoding).encode())  # type: ignore[assignment]
+            stream = io.BytesIO(stream.read().decode(encoding).encode())
         except (LookupError, UnicodeDecodeError) as e:
             raw.close()
             raise InputError(f"{name}: cannot decode as {encoding}: {e}") from e
     with raw:
         try:
-            head = stream.peek(_HEAD)[:_HEAD] if hasattr(stream, "peek") else b""
+            head = _head(stream)
         except (OSError, EOFError) as e:
             raise InputError(f"{name}: cannot read it ({e})") from e
-        if not head:
-            buffered = io.BufferedReader(stream)  # type: ignore[arg-type]
-            head, stream = buffered.peek(_HEAD)[:_HEAD], buffered
         if not head and not fmt:
             raise FormatError(f"{name}: empty file, nothing to ingest")
         source = registry.get(fmt) if fmt else registry.detect(head, path.name)
         total = path.stat().st_size
         items = _guarded(source.parse(stream, name), name)
         return ingest_items(
-            store, items, name, source.name, profile, profile_kind, skip_bad,
+            store,
+            items,
+            name,
+            source.name,
+            profile,
+            profile_kind,
+            skip_bad,
             progress and (lambda: progress(raw.tell(), total)),
         )
 

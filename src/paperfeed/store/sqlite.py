@@ -182,7 +182,9 @@ class SQLiteStore(Store):
             paper_ids[pid][kind] = value
         rows = {
             row[0]: row
-            for row in db.execute(f"SELECT id, {_PAPER_COLUMNS} FROM papers WHERE id IN ({marks})", ids)
+            for row in db.execute(
+                f"SELECT id, {_PAPER_COLUMNS} FROM papers WHERE id IN ({marks})", ids
+            )
         }
         out = []
         for i in ids:
@@ -298,7 +300,9 @@ class SQLiteWriter(Writer):
             rows,
         )
 
-    def _lookup(self, table: str, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, int]]:
+    def _lookup(
+        self, table: str, pairs: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[str, str, int]]:
         by_kind: dict[str, list[str]] = {}
         for kind, value in pairs:
             by_kind.setdefault(kind, []).append(value)
@@ -398,19 +402,29 @@ class SQLiteWriter(Writer):
             "INSERT OR IGNORE INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?)",
             [(k, v, d.id) for d, keys in drafts for k, v in keys],
         )
-        authors = self._entity_ids("authors", [(name_key(a.name), a.name) for d, _ in drafts
-                                               for a in d.authors])
-        orgs = self._entity_ids("organizations", [(org_key(o), o) for d, _ in drafts
-                                                  for a in d.authors for o in a.affiliations])
+        authors = self._entity_ids(
+            "authors", [(name_key(a.name), a.name) for d, _ in drafts for a in d.authors]
+        )
+        orgs = self._entity_ids(
+            "organizations",
+            [(org_key(o), o) for d, _ in drafts for a in d.authors for o in a.affiliations],
+        )
         db.executemany(
             "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            [(d.id, pos, authors[name_key(a.name)], a.name)
-             for d, _ in drafts for pos, a in enumerate(d.authors)],
+            [
+                (d.id, pos, authors[name_key(a.name)], a.name)
+                for d, _ in drafts
+                for pos, a in enumerate(d.authors)
+            ],
         )
         db.executemany(
             "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?)",
-            [(d.id, pos, orgs[org_key(o)])
-             for d, _ in drafts for pos, a in enumerate(d.authors) for o in a.affiliations],
+            [
+                (d.id, pos, orgs[org_key(o)])
+                for d, _ in drafts
+                for pos, a in enumerate(d.authors)
+                for o in a.affiliations
+            ],
         )
 
     def _entity_ids(self, table: str, named: list[tuple[str, str]]) -> dict[str, int]:
@@ -419,10 +433,14 @@ class SQLiteWriter(Writer):
         missing = list({key: name for key, name in named if key not in cache}.items())
         if missing:
             keys = [k for k, _ in missing]
-            cache.update(self._where_in(f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), keys))
+            cache.update(
+                self._where_in(f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), keys)
+            )
             create = [(k, n) for k, n in missing if k not in cache]
-            rows = [(i, n, k) for (k, n), i in zip(create, self._new_ids(table, len(create)),
-                                                   strict=True)]
+            rows = [
+                (i, n, k)
+                for (k, n), i in zip(create, self._new_ids(table, len(create)), strict=True)
+            ]
             self.db.executemany(f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?)", rows)
             cache.update((k, i) for i, _, k in rows)
         if len(cache) > 1 << 20:  # bound memory on huge ingests; the database still has them
@@ -445,7 +463,8 @@ class SQLiteWriter(Writer):
     def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
         now = _now()
         self.db.executemany(
-            "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) "
+            "VALUES (?, ?, ?)",
             [(profile_id, pid, now) for pid in paper_ids],
         )
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import orjson
 from lxml import etree
 
 from paperfeed.errors import RecordError
+from paperfeed.models import PaperRecord
 
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 
 
 def read_json(stream: BinaryIO, filename: str) -> Any:
@@ -23,8 +24,9 @@ def read_json(stream: BinaryIO, filename: str) -> Any:
 
 def read_xml(stream: BinaryIO, filename: str) -> etree._Element:
     # No network, no entity expansion: hostile XML must not reach out or blow up.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                             remove_comments=True)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
+    )
     try:
         return etree.fromstring(stream.read(), parser)
     except etree.XMLSyntaxError as e:
@@ -68,3 +70,16 @@ def text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return value
     return None
+
+
+def guarded(
+    make: Callable[[Any, str], PaperRecord], item: Any, where: str
+) -> PaperRecord | RecordError:
+    """``make(item, where)``, with a record whose fields have the wrong types reported as a bad
+    record instead of crashing the ingest."""
+    try:
+        return make(item, where)
+    except RecordError as e:
+        return e
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as e:
+        return RecordError(where, f"unexpected field values ({type(e).__name__}: {e})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
@@ -34,7 +34,11 @@ class ArxivAbs(Source):
 
     def sniff(self, head: bytes, filename: str) -> int:
         start = head.lstrip()[:400]
-        if start.startswith(b"---") and b"\\\\" in start and (b"arXiv:" in start or b"Paper:" in start):
+        if (
+            start.startswith(b"---")
+            and b"\\\\" in start
+            and (b"arXiv:" in start or b"Paper:" in start)
+        ):
             return 95
         return 0
 
@@ -42,14 +46,16 @@ class ArxivAbs(Source):
         text = stream.read().decode("utf-8", errors="replace")
         parts = re.split(r"^\\\\\s*$", text, flags=re.MULTILINE)
         if len(parts) < 3:
-            raise RecordError(filename, "not an .abs file: expected header and abstract between '\\\\' lines")
+            raise RecordError(
+                filename, "not an .abs file: expected header and abstract between '\\\\' lines"
+            )
         header, abstract = parts[1], parts[2]
         m = _ID.search(header)
         parsed = parse_arxiv_id(m.group(1)) if m else None
         if parsed is None:
             raise RecordError(filename, "no 'arXiv:' or 'Paper:' id line")
         fields: dict[str, str] = {}
-        versions = []
+        versions: list[dict[str, Any]] = []
         key = None
         for line in header.splitlines():
             if not line.strip():
@@ -57,8 +63,13 @@ class ArxivAbs(Source):
             dm = _DATE.match(line)
             if dm:
                 number = int(dm.group(1)[1:]) if dm.group(1) else 1
-                versions.append({"version": number, "date": _date(dm.group(2)),
-                                 "size_kb": int(dm.group(3)) if dm.group(3) else None})
+                versions.append(
+                    {
+                        "version": number,
+                        "date": _date(dm.group(2)),
+                        "size_kb": int(dm.group(3)) if dm.group(3) else None,
+                    }
+                )
                 key = None
                 continue
             if line[:1].isspace() and key:

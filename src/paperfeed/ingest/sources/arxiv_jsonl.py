@@ -19,6 +19,7 @@ import orjson
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.sources._common import guarded
 from paperfeed.models import AuthorRecord, PaperRecord
 
 
@@ -74,11 +75,13 @@ class ArxivJsonl(Source):
             where = f"{filename}:{lineno}"
             try:
                 d = orjson.loads(line)
-                if not isinstance(d, dict):
-                    raise ValueError("a line should hold one JSON object")
-                yield self.record(d, where)
-            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as e:
-                yield RecordError(where, str(e) or type(e).__name__)
+            except orjson.JSONDecodeError as e:
+                yield RecordError(where, f"not valid JSON: {e}")
+                continue
+            if not isinstance(d, dict):
+                yield RecordError(where, "a line should hold one JSON object")
+                continue
+            yield guarded(self.record, d, where)
 
     def record(self, d: dict[str, Any], where: str) -> PaperRecord:
         if "paper_id" in d:
@@ -112,17 +115,21 @@ class ArxivJsonl(Source):
                 comment=_str(d, "comment"),
             )
         # the bulk snapshot
-        versions = []
+        versions: list[dict[str, Any]] = []
         for v in d.get("versions") or []:
             n = parse_arxiv_id(f"{arxiv_id}{v.get('version', '')}")
-            versions.append({"version": n[1] if n else None, "date": _rfc2822_date(v.get("created"))})
+            versions.append(
+                {"version": n[1] if n else None, "date": _rfc2822_date(v.get("created"))}
+            )
         if d.get("authors_parsed"):
             authors = [
                 AuthorRecord(", ".join(p for p in (a[0], a[1]) if p) + (f" {a[2]}" if a[2] else ""))
                 for a in d["authors_parsed"]
             ]
         else:
-            authors = [AuthorRecord(n, affs) for n, affs in split_author_list(_str(d, "authors") or "")]
+            authors = [
+                AuthorRecord(n, affs) for n, affs in split_author_list(_str(d, "authors") or "")
+            ]
         title = _str(d, "title")
         if title is None:
             raise ValueError("missing 'title'")

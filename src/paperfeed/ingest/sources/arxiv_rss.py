@@ -45,7 +45,7 @@ class ArxivRss(Source):
             m = _PREAMBLE.match(summary)
             if m:
                 announce = announce or m.group(1)
-                summary = summary[m.end():]
+                summary = summary[m.end() :]
             creators = e.get("dc_creator") or e.get("author") or ""
             published = e.get("published_parsed") or e.get("updated_parsed")
             day = (

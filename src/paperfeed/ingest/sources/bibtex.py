@@ -75,7 +75,9 @@ def entry_record(entry: Entry, where: str) -> PaperRecord:
         arxiv = parse_arxiv_id(eprint)
     url = _field(entry, "url")
     if arxiv is None:
-        arxiv = find_arxiv_id(url) or find_arxiv_id(_field(entry, "journal", "note", "howpublished"))
+        arxiv = find_arxiv_id(url) or find_arxiv_id(
+            _field(entry, "journal", "note", "howpublished")
+        )
     year_text = _field(entry, "year")
     year = int(year_text[:4]) if year_text and year_text[:4].isdigit() else None
     return PaperRecord(
@@ -107,7 +109,9 @@ class Bibtex(Source):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         text = decode(stream.read(), filename)
-        library = bibtexparser.parse_string(text, append_middleware=[middlewares.SeparateCoAuthors()])
+        library = bibtexparser.parse_string(
+            text, append_middleware=[middlewares.SeparateCoAuthors()]
+        )
         entries = list(library.entries)
         for block in library.failed_blocks:
             # A repeated citation key or field is a sloppy library, not a broken entry: keep it.

@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import find_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import head_json_kind, iso_date, read_json, text
+from paperfeed.ingest.sources._common import guarded, head_json_kind, iso_date, read_json, text
 from paperfeed.models import AuthorRecord, PaperRecord
 
 
@@ -17,8 +17,8 @@ def _person(p: Any) -> str | None:
         return None
     if text(p.get("literal")):
         return str(p["literal"])
-    family = " ".join(x for x in (p.get("non-dropping-particle"), p.get("family")) if text(x))
-    given = " ".join(x for x in (p.get("given"), p.get("dropping-particle")) if text(x))
+    family = " ".join(x for k in ("non-dropping-particle", "family") if (x := text(p.get(k))))
+    given = " ".join(x for k in ("given", "dropping-particle") if (x := text(p.get(k))))
     if not family:
         return given or None
     return f"{family}, {given}" if given else family
@@ -68,7 +68,9 @@ def zotero_record(item: Any, where: str) -> PaperRecord:
             first = c.get("firstName") or ""
             authors.append(AuthorRecord(f"{c['lastName']}, {first}" if first else c["lastName"]))
     extra = item.get("extra")
-    extra_text = "\n".join(extra) if isinstance(extra, list) else extra if isinstance(extra, str) else ""
+    extra_text = (
+        "\n".join(extra) if isinstance(extra, list) else extra if isinstance(extra, str) else ""
+    )
     arxiv = None
     for value in (item.get("archiveID"), extra_text, item.get("url"), item.get("number")):
         if isinstance(value, str) and (arxiv := find_arxiv_id(value)):
@@ -98,10 +100,9 @@ def zotero_record(item: Any, where: str) -> PaperRecord:
 def _emit(items: list[Any], make: Any, filename: str) -> Iterator[Item]:
     for i, item in enumerate(items, 1):
         where = f"{filename}#item{i}"
-        try:
-            record = make(item, where)
-        except RecordError as e:
-            yield e
+        record = guarded(make, item, where)
+        if isinstance(record, RecordError):
+            yield record
             continue
         if not (record.title or record.doi or record.arxiv_id):
             continue  # notes, attachments and the like: nothing to recommend
@@ -114,8 +115,10 @@ class CslJson(Source):
     description = "CSL-JSON bibliographies (Zotero, Mendeley, citeproc exports)"
 
     def sniff(self, head: bytes, filename: str) -> int:
-        if head_json_kind(head) == "array" and b'"type"' in head and (
-            b'"issued"' in head or b'"author"' in head or b'"title"' in head
+        if (
+            head_json_kind(head) == "array"
+            and b'"type"' in head
+            and (b'"issued"' in head or b'"author"' in head or b'"title"' in head)
         ):
             return 85
         return 0
@@ -135,8 +138,10 @@ class ZoteroBbt(Source):
     description = "Zotero Better BibTeX JSON exports"
 
     def sniff(self, head: bytes, filename: str) -> int:
-        if head_json_kind(head) == "object" and b'"items"' in head and (
-            b'"itemType"' in head or b'"config"' in head or b'"collections"' in head
+        if (
+            head_json_kind(head) == "object"
+            and b'"items"' in head
+            and (b'"itemType"' in head or b'"config"' in head or b'"collections"' in head)
         ):
             return 95
         return 0

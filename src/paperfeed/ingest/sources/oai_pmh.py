@@ -78,21 +78,27 @@ def metadata_record(meta: etree._Element, where: str) -> PaperRecord:
             name = f"{family}, {given}" if given else family
             if suffix:
                 name = f"{family}, {suffix}, {given}"
-            affs = [x.text.strip() for x in a.iterfind(f"{ns}affiliation") if x.text and x.text.strip()]
+            affs = [
+                x.text.strip() for x in a.iterfind(f"{ns}affiliation") if x.text and x.text.strip()
+            ]
             if name.strip(", "):
                 rec.authors.append(AuthorRecord(name, affs))
         rec.published = _date(_t(meta, f"{ns}created"))
         rec.updated = _date(_t(meta, f"{ns}updated")) or rec.published
     else:
-        rec.authors = [AuthorRecord(n, a) for n, a in split_author_list(_t(meta, f"{ns}authors") or "")]
+        rec.authors = [
+            AuthorRecord(n, a) for n, a in split_author_list(_t(meta, f"{ns}authors") or "")
+        ]
         for v in meta.iterfind(f"{ns}version"):
             number = parse_arxiv_id(f"{parsed[0]}{v.get('version', '')}")
             size = _t(v, f"{ns}size")
-            rec.versions.append({
-                "version": number[1] if number else None,
-                "date": _date(_t(v, f"{ns}date")),
-                "size": size,
-            })
+            rec.versions.append(
+                {
+                    "version": number[1] if number else None,
+                    "date": _date(_t(v, f"{ns}date")),
+                    "size": size,
+                }
+            )
         dated = [v for v in rec.versions if v["date"]]
         if dated:
             rec.published = dated[0]["date"]

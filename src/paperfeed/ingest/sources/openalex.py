@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import find_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import head_json_kind, iso_date, read_json, text
+from paperfeed.ingest.sources._common import guarded, head_json_kind, iso_date, read_json, text
 from paperfeed.models import AuthorRecord, PaperRecord
 
 
@@ -38,13 +38,16 @@ def work_record(w: Any, where: str) -> PaperRecord:
         name = text((a.get("author") or {}).get("display_name")) or text(a.get("raw_author_name"))
         if not name:
             continue
-        affs = [i["display_name"] for i in a.get("institutions") or []
-                if isinstance(i, dict) and text(i.get("display_name"))]
+        affs = [
+            i["display_name"]
+            for i in a.get("institutions") or []
+            if isinstance(i, dict) and text(i.get("display_name"))
+        ]
         if not affs:
             affs = [s for s in a.get("raw_affiliation_strings") or [] if text(s)]
         authors.append(AuthorRecord(name, affs))
     arxiv = None
-    links = {}
+    links: dict[str, str] = {}
     for loc in [w.get("primary_location") or {}, *(w.get("locations") or [])]:
         if not isinstance(loc, dict):
             continue
@@ -58,8 +61,11 @@ def work_record(w: Any, where: str) -> PaperRecord:
             links.setdefault("pdf", loc["pdf_url"])
     primary = w.get("primary_location") or {}
     source = primary.get("source") if isinstance(primary, dict) else None
-    topics = [t["display_name"] for t in w.get("topics") or w.get("concepts") or []
-              if isinstance(t, dict) and text(t.get("display_name"))][:5]
+    topics = [
+        t["display_name"]
+        for t in w.get("topics") or w.get("concepts") or []
+        if isinstance(t, dict) and text(t.get("display_name"))
+    ][:5]
     return PaperRecord(
         source="openalex",
         location=where,
@@ -87,13 +93,15 @@ class OpenAlex(Source):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         doc = read_json(stream, filename)
-        works = doc["results"] if isinstance(doc, dict) and isinstance(doc.get("results"), list) \
-            else doc if isinstance(doc, list) else [doc]
+        works = (
+            doc["results"]
+            if isinstance(doc, dict) and isinstance(doc.get("results"), list)
+            else doc
+            if isinstance(doc, list)
+            else [doc]
+        )
         for i, w in enumerate(works, 1):
-            try:
-                yield work_record(w, f"{filename}#{i}")
-            except RecordError as e:
-                yield e
+            yield guarded(work_record, w, f"{filename}#{i}")
 
 
 register(OpenAlex())

@@ -23,11 +23,14 @@ from paperfeed.models import AuthorRecord, PaperRecord, ProfileOwner
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _AUTHOR_PAGE_META = re.compile(
-    rf"^(?P<cat>[A-Z][A-Za-z\-]{{1,7}}(?:\.[A-Z]{{2}})?)(?P<date>{_MONTH} \d{{1,2}}, \d{{4}})(?P<code>Code)?$"
+    rf"^(?P<cat>[A-Z][A-Za-z\-]{{1,7}}(?:\.[A-Z]{{2}})?)"
+    rf"(?P<date>{_MONTH} \d{{1,2}}, \d{{4}})(?P<code>Code)?$"
 )
 _AUTHORS_COUNT = re.compile(r"^•\s*(\d+)\s+authors?$")
 _LISTING_DATE = re.compile(rf"^(?P<date>{_MONTH} \d{{1,2}}(?:, \d{{4}})?)(?: (?P<votes>\d+))?$")
-_NAME = re.compile(r"^[A-ZÀ-ÖØ-Þ\u0100-\u024f][\w.'’\-]*(?: (?:[a-z]{1,3} )*[A-ZÀ-ÖØ-Þ\u0100-\u024f][\w.'’\-]*){0,4}$")
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"
+# One to five capitalised words, with lower-case particles between ("Jean de la Fontaine").
+_NAME = re.compile(rf"^[{_UPPER}][\w.'’\-]*(?: (?:[a-z]{{1,3}} )*[{_UPPER}][\w.'’\-]*){{0,4}}$")
 # "ReportMarco": a title's last word run into a first name; "McDonald", "LeCun" are names.
 _CAMEL = re.compile(r"(?<!\bMc)(?<!\bMac)(?<!\bLe)(?<!\bDe)(?<!\bDi)(?<!\bLa)(?<!\bO')[a-z][A-Z]")
 _NON_CS = {"ML": "stat.ML"}
@@ -47,7 +50,7 @@ def split_title_authors(line: str) -> tuple[str, list[str], bool] | None:
     """Split "TitleFirst Author, Second Author et al." at the earliest place where the rest
     reads as an author list. Returns (title, names, truncated)."""
     for m in re.finditer(r"(?<=[a-z0-9)\]?!.'’\"])(?=[A-ZÀ-ÖØ-Þ\u0100-\u024f])", line):
-        rest = line[m.start():]
+        rest = line[m.start() :]
         truncated = rest.endswith(" et al.")
         names = [n.strip() for n in rest.removesuffix(" et al.").split(",")]
         if names and all(_NAME.match(n) and not _CAMEL.search(n) for n in names):
@@ -83,8 +86,11 @@ class PaperList(Source):
         elif any(_AUTHORS_COUNT.match(line) for line in nonblank):
             yield from self._daily_listing(lines, filename)
         else:
-            raise RecordError(filename, "not a paper list: no 'Abstract:' lines, author-page "
-                                        "entries or daily-papers entries")
+            raise RecordError(
+                filename,
+                "not a paper list: no 'Abstract:' lines, author-page "
+                "entries or daily-papers entries",
+            )
 
     def _abstract_lines(self, lines: list[str], filename: str) -> Iterator[Item]:
         seen_entry = False
@@ -114,8 +120,9 @@ class PaperList(Source):
             where = f"{filename}:{lineno}"
             m = _AUTHOR_PAGE_META.match(meta)
             if not m or i + 2 >= len(numbered):
-                yield RecordError(where, "expected 'CATEGORYMon D, YYYY' then a title line "
-                                         "and an abstract line")
+                yield RecordError(
+                    where, "expected 'CATEGORYMon D, YYYY' then a title line and an abstract line"
+                )
                 i += 1
                 continue
             head, abstract = numbered[i + 1][1], numbered[i + 2][1]
@@ -125,7 +132,9 @@ class PaperList(Source):
                 head, org = head.rsplit(" · ", 1)
             split = split_title_authors(head)
             if split is None:
-                yield RecordError(f"{filename}:{lineno + 1}", "cannot tell the title from the authors")
+                yield RecordError(
+                    f"{filename}:{lineno + 1}", "cannot tell the title from the authors"
+                )
                 continue
             title, names, truncated = split
             cat = m.group("cat")
@@ -149,12 +158,15 @@ class PaperList(Source):
             is_meta = bool(_AUTHORS_COUNT.match(line) or line == "·" or _LISTING_DATE.match(line))
             if is_meta or not nxt or len(nxt) < 100 or _AUTHORS_COUNT.match(nxt):
                 if started and not is_meta:
-                    yield RecordError(f"{filename}:{lineno}", "expected a title followed by an abstract")
+                    yield RecordError(
+                        f"{filename}:{lineno}", "expected a title followed by an abstract"
+                    )
                 i += 1
                 continue
             started = True
-            record = PaperRecord(source=self.name, location=f"{filename}:{lineno}",
-                                 title=line, abstract=nxt)
+            record = PaperRecord(
+                source=self.name, location=f"{filename}:{lineno}", title=line, abstract=nxt
+            )
             i += 2
             while i < len(numbered):
                 meta = numbered[i][1]

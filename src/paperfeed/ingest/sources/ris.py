@@ -40,29 +40,32 @@ class Ris(Source):
         text_ = decode(stream.read(), filename)
         try:
             entries = rispy.loads(text_, skip_unknown_tags=True)
-        except (IOError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError) as e:
             raise RecordError(filename, f"not readable as RIS: {e}") from e
-        for i, e in enumerate(entries, 1):
+        for i, entry in enumerate(entries, 1):
             where = f"{filename}#record{i}"
-            urls = e.get("urls") or []
+            urls = entry.get("urls") or []
             arxiv = None
-            for u in [*urls, _first(e, "notes", "note"), _first(e, "number")]:
+            for u in [*urls, _first(entry, "notes", "note"), _first(entry, "number")]:
                 if isinstance(u, str) and (arxiv := find_arxiv_id(u)):
                     break
-            date = iso_date(_first(e, "date", "year", "publication_year"))
-            title = _first(e, "title", "primary_title", "translated_title")
+            date = iso_date(_first(entry, "date", "year", "publication_year"))
+            title = _first(entry, "title", "primary_title", "translated_title")
             record = PaperRecord(
                 source=self.name,
                 location=where,
                 arxiv_id=arxiv[0] if arxiv else None,
-                doi=_first(e, "doi"),
+                doi=_first(entry, "doi"),
                 title=title,
-                abstract=_first(e, "abstract", "notes_abstract"),
-                authors=[AuthorRecord(a) for a in (e.get("authors") or e.get("first_authors") or [])
-                         if isinstance(a, str) and a.strip()],
+                abstract=_first(entry, "abstract", "notes_abstract"),
+                authors=[
+                    AuthorRecord(a)
+                    for a in (entry.get("authors") or entry.get("first_authors") or [])
+                    if isinstance(a, str) and a.strip()
+                ],
                 published=date,
                 year=int(date[:4]) if date else None,
-                venue=_first(e, "journal_name", "secondary_title", "alternate_title3"),
+                venue=_first(entry, "journal_name", "secondary_title", "alternate_title3"),
                 links={"url": urls[0]} if urls and isinstance(urls[0], str) else {},
             )
             if not (record.title or record.doi or record.arxiv_id):

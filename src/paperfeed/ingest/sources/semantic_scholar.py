@@ -15,7 +15,7 @@ import httpx
 from paperfeed.errors import RecordError, SourceError
 from paperfeed.ingest.normalize import parse_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import head_json_kind, iso_date, read_json, text
+from paperfeed.ingest.sources._common import guarded, head_json_kind, iso_date, read_json, text
 from paperfeed.models import AuthorRecord, PaperRecord
 
 FIELDS = (
@@ -36,8 +36,8 @@ def paper_record(p: Any, where: str) -> PaperRecord:
         if isinstance(a, dict) and text(a.get("name")):
             affs = [x for x in a.get("affiliations") or [] if isinstance(x, str)]
             authors.append(AuthorRecord(a["name"], affs))
-    journal = p.get("journal") if isinstance(p.get("journal"), dict) else {}
-    pdf = p.get("openAccessPdf") if isinstance(p.get("openAccessPdf"), dict) else {}
+    journal = p["journal"] if isinstance(p.get("journal"), dict) else {}
+    pdf = p["openAccessPdf"] if isinstance(p.get("openAccessPdf"), dict) else {}
     links = {"s2": text(p.get("url")) or "", "pdf": text(pdf.get("url")) or ""}
     year = p.get("year") if isinstance(p.get("year"), int) else None
     return PaperRecord(
@@ -73,10 +73,7 @@ def _papers(doc: Any, filename: str) -> Iterator[Item]:
             p = p["citedPaper"]
         elif isinstance(p, dict) and "citingPaper" in p:
             p = p["citingPaper"]
-        try:
-            yield paper_record(p, f"{filename}#{i}")
-        except RecordError as e:
-            yield e
+        yield guarded(paper_record, p, f"{filename}#{i}")
 
 
 class SemanticScholar(Source):
@@ -96,8 +93,9 @@ class Client:
 
     def __init__(self, settings: dict[str, Any], transport: httpx.BaseTransport | None = None):
         headers = {"x-api-key": settings["s2_api_key"]} if settings.get("s2_api_key") else {}
-        self.http = httpx.Client(base_url=settings["s2_api_url"], headers=headers,
-                                 transport=transport, timeout=30)
+        self.http = httpx.Client(
+            base_url=settings["s2_api_url"], headers=headers, transport=transport, timeout=30
+        )
         self.retries = settings["retries"]
         self.backoff = settings.get("backoff", 1.0)
 
@@ -113,7 +111,9 @@ class Client:
                     raise SourceError(f"Semantic Scholar: not found: {path}")
                 if r.status_code not in (429, 500, 502, 503, 504):
                     if r.status_code >= 400:
-                        raise SourceError(f"Semantic Scholar answered {r.status_code}: {r.text[:200]}")
+                        raise SourceError(
+                            f"Semantic Scholar answered {r.status_code}: {r.text[:200]}"
+                        )
                     return r.json()
                 if attempt == self.retries:
                     raise SourceError(f"Semantic Scholar answered {r.status_code} after retries")
@@ -130,8 +130,9 @@ class Client:
     def author_papers(self, author_id: str, limit: int = 100) -> Iterator[Item]:
         offset: int | None = 0
         while offset is not None:
-            page = self._get(f"/author/{author_id}/papers",
-                             {"fields": FIELDS, "offset": offset, "limit": limit})
+            page = self._get(
+                f"/author/{author_id}/papers", {"fields": FIELDS, "offset": offset, "limit": limit}
+            )
             yield from _papers(page, f"s2:author/{author_id}?offset={offset}")
             offset = page.get("next") if isinstance(page, dict) else None
 
