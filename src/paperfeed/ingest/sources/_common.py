@@ -31,6 +31,8 @@ def read_xml(stream: BinaryIO, filename: str) -> etree._Element:
         return etree.fromstring(stream.read(), parser)
     except etree.XMLSyntaxError as e:
         raise RecordError(f"{filename}:{e.lineno}", f"not well-formed XML: {e.msg}") from e
+    except (ValueError, LookupError) as e:  # e.g. an unknown encoding in the declaration
+        raise RecordError(filename, f"not readable XML: {e}") from e
 
 
 def head_json_kind(head: bytes) -> str:

@@ -93,7 +93,10 @@ class ArxivAtom(Source):
         data = stream.read()
         if ERROR_ID.encode() in data:
             raise RecordError(filename, f"arXiv API error feed: {_error_message(data)}")
-        feed = arxiv_feed.parse(data)
+        try:
+            feed = arxiv_feed.parse(data)
+        except (ValueError, LookupError) as e:
+            raise RecordError(filename, f"not a readable Atom feed: {e}") from e
         if feed.malformed and not feed.results:
             raise RecordError(filename, f"not a readable Atom feed: {feed.error}")
         yield from _records(feed.results, self.name, filename)
