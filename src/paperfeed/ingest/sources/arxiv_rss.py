@@ -33,8 +33,8 @@ class ArxivRss(Source):
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         try:
             feed = feedparser.parse(stream.read(), sanitize_html=False, resolve_relative_uris=False)
-        except (ValueError, LookupError) as e:  # feedparser trips over a broken encoding name
-            raise RecordError(filename, f"not a readable feed: {e}") from e
+        except (ValueError, LookupError) as err:  # feedparser trips over a broken encoding name
+            raise RecordError(filename, f"not a readable feed: {err}") from err
         if feed.bozo and not feed.entries:
             raise RecordError(filename, f"not a readable feed: {feed.bozo_exception}")
         for i, e in enumerate(feed.entries, 1):
