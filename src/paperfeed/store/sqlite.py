@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,62 +159,16 @@ class SQLiteStore(Store):
             last = ids[-1]
 
     def _papers(self, ids: Sequence[int]) -> list[Paper]:
-        db = self._read
-        marks = ",".join("?" * len(ids))
-        authors: dict[int, list[Author]] = {i: [] for i in ids}
-        orgs: dict[tuple[int, int], list[str]] = {}
-        for pid, pos, name in db.execute(
-            f"SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
-            f"JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id IN ({marks}) "
-            f"ORDER BY o.id",
-            ids,
-        ):
-            orgs.setdefault((pid, pos), []).append(name)
-        for pid, pos, aid, name in db.execute(
-            f"SELECT paper_id, position, author_id, name FROM paper_authors "
-            f"WHERE paper_id IN ({marks}) ORDER BY paper_id, position",
-            ids,
-        ):
-            authors[pid].append(Author(aid, name, orgs.get((pid, pos), [])))
-        paper_ids: dict[int, dict[str, str]] = {i: {} for i in ids}
-        for pid, kind, value in db.execute(
-            f"SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({marks})", ids
-        ):
-            paper_ids[pid][kind] = value
-        rows = {
-            row[0]: row
-            for row in db.execute(
-                f"SELECT id, {_PAPER_COLUMNS} FROM papers WHERE id IN ({marks})", ids
+        loaded = _load(self._read, ids)
+        return [
+            Paper(
+                id=i,
+                authors=[Author(aid, a.name, a.affiliations) for aid, a in loaded[i].authors],
+                ids=loaded[i].ids,
+                **loaded[i].fields,
             )
-        }
-        out = []
-        for i in ids:
-            r = rows[i]
-            out.append(
-                Paper(
-                    id=r[0],
-                    title=r[1],
-                    title_raw=r[2],
-                    abstract=r[3],
-                    abstract_raw=r[4],
-                    authors=authors[i],
-                    ids=paper_ids[i],
-                    categories=orjson.loads(r[6]),
-                    published=r[7],
-                    updated=r[8],
-                    listed=r[9],
-                    links=orjson.loads(r[10]),
-                    comment=r[11],
-                    journal_ref=r[12],
-                    license=r[13],
-                    venue=r[14],
-                    year=r[15],
-                    arxiv_version=r[16],
-                    versions=orjson.loads(r[17]),
-                    provenance=orjson.loads(r[18]),
-                )
-            )
-        return out
+            for i in ids
+        ]
 
     def stats(self) -> dict[str, Any]:
         db = self._read
@@ -262,6 +217,60 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+def _where_in(
+    db: sqlite3.Connection, sql: str, head: tuple[Any, ...], values: Sequence[Any]
+) -> Iterator[Any]:
+    """Run ``sql`` (with ``{}`` where the ``IN`` list goes) over ``values`` in chunks."""
+    for chunk in _chunks(values):
+        yield from db.execute(sql.format(",".join("?" * len(chunk))), (*head, *chunk))
+
+
+@dataclass(slots=True)
+class _Loaded:
+    fields: dict[str, Any]
+    authors: list[tuple[int, AuthorRecord]] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+_JSON_FIELDS = {"categories", "links", "versions", "provenance"}
+_FIELD_NAMES = [c.strip() for c in _PAPER_COLUMNS.split(",") if c.strip() != "authors_text"]
+
+
+def _load(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Loaded]:
+    """Papers with their authors (and affiliations) and ids, in a few queries."""
+    out: dict[int, _Loaded] = {}
+    columns = ", ".join(_FIELD_NAMES)
+    for row in _where_in(db, f"SELECT id, {columns} FROM papers WHERE id IN ({{}})", (), ids):
+        out[row[0]] = _Loaded(
+            {
+                name: orjson.loads(value) if name in _JSON_FIELDS else value
+                for name, value in zip(_FIELD_NAMES, row[1:], strict=True)
+            }
+        )
+    orgs: dict[tuple[int, int], list[str]] = {}
+    for pid, pos, name in _where_in(
+        db,
+        "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
+        "JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id IN ({}) ORDER BY o.id",
+        (),
+        ids,
+    ):
+        orgs.setdefault((pid, pos), []).append(name)
+    for pid, pos, aid, name in _where_in(
+        db,
+        "SELECT paper_id, position, author_id, name FROM paper_authors WHERE paper_id IN ({}) "
+        "ORDER BY paper_id, position",
+        (),
+        ids,
+    ):
+        out[pid].authors.append((aid, AuthorRecord(name, orgs.get((pid, pos), []))))
+    for pid, kind, value in _where_in(
+        db, "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
+    ):
+        out[pid].ids[kind] = value
+    return out
+
+
 class SQLiteWriter(Writer):
     """The write side of one transaction on the writer connection.
 
@@ -283,8 +292,7 @@ class SQLiteWriter(Writer):
         return range(first, first + n)
 
     def _where_in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
-        for chunk in _chunks(values):
-            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*head, *chunk))
+        return _where_in(self.db, sql, head, values)
 
     def seen_papers(self, hashes: Sequence[str]) -> dict[str, int]:
         return dict(
@@ -321,52 +329,10 @@ class SQLiteWriter(Writer):
 
     def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
         ids = list(dict.fromkeys(paper_ids))
-        if not ids:
-            return {}
-        drafts = {}
-        for r in self._where_in(
-            f"SELECT id, {_PAPER_COLUMNS} FROM papers WHERE id IN ({{}})", (), ids
-        ):
-            drafts[r[0]] = PaperDraft(
-                id=r[0],
-                title=r[1],
-                title_raw=r[2],
-                abstract=r[3],
-                abstract_raw=r[4],
-                categories=orjson.loads(r[6]),
-                published=r[7],
-                updated=r[8],
-                listed=r[9],
-                links=orjson.loads(r[10]),
-                comment=r[11],
-                journal_ref=r[12],
-                license=r[13],
-                venue=r[14],
-                year=r[15],
-                arxiv_version=r[16],
-                versions=orjson.loads(r[17]),
-                provenance=orjson.loads(r[18]),
-            )
-        orgs: dict[tuple[int, int], list[str]] = {}
-        for pid, pos, name in self._where_in(
-            "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
-            "JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id IN ({}) ORDER BY o.id",
-            (),
-            ids,
-        ):
-            orgs.setdefault((pid, pos), []).append(name)
-        for pid, pos, name in self._where_in(
-            "SELECT paper_id, position, name FROM paper_authors WHERE paper_id IN ({}) "
-            "ORDER BY paper_id, position",
-            (),
-            ids,
-        ):
-            drafts[pid].authors.append(AuthorRecord(name, orgs.get((pid, pos), [])))
-        for pid, kind, value in self._where_in(
-            "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
-        ):
-            drafts[pid].ids[kind] = value
-        return drafts
+        return {
+            i: PaperDraft(id=i, authors=[a for _, a in p.authors], ids=p.ids, **p.fields)
+            for i, p in _load(self.db, ids).items()
+        }
 
     def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
         now = _now()

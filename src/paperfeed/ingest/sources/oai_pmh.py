@@ -120,14 +120,18 @@ def _records(root: etree._Element, filename: str) -> Iterator[Item]:
         where = f"{filename}#{ident}"
         if header is not None and header.get("status") == "deleted":
             continue
-        meta = record.find(f"{OAI}metadata")
-        if meta is None or len(meta) == 0:
-            yield RecordError(where, "record has no <metadata>")
-            continue
-        try:
-            yield metadata_record(meta[0], where)
-        except RecordError as e:
-            yield e
+        yield record_item(record, where)
+
+
+def record_item(record: etree._Element, where: str) -> Item:
+    """One OAI-PMH ``<record>`` as a paper record, or the reason it is not one."""
+    meta = record.find(f"{OAI}metadata")
+    if meta is None or len(meta) == 0:
+        return RecordError(where, "record has no <metadata>")
+    try:
+        return metadata_record(meta[0], where)
+    except RecordError as e:
+        return e
 
 
 class OaiPmh(Source):
@@ -176,15 +180,7 @@ def harvest(
         args["until"] = until
     try:
         for record in harvester.ListRecords(**args):
-            meta = record.xml.find(f"{OAI}metadata")
-            where = f"{settings['oai_pmh_url']}#{record.header.identifier}"
-            if meta is None or len(meta) == 0:
-                yield RecordError(where, "record has no <metadata>")
-                continue
-            try:
-                yield metadata_record(meta[0], where)
-            except RecordError as e:
-                yield e
+            yield record_item(record.xml, f"{settings['oai_pmh_url']}#{record.header.identifier}")
     except NoRecordsMatch:
         return
     except OAIError as e:
