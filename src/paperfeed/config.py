@@ -26,6 +26,8 @@ SETTINGS = [
     Setting("oai_pmh_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint"),
     Setting("arxiv_delay", 3.0, "seconds between arXiv requests (arXiv asks for 3)", float),
     Setting("retries", 4, "retries of a failing remote request, with backoff", int),
+    Setting("backoff", 1.0, "seconds before the first retry, doubled after each", float),
+    Setting("oai_retry_after", 20, "seconds to wait on an OAI-PMH 503 without Retry-After", int),
     Setting("s2_api_url", "https://api.semanticscholar.org/graph/v1", "Semantic Scholar Graph API"),
     Setting("s2_api_key", "", "Semantic Scholar API key (optional)"),
 ]

@@ -168,7 +168,7 @@ def harvest(
         settings["oai_pmh_url"],
         max_retries=settings["retries"],
         retry_status_codes=(429, 500, 502, 503),
-        default_retry_after=settings.get("oai_retry_after", 20),
+        default_retry_after=settings["oai_retry_after"],
         timeout=60,
     )
     args = {"metadataPrefix": metadata_prefix, "ignore_deleted": True}

@@ -97,7 +97,7 @@ class Client:
             base_url=settings["s2_api_url"], headers=headers, transport=transport, timeout=30
         )
         self.retries = settings["retries"]
-        self.backoff = settings.get("backoff", 1.0)
+        self.backoff = settings["backoff"]
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         for attempt in range(self.retries + 1):
