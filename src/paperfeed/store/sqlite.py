@@ -368,20 +368,19 @@ class SQLiteWriter(Writer):
             "INSERT OR IGNORE INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?)",
             [(k, v, d.id) for d, keys in drafts for k, v in keys],
         )
-        authors = self._entity_ids(
-            "authors", [(name_key(a.name), a.name) for d, _ in drafts for a in d.authors]
-        )
+        named = [
+            (d.id, pos, name_key(a.name), a.name)
+            for d, _ in drafts
+            for pos, a in enumerate(d.authors)
+        ]
+        authors = self._entity_ids("authors", [(key, name) for _, _, key, name in named])
         orgs = self._entity_ids(
             "organizations",
             [(org_key(o), o) for d, _ in drafts for a in d.authors for o in a.affiliations],
         )
         db.executemany(
             "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            [
-                (d.id, pos, authors[name_key(a.name)], a.name)
-                for d, _ in drafts
-                for pos, a in enumerate(d.authors)
-            ],
+            [(pid, pos, authors[key], name) for pid, pos, key, name in named],
         )
         db.executemany(
             "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?)",

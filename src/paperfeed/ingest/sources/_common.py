@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
 import orjson
@@ -64,7 +65,10 @@ def iso_date(value: Any) -> str | None:
     m = re.match(r"(\d{1,2})[- ]([A-Za-z]{3})[a-z]*[- ](\d{4})", s)
     if m and m.group(2).lower() in _MONTHS:
         return f"{m.group(3)}-{_MONTHS[m.group(2).lower()]:02d}-{int(m.group(1)):02d}"
-    return None
+    try:  # RFC 2822, as arXiv writes version dates: "Wed, 13 Jan 2016 13:46:06 GMT"
+        return parsedate_to_datetime(s).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def text(value: Any) -> str | None:

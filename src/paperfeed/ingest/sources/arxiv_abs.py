@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.sources._common import iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
 
 _DATE = re.compile(r"^Date(?: \(revised (v\d+)\))?:\s*(.*?)\s*(?:\((\d+)kb\))?\s*$")
 _ID = re.compile(r"^(?:arXiv|Paper(?: \(\*cross-listing\*\))?):\s*(\S+)", re.MULTILINE)
-
-
-def _date(text: str) -> str | None:
-    try:
-        return parsedate_to_datetime(text.strip()).date().isoformat()
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 class ArxivAbs(Source):
@@ -66,7 +59,7 @@ class ArxivAbs(Source):
                 versions.append(
                     {
                         "version": number,
-                        "date": _date(dm.group(2)),
+                        "date": iso_date(dm.group(2)),
                         "size_kb": int(dm.group(3)) if dm.group(3) else None,
                     }
                 )

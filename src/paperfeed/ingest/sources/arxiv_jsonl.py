@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
 import orjson
@@ -19,7 +18,7 @@ import orjson
 from paperfeed.errors import RecordError
 from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import guarded
+from paperfeed.ingest.sources._common import guarded, iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
 
 
@@ -30,21 +29,6 @@ def _str(d: dict[str, Any], key: str) -> str | None:
     if not isinstance(v, str):
         raise ValueError(f"field {key!r} should be text, not {type(v).__name__}")
     return v
-
-
-def _rfc2822_date(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).date().isoformat()
-    except (TypeError, ValueError):
-        return None
-
-
-def _iso_date(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) >= 10 and value[4] == "-":
-        return value[:10]
-    return None
 
 
 class ArxivJsonl(Source):
@@ -110,7 +94,7 @@ class ArxivJsonl(Source):
                 abstract=_str(d, "summary"),
                 authors=[AuthorRecord(a) for a in authors],
                 categories=[str(c) for c in categories],
-                listed=_iso_date(d.get("listing_date")),
+                listed=iso_date(d.get("listing_date")),
                 links={"abs": d.get("abs") or "", "pdf": d.get("pdf") or ""},
                 comment=_str(d, "comment"),
             )
@@ -118,9 +102,7 @@ class ArxivJsonl(Source):
         versions: list[dict[str, Any]] = []
         for v in d.get("versions") or []:
             n = parse_arxiv_id(f"{arxiv_id}{v.get('version', '')}")
-            versions.append(
-                {"version": n[1] if n else None, "date": _rfc2822_date(v.get("created"))}
-            )
+            versions.append({"version": n[1] if n else None, "date": iso_date(v.get("created"))})
         if d.get("authors_parsed"):
             authors = [
                 AuthorRecord(", ".join(p for p in (a[0], a[1]) if p) + (f" {a[2]}" if a[2] else ""))
@@ -144,7 +126,7 @@ class ArxivJsonl(Source):
             authors=authors,
             categories=(_str(d, "categories") or "").split(),
             published=versions[0]["date"] if versions else None,
-            updated=_iso_date(d.get("update_date")),
+            updated=iso_date(d.get("update_date")),
             comment=_str(d, "comments"),
             journal_ref=_str(d, "journal-ref"),
             license=_str(d, "license"),
@@ -162,7 +144,7 @@ class ArxivJsonl(Source):
         title = _str(d, "title")
         if title is None:
             raise ValueError("missing 'title'")
-        created = _iso_date(d.get("created"))
+        created = iso_date(d.get("created"))
         return PaperRecord(
             source=self.name,
             location=where,

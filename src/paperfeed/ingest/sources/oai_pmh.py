@@ -7,7 +7,6 @@ Live harvesting uses ``sickle``, which follows resumption tokens and waits out
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
 from lxml import etree
@@ -15,7 +14,7 @@ from lxml import etree
 from paperfeed.errors import RecordError, SourceError
 from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import read_xml
+from paperfeed.ingest.sources._common import iso_date, read_xml
 from paperfeed.models import AuthorRecord, PaperRecord
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -28,18 +27,6 @@ def _t(el: etree._Element | None, tag: str) -> str | None:
     if found is None or found.text is None or not found.text.strip():
         return None
     return str(found.text)
-
-
-def _date(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.strip()
-    if len(value) >= 10 and value[4] == "-":
-        return value[:10]
-    try:
-        return parsedate_to_datetime(value).date().isoformat()
-    except (TypeError, ValueError):
-        return None
 
 
 def metadata_record(meta: etree._Element, where: str) -> PaperRecord:
@@ -83,8 +70,8 @@ def metadata_record(meta: etree._Element, where: str) -> PaperRecord:
             ]
             if name.strip(", "):
                 rec.authors.append(AuthorRecord(name, affs))
-        rec.published = _date(_t(meta, f"{ns}created"))
-        rec.updated = _date(_t(meta, f"{ns}updated")) or rec.published
+        rec.published = iso_date(_t(meta, f"{ns}created"))
+        rec.updated = iso_date(_t(meta, f"{ns}updated")) or rec.published
     else:
         rec.authors = [
             AuthorRecord(n, a) for n, a in split_author_list(_t(meta, f"{ns}authors") or "")
@@ -95,7 +82,7 @@ def metadata_record(meta: etree._Element, where: str) -> PaperRecord:
             rec.versions.append(
                 {
                     "version": number[1] if number else None,
-                    "date": _date(_t(v, f"{ns}date")),
+                    "date": iso_date(_t(v, f"{ns}date")),
                     "size": size,
                 }
             )

@@ -64,7 +64,6 @@ class Ris(Source):
                     if isinstance(a, str) and a.strip()
                 ],
                 published=date,
-                year=int(date[:4]) if date else None,
                 venue=_first(entry, "journal_name", "secondary_title", "alternate_title3"),
                 links={"url": urls[0]} if urls and isinstance(urls[0], str) else {},
             )
