@@ -30,6 +30,12 @@ SETTINGS = [
     Setting("oai_retry_after", 20, "seconds to wait on an OAI-PMH 503 without Retry-After", int),
     Setting("s2_api_url", "https://api.semanticscholar.org/graph/v1", "Semantic Scholar Graph API"),
     Setting("s2_api_key", "", "Semantic Scholar API key (optional)"),
+    Setting(
+        "cache_dir", "", "folder for derived files such as the prepared model [~/.cache/paperfeed]"
+    ),
+    Setting("embedder", "minilm", "embedding model: minilm (bundled) or hashing (tests only)"),
+    Setting("embed_max_tokens", 128, "tokens of title + abstract the model reads", int),
+    Setting("embed_threads", 0, "CPU threads for the model (0: up to 4)", int),
 ]
 
 

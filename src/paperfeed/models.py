@@ -163,3 +163,41 @@ class PaperDraft:
     arxiv_version: int | None = None
     versions: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """What a search may return. Dates are ISO ``YYYY-MM-DD``, compared with the day a paper
+    was listed (or else published); every filter given must hold."""
+
+    since: str | None = None
+    until: str | None = None
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+    organization: str | None = None
+    profile: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.since, self.until, self.categories, self.author, self.organization, self.profile)
+        )
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result: the paper, its score, and the rank each method gave it."""
+
+    paper: Paper
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.paper.ref,
+            "title": self.paper.title,
+            "score": round(self.score, 6),
+            "ranks": self.ranks,
+            "authors": [a.name for a in self.paper.authors],
+            "listed": self.paper.listed,
+            "categories": self.paper.categories,
+        }

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from paperfeed import __version__, config
+from paperfeed.embed import Embedder, load_embedder
 from paperfeed.errors import NotFound, PaperfeedError
 from paperfeed.store import Store, open_store
 
@@ -18,12 +19,19 @@ class Context:
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
         self._store: Store | None = None
+        self._embedder: Embedder | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.settings["db"])
         return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
 
     def close(self) -> None:
         if self._store is not None:
@@ -61,9 +69,9 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from paperfeed.cli import ingest, papers, profiles
+    from paperfeed.cli import evaluate, ingest, papers, profiles, search
 
-    for module in (ingest, papers, profiles):
+    for module in (ingest, papers, profiles, search, evaluate):
         for command in module.COMMANDS:
             main.add_command(command)
 

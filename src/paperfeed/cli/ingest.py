@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -26,15 +27,11 @@ from paperfeed.ingest import pipeline, registry
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Progress]:
+def progress_bar(enabled: bool, items: bool = False) -> Iterator[Progress]:
+    """A progress bar on stderr, shown only on a terminal; counts bytes, or ``items``."""
     console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
+    amount = (MofNCompleteColumn(),) if items else (DownloadColumn(), TransferSpeedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), *amount, TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not (enabled and console.is_terminal)) as p:
         yield p
 

@@ -7,7 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from paperfeed.models import Paper, PaperDraft, Profile
+import numpy as np
+
+from paperfeed.models import Paper, PaperDraft, Profile, SearchFilters
 
 
 class Writer(ABC):
@@ -49,6 +51,13 @@ class Writer(ABC):
     def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
         """Add papers to a profile as positives (adding one twice changes nothing)."""
 
+    @abstractmethod
+    def save_vectors(
+        self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
+    ) -> None:
+        """Store (or replace) the vectors ``model`` made of these papers' texts, each with the
+        hash of the text it was made from."""
+
 
 class Store(ABC):
     """Papers, authors, organizations and profiles, whatever holds them."""
@@ -78,6 +87,34 @@ class Store(ABC):
     @abstractmethod
     def profile_papers(self, name: str) -> list[Paper]:
         """The papers of the profile called ``name``."""
+
+    @abstractmethod
+    def papers(self, ids: Sequence[int]) -> list[Paper]:
+        """Papers by internal id, in the order asked; ids that do not exist are left out."""
+
+    @abstractmethod
+    def keyword_search(
+        self, query: str, filters: SearchFilters, limit: int
+    ) -> list[tuple[int, float]]:
+        """``(paper id, score)``, best first, by BM25 over title > authors > abstract.
+
+        Any text is a valid query: operators and punctuation are taken as plain words."""
+
+    @abstractmethod
+    def filter_ids(self, filters: SearchFilters) -> np.ndarray:
+        """The ids of every paper the filters let through, sorted."""
+
+    @abstractmethod
+    def embedding_inputs(
+        self, model: str, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str | None, str | None, bytes | None]]]:
+        """Every paper as ``(id, title, abstract, hash of the text its vector was made
+        from, or None)`` for ``model``, in batches."""
+
+    @abstractmethod
+    def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` for every paper ``model`` has embedded: int64 ids sorted, and
+        float32 rows of unit length."""
 
     @abstractmethod
     def close(self) -> None:

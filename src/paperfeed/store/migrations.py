@@ -145,6 +145,25 @@ def m001_core(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(2, "paper embeddings, one row per model and paper")
+def m002_embeddings(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- vector = int8 values * scale; content_hash says which text it was made from.
+        CREATE TABLE embeddings (
+            model TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            content_hash BLOB NOT NULL,
+            vector BLOB NOT NULL,
+            scale REAL NOT NULL,
+            PRIMARY KEY (model, paper_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX embeddings_paper ON embeddings(paper_id);
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -11,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from paperfeed.errors import NotFound, StoreError
 from paperfeed.ingest.normalize import name_key, normalize_doi, org_key, parse_arxiv_id
-from paperfeed.models import Author, AuthorRecord, Paper, PaperDraft, Profile
+from paperfeed.models import Author, AuthorRecord, Paper, PaperDraft, Profile, SearchFilters
 from paperfeed.store import migrations
 from paperfeed.store.base import Store, Writer
 
@@ -210,6 +212,143 @@ class SQLiteStore(Store):
             )
         ]
         return self._papers(ids) if ids else []
+
+    def papers(self, ids: Sequence[int]) -> list[Paper]:
+        found = set(_load(self._read, ids)) if ids else set()
+        return self._papers([i for i in ids if i in found])
+
+    # -- search ---------------------------------------------------------------------------
+
+    def keyword_search(
+        self, query: str, filters: SearchFilters, limit: int
+    ) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None or limit <= 0:
+            return []
+        where, params = _filter_sql(filters)
+        # bm25() is lower for better matches; weights follow the columns: title, authors,
+        # abstract.
+        sql = (
+            "SELECT f.rowid, -bm25(papers_fts, 10.0, 4.0, 1.0) AS score FROM papers_fts f "
+            + ("JOIN papers p ON p.id = f.rowid " if where else "")
+            + "WHERE papers_fts MATCH ? "
+            + (f"AND {where} " if where else "")
+            + "ORDER BY bm25(papers_fts, 10.0, 4.0, 1.0) LIMIT ?"
+        )
+        try:
+            rows = self._read.execute(sql, (match, *params, limit)).fetchall()
+        except sqlite3.OperationalError as e:  # pragma: no cover - fts_query emits only terms
+            raise StoreError(f"full-text query {match!r} failed: {e}") from e
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def filter_ids(self, filters: SearchFilters) -> np.ndarray:
+        where, params = _filter_sql(filters)
+        sql = "SELECT p.id FROM papers p" + (f" WHERE {where}" if where else "") + " ORDER BY p.id"
+        return np.fromiter((r[0] for r in self._read.execute(sql, params)), dtype=np.int64)
+
+    # -- vectors --------------------------------------------------------------------------
+
+    def embedding_inputs(
+        self, model: str, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str | None, str | None, bytes | None]]]:
+        last = 0
+        while True:
+            rows = self._read.execute(
+                "SELECT p.id, p.title, p.abstract, e.content_hash FROM papers p "
+                "LEFT JOIN embeddings e ON e.model = ? AND e.paper_id = p.id "
+                "WHERE p.id > ? ORDER BY p.id LIMIT ?",
+                (model, last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._read.execute(
+            "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? ORDER BY paper_id",
+            (model,),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
+        scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
+        vectors = raw.astype(np.float32) * scales[:, None]
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return ids, vectors / np.where(norms == 0, 1, norms)
+
+
+# Words that match nearly every paper: in an OR query they cost time and rank nothing.
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was "
+    "were which with we our via".split()
+)
+_PHRASE_OR_WORD = re.compile(r'"([^"]+)"|(\w+)')
+_MAX_TERMS = 64
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query from free text: quoted phrases stay phrases, other words are ORed.
+
+    Every term is quoted, so FTS5 syntax in the text (``*``, ``NEAR``, ``AND``, ``:``,
+    parentheses, a lone quote) is read as words, never as operators. None when nothing
+    searchable remains.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    for phrase, word in _PHRASE_OR_WORD.findall(text[:10_000]):
+        if phrase:
+            words = re.findall(r"\w+", phrase)
+            term = " ".join(words)
+        else:
+            words = [word]
+            term = word
+            if word.casefold() in _STOPWORDS:
+                continue
+        if not words or term.casefold() in seen:
+            continue
+        seen.add(term.casefold())
+        terms.append('"' + term + '"')
+        if len(terms) == _MAX_TERMS:
+            break
+    return " OR ".join(terms) or None
+
+
+def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``papers p`` for the filters, with its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    day = "substr(coalesce(p.listed, p.published), 1, 10)"
+    if filters.since:
+        clauses.append(f"{day} >= ?")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append(f"{day} <= ?")
+        params.append(filters.until)
+    if filters.categories:
+        marks = ",".join("?" * len(filters.categories))
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value IN ({marks}))")
+        params.extend(filters.categories)
+    if filters.author:
+        clauses.append(
+            "p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a "
+            "ON a.id = pa.author_id WHERE a.key = ? OR a.name = ? COLLATE NOCASE)"
+        )
+        params.extend((name_key(filters.author), filters.author.strip()))
+    if filters.organization:
+        clauses.append(
+            "p.id IN (SELECT pao.paper_id FROM paper_author_orgs pao JOIN organizations o "
+            "ON o.id = pao.org_id WHERE o.key = ?)"
+        )
+        params.append(org_key(filters.organization))
+    if filters.profile:
+        clauses.append(
+            "p.id IN (SELECT pp.paper_id FROM profile_papers pp JOIN profiles pr "
+            "ON pr.id = pp.profile_id WHERE pr.name = ?)"
+        )
+        params.append(filters.profile)
+    return " AND ".join(clauses), params
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -431,6 +570,22 @@ class SQLiteWriter(Writer):
             "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) "
             "VALUES (?, ?, ?)",
             [(profile_id, pid, now) for pid in paper_ids],
+        )
+
+    def save_vectors(
+        self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
+    ) -> None:
+        # int8 with one scale per vector: a quarter of float32, cosine within 1e-4 of it.
+        peak = np.abs(vectors).max(axis=1)
+        scales = np.where(peak == 0, 1.0, peak / 127.0).astype(np.float32)
+        quantized = np.rint(vectors / scales[:, None]).astype(np.int8)
+        self.db.executemany(
+            "INSERT OR REPLACE INTO embeddings (model, paper_id, content_hash, vector, scale) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                (model, int(pid), h, q.tobytes(), float(sc))
+                for pid, h, q, sc in zip(paper_ids, hashes, quantized, scales, strict=True)
+            ),
         )
 
 

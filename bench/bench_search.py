@@ -1,0 +1,167 @@
+"""Search latency on the shared corpus, and the ANN index at a million vectors.
+
+Prints numbers, never passes or fails.
+
+- On the 74,728-paper corpus (ingested and embedded once into --db, reused after): keyword,
+  semantic and hybrid search latency, p50 and p99, warm, for queries made from the corpus
+  (title fragments, author names, topic phrases), and similar-papers latency.
+- At 1M synthetic vectors made from the corpus' real embeddings (each a mix of two real
+  papers plus noise, so neighbourhoods look like real ones): exact numpy search as the
+  baseline, then the HNSW index: build time, memory, p50/p99 latency and recall@10 against
+  exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _percentiles(samples: list[float]) -> str:
+    ms = np.array(samples) * 1000
+    return f"p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms"
+
+
+def _prepare(db: Path, corpus: Path) -> None:
+    from paperfeed.embed import load_embedder
+    from paperfeed.embed.index import embed_store
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.store import open_store
+
+    with open_store(str(db)) as store:
+        if store.stats()["papers"] < 70_000:
+            print("ingesting the corpus ...", flush=True)
+            ingest_path(store, corpus)
+        embedder = load_embedder({})
+        start = time.perf_counter()
+        report = embed_store(store, embedder)
+        if report.embedded:
+            took = time.perf_counter() - start
+            print(
+                f"embedded {report.embedded} papers in {took:.0f} s "
+                f"({report.embedded / took:.1f}/s)",
+                flush=True,
+            )
+
+
+def _queries(store, n: int, seed: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    from paperfeed.models import SearchFilters
+
+    ids = [int(i) for i in store.filter_ids(SearchFilters())]
+    papers = store.papers(rng.sample(ids, n))
+    out = []
+    for i, p in enumerate(papers):
+        words = (p.title or "").split()
+        if i % 3 == 0:
+            out.append(" ".join(words[: rng.randint(2, 6)]))
+        elif i % 3 == 1 and p.authors:
+            out.append(p.authors[0].name)
+        else:
+            out.append(p.title or "graph neural networks")
+    return out
+
+
+def bench_corpus(db: Path, n: int) -> None:
+    from paperfeed.embed import load_embedder
+    from paperfeed.search.engine import Searcher
+    from paperfeed.store import open_store
+
+    with open_store(str(db)) as store:
+        searcher = Searcher(store, load_embedder({}))
+        start = time.perf_counter()
+        index = searcher.index
+        print(
+            f"corpus: {len(index)} vectors loaded and indexed in "
+            f"{time.perf_counter() - start:.2f} s (ANN: {index.uses_ann})"
+        )
+        queries = _queries(store, n)
+        for mode in ("keyword", "semantic", "hybrid"):
+            for q in queries[:20]:
+                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
+                times.append(time.perf_counter() - t)
+            print(f"  search {mode:<8} {len(queries)} queries  {_percentiles(times)}")
+        refs = [p.ref for p in store.papers([int(i) for i in index.ids[:: len(index) // n]])]
+        times = []
+        for ref in refs:
+            t = time.perf_counter()
+            searcher.similar(ref, limit=20)
+            times.append(time.perf_counter() - t)
+        print(f"  similar papers  {len(refs)} papers   {_percentiles(times)}")
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_million(db: Path, size: int, n: int) -> None:
+    from paperfeed.embed import load_embedder
+    from paperfeed.embed.model import normalize
+    from paperfeed.search.vectors import VectorIndex
+    from paperfeed.store import open_store
+
+    with open_store(str(db)) as store:
+        _, real = store.load_vectors(load_embedder({}).name)
+    rng = np.random.default_rng(0)
+    a = real[rng.integers(0, len(real), size)]
+    b = real[rng.integers(0, len(real), size)]
+    mix = rng.uniform(0.6, 1.0, size=(size, 1)).astype(np.float32)
+    vectors = normalize(mix * a + (1 - mix) * b + rng.normal(0, 0.02, a.shape).astype(np.float32))
+    ids = np.arange(size, dtype=np.int64)
+    del a, b
+    print(f"{size:,} synthetic vectors, 384-d")
+    before = _rss_mb()
+    exact = VectorIndex(ids, vectors, ann_threshold=10**12)
+    queries = [exact.query_vector(real[i]) for i in rng.integers(0, len(real), n)]
+    truth, times = [], []
+    for q in queries:
+        t = time.perf_counter()
+        truth.append({pid for pid, _ in exact.search(q, 10)})
+        times.append(time.perf_counter() - t)
+    print(f"  exact (numpy float32, baseline)  {_percentiles(times)}")
+    start = time.perf_counter()
+    ann = VectorIndex(ids, vectors, ann_threshold=1)
+    build = time.perf_counter() - start
+    print(
+        f"  HNSW build {build:.0f} s, peak memory {_rss_mb():,.0f} MB "
+        f"(+{_rss_mb() - before:,.0f} MB for both indexes)"
+    )
+    del exact
+    times, recall = [], []
+    for q, want in zip(queries, truth, strict=True):
+        t = time.perf_counter()
+        got = {pid for pid, _ in ann.search(q, 10)}
+        times.append(time.perf_counter() - t)
+        recall.append(len(got & want) / 10)
+    print(
+        f"  HNSW (usearch int8 + float32 rescoring)  {_percentiles(times)}  "
+        f"recall@10 {np.mean(recall):.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--corpus", type=Path, default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz")
+    )
+    parser.add_argument("--db", type=Path, default=Path("bench-search.db"))
+    parser.add_argument("-n", type=int, default=200, help="queries timed")
+    parser.add_argument("--million", type=int, default=1_000_000, help="ANN size (0: skip)")
+    args = parser.parse_args()
+    _prepare(args.db, args.corpus)
+    bench_corpus(args.db, args.n)
+    if args.million:
+        bench_million(args.db, args.million, args.n)
+
+
+if __name__ == "__main__":
+    main()

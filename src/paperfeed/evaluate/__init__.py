@@ -1,0 +1,1 @@
+"""Quality measured on shared benchmarks, side by side with baselines."""

@@ -1,0 +1,190 @@
+"""Keyword, semantic and hybrid search, and similar papers, over one store.
+
+Hybrid search fuses the keyword and semantic rankings with reciprocal rank fusion
+(Cormack, Clarke & Büttcher, SIGIR 2009): ``score = sum 1 / (60 + rank)``. Ranks, not scores,
+are fused, so BM25's unbounded scores and cosines need no calibration against each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from paperfeed.embed.model import Embedder, paper_text
+from paperfeed.errors import InputError
+from paperfeed.ingest.normalize import fold
+from paperfeed.models import Hit, Paper, SearchFilters
+from paperfeed.search.vectors import VectorIndex
+from paperfeed.store import Store
+
+Mode = Literal["keyword", "semantic", "hybrid"]
+MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
+RRF_K = 60
+#: Candidates each method contributes to the fusion.
+DEPTH = 100
+#: Longest query text used; the rest cannot change a ranking much.
+MAX_QUERY_CHARS = 10_000
+
+Ranking = list[tuple[int, float]]
+
+
+class Searcher:
+    """Search over a store; vectors are loaded (and indexed) on first semantic use."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder | None = None,
+        index: VectorIndex | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._index = index
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            if self.embedder is None:
+                raise InputError("semantic search needs an embedding model")
+            ids, vectors = self.store.load_vectors(self.embedder.name)
+            ann_path = None
+            if self.store.location not in ("", ":memory:"):
+                ann_path = Path(f"{self.store.location}.{self.embedder.name}.usearch")
+            self._index = VectorIndex(ids, vectors, ann_path=ann_path)
+        return self._index
+
+    # -- the public face -----------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        mode: Mode = "hybrid",
+        filters: SearchFilters | None = None,
+        limit: int = 20,
+    ) -> list[Hit]:
+        """Papers for a free-text query, best first."""
+        text = _clean_query(query)
+        filters = filters or SearchFilters()
+        if mode not in MODES:
+            raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        rankings: dict[str, Ranking] = {}
+        depth = max(DEPTH, limit)
+        if mode in ("keyword", "hybrid"):
+            rankings["keyword"] = self.store.keyword_search(text, filters, depth)
+        if mode in ("semantic", "hybrid"):
+            rankings["semantic"] = self.semantic(self.embed_query(text), filters, depth)
+        hits = self._hits(rankings, limit=limit + 20)
+        return _exact_matches_first(text, hits)[:limit]
+
+    def similar(
+        self,
+        ref: str,
+        filters: SearchFilters | None = None,
+        limit: int = 20,
+        mode: Mode = "semantic",
+    ) -> list[Hit]:
+        """Papers like the paper named ``ref`` (any of its ids), the paper itself left out."""
+        paper = self.store.get_paper(ref)
+        rankings = self.similar_rankings(paper, filters or SearchFilters(), max(DEPTH, limit), mode)
+        return self._hits(rankings, limit=limit)
+
+    # -- the parts, also used by evaluation ----------------------------------------------
+
+    def embed_query(self, text: str) -> np.ndarray:
+        if self.embedder is None:
+            raise InputError("semantic search needs an embedding model")
+        return self.index.query_vector(self.embedder.embed([text])[0])
+
+    def semantic(
+        self,
+        vector: np.ndarray,
+        filters: SearchFilters,
+        depth: int,
+        within: Collection[int] | None = None,
+        exclude: int | None = None,
+    ) -> Ranking:
+        allowed = self.store.filter_ids(filters) if filters else None
+        if within is not None:
+            pool = np.fromiter(sorted(within), dtype=np.int64)
+            allowed = pool if allowed is None else np.intersect1d(allowed, pool)
+        return self.index.search(vector, depth, allowed=allowed, exclude=exclude)
+
+    def keyword(
+        self,
+        text: str,
+        filters: SearchFilters,
+        depth: int,
+        within: Collection[int] | None = None,
+        exclude: int | None = None,
+    ) -> Ranking:
+        # Restricting to a pool after the fact needs the whole ranking first.
+        hits = self.store.keyword_search(
+            text[:MAX_QUERY_CHARS], filters, depth if within is None else 1_000_000
+        )
+        keep = set(within) if within is not None else None
+        return [h for h in hits if h[0] != exclude and (keep is None or h[0] in keep)][:depth]
+
+    def paper_vector(self, paper: Paper) -> np.ndarray:
+        """The centred vector of a stored paper, embedded now if it has none yet."""
+        vector = self.index.vector_of(paper.id)
+        if vector is None:
+            return self.embed_query(paper_text(paper.title, paper.abstract))
+        return vector
+
+    def similar_rankings(
+        self,
+        paper: Paper,
+        filters: SearchFilters,
+        depth: int,
+        mode: Mode = "semantic",
+        within: Collection[int] | None = None,
+    ) -> dict[str, Ranking]:
+        rankings: dict[str, Ranking] = {}
+        if mode in ("keyword", "hybrid"):
+            text = paper_text(paper.title, paper.abstract)
+            rankings["keyword"] = self.keyword(text, filters, depth, within, exclude=paper.id)
+        if mode in ("semantic", "hybrid"):
+            rankings["semantic"] = self.semantic(
+                self.paper_vector(paper), filters, depth, within, exclude=paper.id
+            )
+        return rankings
+
+    def _hits(self, rankings: dict[str, Ranking], limit: int) -> list[Hit]:
+        fused = fuse(rankings)[:limit]
+        papers = {p.id: p for p in self.store.papers([pid for pid, _, _ in fused])}
+        return [Hit(papers[pid], score, ranks) for pid, score, ranks in fused if pid in papers]
+
+
+def fuse(rankings: dict[str, Ranking]) -> list[tuple[int, float, dict[str, int]]]:
+    """Reciprocal rank fusion; a single ranking keeps its own scores."""
+    if len(rankings) == 1:
+        ((name, ranking),) = rankings.items()
+        return [(pid, score, {name: r}) for r, (pid, score) in enumerate(ranking, 1)]
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name, ranking in rankings.items():
+        for r, (pid, _) in enumerate(ranking, 1):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + r)
+            ranks.setdefault(pid, {})[name] = r
+    order = sorted(scores, key=lambda pid: (-scores[pid], pid))
+    return [(pid, scores[pid], ranks[pid]) for pid in order]
+
+
+def _clean_query(query: str) -> str:
+    text = " ".join(query.split())[:MAX_QUERY_CHARS]
+    if not any(c.isalnum() for c in text):
+        raise InputError("the query is empty: give some words to search for")
+    return text
+
+
+def _exact_matches_first(query: str, hits: Sequence[Hit]) -> list[Hit]:
+    """A query that is a paper's exact title, then one that is an author's name, goes first:
+    the searcher is looking for that paper, or that person's papers."""
+    key = fold(query)
+    titled = [h for h in hits if h.paper.title and fold(h.paper.title) == key]
+    by_author = [h for h in hits if any(fold(a.name) == key for a in h.paper.authors)]
+    first = {h.paper.id: h for h in titled + by_author}
+    return [*first.values(), *(h for h in hits if h.paper.id not in first)]

@@ -1,0 +1,154 @@
+"""Top-k cosine search over paper vectors: exact while small, HNSW (usearch) when large.
+
+Vectors are centred on the corpus mean before cosine. Every paper embedding shares a common
+direction ("this is an ML paper"), and raw cosine mostly measures that; removing it leaves
+what tells papers apart (the "all-but-the-top" post-processing of Mu & Viswanath, 2018).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paperfeed.embed.model import normalize
+
+#: Above this many vectors an HNSW index answers; below it numpy's exact scan is as fast.
+ANN_THRESHOLD = 200_000
+#: HNSW candidates rescored exactly per result wanted (int8 graph distances are rough).
+RESCORE_FACTOR = 8
+
+
+class VectorIndex:
+    """Cosine top-k over ``(ids, vectors)``; ids are the store's paper ids, sorted."""
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        center: bool = True,
+        ann_threshold: int = ANN_THRESHOLD,
+        ann_path: Path | str | None = None,
+    ) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.ids = np.ascontiguousarray(ids[order], dtype=np.int64)
+        vectors = np.asarray(vectors, dtype=np.float32)[order]
+        dim = vectors.shape[1] if vectors.ndim == 2 else 0
+        self.mean = vectors.mean(axis=0) if center and len(vectors) else np.zeros(dim, np.float32)
+        self.matrix = normalize(vectors - self.mean) if len(vectors) else vectors
+        self._ann: Any = None
+        if len(self.ids) >= ann_threshold:
+            self._ann = self._hnsw(Path(ann_path) if ann_path else None)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def uses_ann(self) -> bool:
+        return self._ann is not None
+
+    def query_vector(self, vector: np.ndarray) -> np.ndarray:
+        """A model vector moved into the index's centred space."""
+        return normalize(np.asarray(vector, dtype=np.float32) - self.mean)
+
+    def vector_of(self, paper_id: int) -> np.ndarray | None:
+        """The indexed (centred) vector of a paper, or None if it has none."""
+        at = int(np.searchsorted(self.ids, paper_id))
+        if at < len(self.ids) and self.ids[at] == paper_id:
+            return np.asarray(self.matrix[at])
+        return None
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        exclude: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest papers to a centred query vector, as ``(paper id, cosine)``.
+
+        ``allowed`` (sorted paper ids) limits the answer to those papers.
+        """
+        if k <= 0 or not len(self.ids):
+            return []
+        want = k + (exclude is not None)
+        if self._ann is not None and (allowed is None or len(allowed) > len(self.ids) // 20):
+            hits = self._search_ann(self._ann, query, want, allowed)
+            if len(hits) >= want:
+                return _drop(hits, exclude)[:k]
+        return _drop(self._search_exact(query, want, allowed), exclude)[:k]
+
+    def _search_exact(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        if allowed is None:
+            rows = None
+            scores = self.matrix @ query
+        else:
+            at = np.searchsorted(self.ids, allowed)
+            inside = at < len(self.ids)
+            at, wanted = at[inside], allowed[inside]
+            rows = at[self.ids[at] == wanted]
+            scores = self.matrix[rows] @ query
+        k = min(k, len(scores))
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        positions = top if rows is None else rows[top]
+        return [(int(self.ids[p]), float(scores[t])) for p, t in zip(positions, top, strict=True)]
+
+    def _search_ann(
+        self, ann: Any, query: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        wanted = k * RESCORE_FACTOR * (1 if allowed is None else 4)
+        found = ann.search(query, min(wanted, len(self.ids)))
+        positions = np.asarray(found.keys, dtype=np.int64)
+        if allowed is not None:
+            positions = positions[np.isin(self.ids[positions], allowed)]
+        scores = self.matrix[positions] @ query
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(self.ids[positions[b]]), float(scores[b])) for b in best]
+
+    def _hnsw(self, path: Path | None) -> Any:
+        from usearch.index import Index
+
+        fingerprint = self._fingerprint()
+        if path is not None and path.exists() and _read_tag(path) == fingerprint:
+            index = Index.restore(str(path), view=False)
+            if index is not None and len(index) == len(self.ids):
+                return index
+        index = Index(
+            ndim=self.matrix.shape[1],
+            metric="cos",
+            dtype="i8",
+            connectivity=16,
+            expansion_add=128,
+            expansion_search=128,
+        )
+        index.add(np.arange(len(self.ids), dtype=np.uint64), self.matrix, log=False)
+        if path is not None:
+            index.save(str(path))
+            _tag_path(path).write_text(fingerprint)
+        return index
+
+    def _fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(self.ids.tobytes())
+        h.update(self.matrix[:: max(1, len(self.matrix) // 1000)].tobytes())
+        return h.hexdigest()
+
+
+def _drop(hits: list[tuple[int, float]], exclude: int | None) -> list[tuple[int, float]]:
+    return hits if exclude is None else [h for h in hits if h[0] != exclude]
+
+
+def _tag_path(path: Path) -> Path:
+    return path.with_name(path.name + ".tag")
+
+
+def _read_tag(path: Path) -> str | None:
+    tag = _tag_path(path)
+    return tag.read_text() if tag.exists() else None

@@ -1,0 +1,239 @@
+"""Keyword, semantic and hybrid search, filters, similar papers, and the vector index."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CORPUS, SEEDS, cli_json
+from paperfeed.embed.index import embed_store
+from paperfeed.embed.model import HashingEmbedder
+from paperfeed.errors import InputError, NotFound
+from paperfeed.ingest.pipeline import ingest_items, ingest_path
+from paperfeed.models import AuthorRecord, Paper, PaperRecord, SearchFilters
+from paperfeed.search.engine import Searcher, fuse
+from paperfeed.search.vectors import VectorIndex
+from paperfeed.store import Store, open_store
+from paperfeed.store.sqlite import fts_query
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The first papers of the shared corpus and the seed lists, embedded by the test embedder."""
+    tmp = tmp_path_factory.mktemp("search")
+    head = tmp / "head.jsonl"
+    with gzip.open(CORPUS, "rt") as f, head.open("w") as w:
+        for _, line in zip(range(N), f, strict=False):
+            w.write(line)
+    s = open_store(str(tmp / "search.db"))
+    ingest_path(s, head)
+    for seed in sorted(SEEDS.iterdir()):
+        ingest_path(s, seed)
+    embed_store(s, HashingEmbedder())
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def searcher(corpus: Store) -> Searcher:
+    return Searcher(corpus, HashingEmbedder())
+
+
+def _papers(corpus: Store, n: int = 400) -> list[Paper]:
+    return [p for _, p in zip(range(n), corpus.iter_papers(), strict=False)]
+
+
+def test_exact_title_comes_first_in_every_mode(corpus: Store, searcher: Searcher) -> None:
+    for paper in _papers(corpus, 40)[::8]:
+        for mode in ("keyword", "semantic", "hybrid"):
+            hits = searcher.search(paper.title or "", mode=mode, limit=5)  # type: ignore[arg-type]
+            if mode == "semantic":
+                assert paper.id in [h.paper.id for h in hits]
+            else:
+                assert hits[0].paper.id == paper.id, (mode, paper.title)
+
+
+def test_author_name_finds_their_papers(corpus: Store, searcher: Searcher) -> None:
+    paper = _papers(corpus)[17]
+    name = paper.authors[0].name
+    hits = searcher.search(name, mode="hybrid", limit=10)
+    assert hits and all(name in [a.name for a in h.paper.authors] for h in hits[:1])
+    assert paper.id in [h.paper.id for h in hits]
+
+
+def test_title_weighs_more_than_abstract(corpus: Store) -> None:
+    # "splatting" in a title should beat papers that only mention it in the abstract.
+    hits = corpus.keyword_search("splatting", SearchFilters(), 30)
+    papers = {p.id: p for p in corpus.papers([h[0] for h in hits])}
+    in_title = [("splatting" in (papers[pid].title or "").lower()) for pid, _ in hits]
+    assert in_title[0] and any(in_title) and not all(in_title)
+    first_abstract_only = in_title.index(False)
+    assert all(in_title[:first_abstract_only])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced',
+        "a*",
+        "NEAR(foo bar)",
+        "((graph",
+        "title:attention",
+        "AND OR NOT",
+        "x -y ^z",
+        "大型语言模型",
+        "Ωmega ∑ ≥",
+        "x" * 20_000,
+        "word " * 5000,
+        "l'attention",
+    ],
+)
+def test_any_text_is_a_valid_query(searcher: Searcher, query: str) -> None:
+    for mode in ("keyword", "semantic", "hybrid"):
+        hits = searcher.search(query, mode=mode, limit=5)  # type: ignore[arg-type]
+        assert isinstance(hits, list)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "!!! ??? ***", '"" ()', '"', "-", "^"])
+def test_empty_query_gets_a_clear_message(searcher: Searcher, query: str) -> None:
+    with pytest.raises(InputError, match="empty"):
+        searcher.search(query)
+
+
+def test_fts_query_quotes_every_term() -> None:
+    assert fts_query('graph NEAR(neural) "exact phrase" nets*') == (
+        '"graph" OR "NEAR" OR "neural" OR "exact phrase" OR "nets"'
+    )
+    assert fts_query("the of and") is None
+
+
+def test_filters(corpus: Store, searcher: Searcher) -> None:
+    everything = searcher.search("learning", mode="hybrid", limit=200)
+    days = sorted({h.paper.listed for h in everything if h.paper.listed})
+    cut = days[len(days) // 2]
+    for mode in ("keyword", "semantic", "hybrid"):
+        since = searcher.search("learning", mode, SearchFilters(since=cut), 50)  # type: ignore[arg-type]
+        assert since and all((h.paper.listed or "") >= cut for h in since)
+        until = searcher.search("learning", mode, SearchFilters(until=cut), 50)  # type: ignore[arg-type]
+        assert until and all((h.paper.listed or "") <= cut for h in until)
+        cat = searcher.search("learning", mode, SearchFilters(categories=("cs.RO",)), 30)  # type: ignore[arg-type]
+        assert cat and all("cs.RO" in h.paper.categories for h in cat)
+
+    author = _papers(corpus)[3].authors[0].name
+    by = searcher.search("learning", "semantic", SearchFilters(author=author), 10)
+    assert by and all(author in [a.name for a in h.paper.authors] for h in by)
+
+    profile = corpus.profiles()[0]
+    members = {p.id for p in corpus.profile_papers(profile.name)}
+    got = searcher.search("model", "hybrid", SearchFilters(profile=profile.name), 50)
+    assert got and {h.paper.id for h in got} <= members
+
+
+def test_organization_filter(tmp_path: Path) -> None:
+    s = open_store(str(tmp_path / "o.db"))
+    records = [
+        PaperRecord(
+            "t",
+            "t:1",
+            arxiv_id="2501.00001",
+            title="Graph learning at INRIA",
+            authors=[AuthorRecord("Ann Smith", ["INRIA Paris"])],
+        ),
+        PaperRecord(
+            "t",
+            "t:2",
+            arxiv_id="2501.00002",
+            title="Graph learning elsewhere",
+            authors=[AuthorRecord("Bob Jones", ["MIT"])],
+        ),
+    ]
+    ingest_items(s, records, "t", "t")
+    hits = s.keyword_search("graph learning", SearchFilters(organization="inria paris"), 10)
+    assert [p.title for p in s.papers([h[0] for h in hits])] == ["Graph learning at INRIA"]
+    assert len(s.keyword_search("graph learning", SearchFilters(), 10)) == 2
+    s.close()
+
+
+def test_similar_leaves_the_paper_out_and_takes_filters(corpus: Store, searcher: Searcher) -> None:
+    paper = _papers(corpus)[5]
+    hits = searcher.similar(paper.ref, limit=10)
+    assert len(hits) == 10 and paper.id not in [h.paper.id for h in hits]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    cat = searcher.similar(paper.ref, SearchFilters(categories=("cs.CV",)), limit=5)
+    assert all("cs.CV" in h.paper.categories for h in cat)
+    with pytest.raises(NotFound):
+        searcher.similar("2199.99999")
+
+
+def test_rank_fusion_matches_the_formula() -> None:
+    fused = fuse({"keyword": [(1, 9.0), (2, 5.0)], "semantic": [(2, 0.9), (3, 0.8)]})
+    assert [pid for pid, _, _ in fused] == [2, 1, 3]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[0][2] == {"keyword": 2, "semantic": 1}
+
+
+def _clustered(n: int, dim: int = 48, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(64, dim))
+    return (centres[rng.integers(0, 64, n)] + 0.6 * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def test_exact_index_agrees_with_brute_force() -> None:
+    vectors = _clustered(2000)
+    ids = np.arange(10, 2010, dtype=np.int64)[::-1].copy()  # unsorted on purpose
+    index = VectorIndex(ids, vectors)
+    q = index.query_vector(vectors[0])
+    centred = vectors - vectors.mean(axis=0)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    expected = ids[np.argsort(-(centred @ q))[:10]]
+    assert [pid for pid, _ in index.search(q, 10)] == list(expected)
+    allowed = np.sort(ids[::3])
+    got = index.search(q, 10, allowed=allowed)
+    assert {pid for pid, _ in got} <= set(allowed.tolist()) and len(got) == 10
+    assert ids[0] not in [pid for pid, _ in index.search(q, 10, exclude=int(ids[0]))]
+
+
+def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
+    vectors = _clustered(20_000)
+    ids = np.arange(20_000, dtype=np.int64)
+    path = tmp_path / "v.usearch"
+    ann = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)
+    exact = VectorIndex(ids, vectors, ann_threshold=10**9)
+    assert ann.uses_ann and not exact.uses_ann and path.exists()
+    recall = []
+    for i in range(0, 20_000, 400):
+        q = exact.query_vector(vectors[i])
+        truth = {pid for pid, _ in exact.search(q, 10)}
+        recall.append(len(truth & {pid for pid, _ in ann.search(q, 10)}) / 10)
+    assert np.mean(recall) >= 0.95
+    again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)
+    q = exact.query_vector(vectors[5])
+    assert again.search(q, 10) == ann.search(q, 10)
+
+
+def test_search_and_similar_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    head = tmp_path / "h.jsonl"
+    with gzip.open(CORPUS, "rt") as f, head.open("w") as w:
+        for _, line in zip(range(300), f, strict=False):
+            w.write(line)
+    cli("ingest", head)
+    cli("embed")
+    first = json.loads(head.read_text().splitlines()[0])
+    hits = cli_json(cli("search", first["title"], "--json"))
+    assert isinstance(hits, list) and hits[0]["id"] == first["id"]
+    assert set(hits[0]) >= {"id", "title", "score"}
+    hits = cli_json(cli("search", "robot", "--mode", "keyword", "--limit", "3", "--json"))
+    assert len(hits) == 3  # type: ignore[arg-type]
+    similar = cli_json(cli("similar", first["id"], "--json", "--limit", "5"))
+    assert len(similar) == 5 and first["id"] not in [h["id"] for h in similar]  # type: ignore[union-attr,arg-type]
+    assert "empty" in cli("search", "***", expect=1).stderr
+    assert cli("similar", "2199.00001", expect=3).exit_code == 3
