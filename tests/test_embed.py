@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -83,6 +84,10 @@ def test_prepare_is_cached_and_atomic(model_cache: Path, minilm: MiniLM) -> None
     mtime = path.stat().st_mtime_ns
     assert prepare(model_cache) == path and path.stat().st_mtime_ns == mtime
     assert [p.name for p in model_cache.iterdir()] == [path.name]  # no temporary left over
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    # the NaN guards and spelled-out GELUs are gone, the MatMuls are integer ones
+    assert "IsNaN" not in ops and "Erf" not in ops and "Gelu" in ops
+    assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops
 
 
 def test_empty_and_huge_texts(minilm: MiniLM) -> None:
