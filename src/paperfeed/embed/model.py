@@ -146,6 +146,7 @@ def _simplify(model: Any) -> None:
     for n in graph.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
+    constants = {t.name: t for t in graph.initializer}
     renamed: dict[str, str] = {}
     dropped: set[str] = set()
     added: dict[str, Any] = {}
@@ -158,23 +159,20 @@ def _simplify(model: Any) -> None:
                 if source is not None and source.op_type == "Softmax":
                     renamed[n.output[0]] = n.input[2]
                     dropped.update((n.name, guard.name))
-        if n.op_type == "Erf":
-            div = producer.get(n.input[0])
-            chain = [div]
-            cur = n
+        if n.op_type == "Erf" and _is_gelu_divide(producer.get(n.input[0]), constants):
+            x = producer[n.input[0]].input[0]
+            chain = [producer[n.input[0]], n]
             for op in ("Add", "Mul", "Mul"):
-                nxt = consumers.get(cur.output[0], [])
+                nxt = consumers.get(chain[-1].output[0], [])
                 if len(nxt) != 1 or nxt[0].op_type != op:
                     break
-                cur = nxt[0]
-                chain.append(cur)
+                chain.append(nxt[0])
             else:
-                x = div.input[0] if div is not None and div.op_type == "Div" else None
-                if x is not None and x in cur.input:
-                    gelu = helper.make_node("Gelu", [x], [cur.output[0]], domain="com.microsoft")
-                    added[cur.name] = gelu
-                    dropped.update(c.name for c in chain if c.name != cur.name)
-                    dropped.add(n.name)
+                last = chain[-1]
+                if x in last.input:
+                    gelu = helper.make_node("Gelu", [x], [last.output[0]], domain="com.microsoft")
+                    added[last.name] = gelu
+                    dropped.update(c.name for c in chain[:-1])
 
     nodes = []
     for n in graph.node:
@@ -190,6 +188,16 @@ def _simplify(model: Any) -> None:
     graph.node.extend(nodes)
     if added and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+
+def _is_gelu_divide(node: Any, constants: dict[str, Any]) -> bool:
+    """``x / sqrt(2)``, the head of an erf-spelled GELU."""
+    from onnx import numpy_helper
+
+    if node is None or node.op_type != "Div" or node.input[1] not in constants:
+        return False
+    divisor = numpy_helper.to_array(constants[node.input[1]])
+    return divisor.size == 1 and abs(float(divisor) - 2**0.5) < 1e-5
 
 
 class MiniLM:
