@@ -19,7 +19,7 @@ from paperfeed.models import AuthorRecord, Paper, PaperRecord, SearchFilters
 from paperfeed.search.engine import Searcher, fuse
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store, open_store
-from paperfeed.store.sqlite import fts_query
+from paperfeed.store.sqlite import fts_terms
 
 N = 3000
 
@@ -107,11 +107,26 @@ def test_empty_query_gets_a_clear_message(searcher: Searcher, query: str) -> Non
         searcher.search(query)
 
 
-def test_fts_query_quotes_every_term() -> None:
-    assert fts_query('graph NEAR(neural) "exact phrase" nets*') == (
-        '"graph" OR "NEAR" OR "neural" OR "exact phrase" OR "nets"'
-    )
-    assert fts_query("the of and") is None
+def test_fts_terms_quotes_every_term() -> None:
+    assert fts_terms('graph NEAR(neural) "exact phrase" nets*') == [
+        '"graph"',
+        '"NEAR"',
+        '"neural"',
+        '"exact phrase"',
+        '"nets"',
+    ]
+    assert fts_terms("the of and") == []
+
+
+def test_keyword_search_puts_papers_with_every_word_first(corpus: Store) -> None:
+    hits = corpus.keyword_search("gaussian splatting robot", SearchFilters(), 100)
+    papers = corpus.papers([pid for pid, _ in hits])
+    has_all = [
+        all(w in f"{p.title} {p.abstract}".lower() for w in ("gaussian", "splat", "robot"))
+        for p in papers
+    ]
+    assert any(has_all) and not all(has_all)
+    assert has_all == sorted(has_all, reverse=True)
 
 
 def test_filters(corpus: Store, searcher: Searcher) -> None:
@@ -214,9 +229,14 @@ def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
         truth = {pid for pid, _ in exact.search(q, 10)}
         recall.append(len(truth & {pid for pid, _ in ann.search(q, 10)}) / 10)
     assert np.mean(recall) >= 0.95
-    again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)
+    again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
     q = exact.query_vector(vectors[5])
-    assert again.search(q, 10) == ann.search(q, 10)
+    assert again.uses_ann and again.search(q, 10) == ann.search(q, 10)
+    # vectors changed: the saved index is stale, and a query-time load will not rebuild it
+    changed = vectors.copy()
+    changed[::100] *= -1
+    stale = VectorIndex(ids, changed, ann_threshold=1000, ann_path=path, build_ann=False)
+    assert not stale.uses_ann
 
 
 def test_search_and_similar_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

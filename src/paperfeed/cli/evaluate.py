@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
+import orjson
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
-from paperfeed.evaluate import csfcube
+from paperfeed.evaluate import csfcube, daily_feed
+from paperfeed.recommend.rankers import RANKERS
 
 
 @click.group(name="eval")
@@ -39,6 +42,70 @@ def eval_csfcube(obj: Context, root: Path, as_json: bool) -> None:
             click.echo(
                 f"{facet:<11}{method:<14}{m['map']:>8.4f}{m['ndcg@20']:>9.4f}{m['queries']:>9}"
             )
+
+
+@evaluate.command(name="daily-feed")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
+    show_default=True,
+    help="arXiv corpus (JSON lines with listing_date).",
+)
+@click.option(
+    "--cases",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Cases file (JSON lines: profile, candidates, relevant); default: build the split.",
+)
+@click.option(
+    "--authors",
+    type=click.IntRange(0),
+    default=150,
+    show_default=True,
+    help="Authors sampled for the built split (0: all).",
+)
+@click.option(
+    "--parity",
+    type=click.Choice(["even", "odd"]),
+    default="even",
+    show_default=True,
+    help="Authors by name SHA-1 parity: even to tune, odd held out.",
+)
+@click.option("--rankers", default=",".join(RANKERS), show_default=True)
+@click.option("--write-cases", type=click.Path(path_type=Path), help="Save the built cases.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def eval_daily_feed(
+    obj: Context,
+    corpus: Path,
+    cases: Path | None,
+    authors: int,
+    parity: str,
+    rankers: str,
+    write_cases: Path | None,
+    as_json: bool,
+) -> None:
+    """Rank each day's listing for authors' past papers; MRR, recall@10, nDCG@10 per ranker."""
+    say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    data = daily_feed.load_corpus(corpus)
+    if cases is not None:
+        chosen = daily_feed.read_cases(cases, data)
+    else:
+        chosen = daily_feed.build_cases(data, parity, max_authors=authors or None)
+    if write_cases is not None:
+        with write_cases.open("w") as f:
+            for c in chosen:
+                f.write(orjson.dumps(asdict(c)).decode() + "\n")
+    names = tuple(r.strip() for r in rankers.split(",") if r.strip())
+    cache = Path(obj.settings["cache_dir"]) if obj.settings.get("cache_dir") else None
+    result = daily_feed.evaluate(data, chosen, obj.embedder, names, cache, progress=say)
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(f"daily feed: {result['cases']} cases, model {obj.embedder.name}")
+    click.echo(f"{'ranker':<12}{'MRR':>8}{'R@10':>8}{'nDCG@10':>9}")
+    for name, m in result["rankers"].items():
+        click.echo(f"{name:<12}{m['mrr']:>8.4f}{m['recall@10']:>8.4f}{m['ndcg@10']:>9.4f}")
 
 
 COMMANDS = [evaluate]

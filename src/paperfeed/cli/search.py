@@ -12,7 +12,7 @@ from paperfeed.cli.ingest import progress_bar
 from paperfeed.cli.papers import _print_json
 from paperfeed.embed.index import embed_store
 from paperfeed.models import Hit, SearchFilters
-from paperfeed.search.engine import MODES, Searcher
+from paperfeed.search.engine import MODES, Searcher, load_index
 
 
 @click.command()
@@ -31,8 +31,10 @@ def embed(obj: Context, limit: int | None, as_json: bool) -> None:
             bar.update(task, completed=done, total=total)
 
         report = embed_store(obj.store, embedder, limit, progress)
+        bar.update(task, description="indexing vectors")
+        index = load_index(obj.store, embedder.name, build_ann=True)
     if as_json:
-        _print_json({"model": embedder.name, **asdict(report)})
+        _print_json({"model": embedder.name, **asdict(report), "ann": index.uses_ann})
     else:
         click.echo(
             f"{report.embedded} embedded, {report.unchanged} unchanged, "

@@ -8,6 +8,7 @@ are fused, so BM25's unbounded scores and cosines need no calibration against ea
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -43,17 +44,14 @@ class Searcher:
         self.store = store
         self.embedder = embedder
         self._index = index
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="semantic")
 
     @property
     def index(self) -> VectorIndex:
         if self._index is None:
             if self.embedder is None:
                 raise InputError("semantic search needs an embedding model")
-            ids, vectors = self.store.load_vectors(self.embedder.name)
-            ann_path = None
-            if self.store.location not in ("", ":memory:"):
-                ann_path = Path(f"{self.store.location}.{self.embedder.name}.usearch")
-            self._index = VectorIndex(ids, vectors, ann_path=ann_path)
+            self._index = load_index(self.store, self.embedder.name, build_ann=False)
         return self._index
 
     # -- the public face -----------------------------------------------------------------
@@ -72,10 +70,19 @@ class Searcher:
             raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         rankings: dict[str, Ranking] = {}
         depth = max(DEPTH, limit)
-        if mode in ("keyword", "hybrid"):
+
+        def semantic() -> Ranking:
+            return self.semantic(self.embed_query(text), filters, depth)
+
+        if mode == "hybrid":
+            # SQLite, onnxruntime and numpy all release the GIL: run both at once.
+            later = self._pool.submit(semantic)
             rankings["keyword"] = self.store.keyword_search(text, filters, depth)
-        if mode in ("semantic", "hybrid"):
-            rankings["semantic"] = self.semantic(self.embed_query(text), filters, depth)
+            rankings["semantic"] = later.result()
+        elif mode == "keyword":
+            rankings["keyword"] = self.store.keyword_search(text, filters, depth)
+        else:
+            rankings["semantic"] = semantic()
         hits = self._hits(rankings, limit=limit + 20)
         return _exact_matches_first(text, hits)[:limit]
 
@@ -156,6 +163,16 @@ class Searcher:
         fused = fuse(rankings)[:limit]
         papers = {p.id: p for p in self.store.papers([pid for pid, _, _ in fused])}
         return [Hit(papers[pid], score, ranks) for pid, score, ranks in fused if pid in papers]
+
+
+def load_index(store: Store, model: str, build_ann: bool = False) -> VectorIndex:
+    """The vector index of a store's papers; with ``build_ann``, the HNSW index is built (or
+    refreshed) and saved beside the database, for searches to load."""
+    ids, vectors = store.load_vectors(model)
+    ann_path = None
+    if store.location not in ("", ":memory:"):
+        ann_path = Path(f"{store.location}.{model}.usearch")
+    return VectorIndex(ids, vectors, ann_path=ann_path, build_ann=build_ann)
 
 
 def fuse(rankings: dict[str, Ranking]) -> list[tuple[int, float, dict[str, int]]]:

@@ -86,6 +86,7 @@ class SQLiteStore(Store):
             raise StoreError(f"{location}: not a usable paperfeed database ({e})") from e
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._df: dict[str, int] = {}
 
     # -- connections ---------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class SQLiteStore(Store):
                 self._write.execute("ROLLBACK")
                 raise
             self._write.execute("COMMIT")
+            self._df.clear()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -222,9 +224,23 @@ class SQLiteStore(Store):
     def keyword_search(
         self, query: str, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
-        match = fts_query(query)
-        if match is None or limit <= 0:
+        terms = fts_terms(query)
+        if not terms or limit <= 0:
             return []
+        # Papers with every word first: a selective query, fast at any corpus size.
+        hits = self._bm25(" AND ".join(terms), filters, limit)
+        if len(terms) == 1 or len(hits) >= limit:
+            return hits
+        # Then papers with some of the words. Words in most papers weigh almost nothing in
+        # BM25 yet make the OR query score most of the corpus: they are left out.
+        common = max(2000, self._paper_count() // 20)
+        by_df = sorted(terms, key=self._document_frequency)
+        selective = [t for t in by_df if self._document_frequency(t) <= common] or by_df[:2]
+        seen = {pid for pid, _ in hits}
+        more = self._bm25(" OR ".join(selective), filters, limit)
+        return hits + [h for h in more if h[0] not in seen][: limit - len(hits)]
+
+    def _bm25(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
         where, params = _filter_sql(filters)
         # bm25() is lower for better matches; weights follow the columns: title, authors,
         # abstract.
@@ -237,9 +253,23 @@ class SQLiteStore(Store):
         )
         try:
             rows = self._read.execute(sql, (match, *params, limit)).fetchall()
-        except sqlite3.OperationalError as e:  # pragma: no cover - fts_query emits only terms
+        except sqlite3.OperationalError as e:  # pragma: no cover - fts_terms emits only terms
             raise StoreError(f"full-text query {match!r} failed: {e}") from e
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _document_frequency(self, term: str) -> int:
+        """Papers containing a quoted term or phrase; cached until the next write."""
+        if term not in self._df:
+            row = self._read.execute(
+                "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (term,)
+            ).fetchone()
+            self._df[term] = int(row[0])
+        return self._df[term]
+
+    def _paper_count(self) -> int:
+        if "" not in self._df:
+            self._df[""] = int(self._read.execute("SELECT count(*) FROM papers").fetchone()[0])
+        return self._df[""]
 
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
         where, params = _filter_sql(filters)
@@ -288,11 +318,11 @@ _PHRASE_OR_WORD = re.compile(r'"([^"]+)"|(\w+)')
 _MAX_TERMS = 64
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 query from free text: quoted phrases stay phrases, other words are ORed.
+def fts_terms(text: str) -> list[str]:
+    """FTS5 terms from free text: quoted phrases stay phrases, other words are words.
 
     Every term is quoted, so FTS5 syntax in the text (``*``, ``NEAR``, ``AND``, ``:``,
-    parentheses, a lone quote) is read as words, never as operators. None when nothing
+    parentheses, a lone quote) is read as words, never as operators. Empty when nothing
     searchable remains.
     """
     terms: list[str] = []
@@ -312,7 +342,7 @@ def fts_query(text: str) -> str | None:
         terms.append('"' + term + '"')
         if len(terms) == _MAX_TERMS:
             break
-    return " OR ".join(terms) or None
+    return terms
 
 
 def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:

@@ -1,0 +1,1 @@
+"""Recommendations: rank new papers for a profile, and explain why."""

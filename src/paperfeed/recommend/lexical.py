@@ -1,0 +1,62 @@
+"""Tf-idf over title + abstract, with arxiv-sanity-lite's settings (shared by every ranker that
+uses lexical evidence, so the comparison with asl is like for like)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def tfidf_vectorizer() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        strip_accents="unicode",
+        lowercase=True,
+        analyzer="word",
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
+        ngram_range=(1, 2),
+        max_features=20_000,
+        norm="l2",
+        use_idf=True,
+        smooth_idf=True,
+        sublinear_tf=True,
+        max_df=0.1,
+        min_df=5,
+        dtype=np.float64,
+    )
+
+
+def terms_vectorizer() -> Any:
+    """paperfeed's own lexical space: every word and word pair seen twice, none common.
+
+    A researcher is recognised by rare words (method and dataset names, acronyms): asl's
+    20,000 most frequent features drop most of them. Hyphens stay inside words ("GPT-4",
+    "x-ray")."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        strip_accents="unicode",
+        lowercase=True,
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]*[a-zA-Z0-9]\b",
+        ngram_range=(1, 2),
+        min_df=2,
+        max_df=0.05,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+
+
+def fit_tfidf(texts: Sequence[str]) -> tuple[Any, Any]:
+    """The fitted vectorizer and the CSR matrix of ``texts``."""
+    vectorizer = tfidf_vectorizer()
+    return vectorizer, vectorizer.fit_transform(texts).tocsr()
+
+
+def fit_terms(texts: Sequence[str]) -> tuple[Any, Any]:
+    vectorizer = terms_vectorizer()
+    return vectorizer, vectorizer.fit_transform(texts).tocsr()
