@@ -29,10 +29,14 @@ lint: install
 demo: install
 	$(BIN)/paperfeed --db $(DB) ingest $(CORPUS)
 	$(BIN)/paperfeed --db $(DB) ingest $(SHARED)/seeds
+	$(BIN)/paperfeed --db $(DB) embed
 	$(BIN)/paperfeed --db $(DB) stats
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_ingest.py --corpus $(CORPUS)
+	$(BIN)/python bench/bench_embed.py --corpus $(CORPUS) --csfcube $(SHARED)/data/csfcube
+	$(BIN)/python bench/bench_search.py --corpus $(CORPUS) --db bench-search.db
 
 clean:
-	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm
+	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* bench-search.db*

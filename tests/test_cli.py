@@ -76,6 +76,8 @@ def _commands(group: click.Group, prefix: str = "") -> list[str]:
 
 def test_every_command_is_documented_in_the_readme():
     text = README.read_text()
-    documented = set(re.findall(r"^paperfeed ([a-z0-9 -]+?)(?: \[|$| [A-Z])", text, re.MULTILINE))
+    documented = set(
+        re.findall(r"^paperfeed ([a-z0-9 -]+?)(?: \[|$| [A-Z]| --)", text, re.MULTILINE)
+    )
     missing = [c for c in _commands(main) if c not in {d.strip() for d in documented}]
     assert not missing, f"commands missing from README's CLI reference: {missing}"

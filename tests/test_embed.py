@@ -176,3 +176,4 @@ def test_embed_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "ann": False,
     }
     assert cli_json(cli("embed", "--json"))["unchanged"] == 30  # type: ignore[index]
+    assert cli_json(cli("stats", "--json"))["embedded"] == {"hashing-64": 30}  # type: ignore[index]

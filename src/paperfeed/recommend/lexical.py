@@ -51,12 +51,12 @@ def terms_vectorizer() -> Any:
     )
 
 
-def fit_tfidf(texts: Sequence[str]) -> tuple[Any, Any]:
+def fit_tfidf(texts: Sequence[str], **overrides: Any) -> tuple[Any, Any]:
     """The fitted vectorizer and the CSR matrix of ``texts``."""
-    vectorizer = tfidf_vectorizer()
+    vectorizer = tfidf_vectorizer().set_params(**overrides)
     return vectorizer, vectorizer.fit_transform(texts).tocsr()
 
 
-def fit_terms(texts: Sequence[str]) -> tuple[Any, Any]:
-    vectorizer = terms_vectorizer()
+def fit_terms(texts: Sequence[str], **overrides: Any) -> tuple[Any, Any]:
+    vectorizer = terms_vectorizer().set_params(**overrides)
     return vectorizer, vectorizer.fit_transform(texts).tocsr()

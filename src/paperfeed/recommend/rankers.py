@@ -159,15 +159,18 @@ def features(profile: Papers, candidates: Papers, ctx: Context) -> dict[str, np.
     return {name: _zscore(np.asarray(v, dtype=np.float64)) for name, v in out.items()}
 
 
-#: Weights of :func:`paperfeed_scores`, fit on the even-SHA-1 authors of the daily benchmark.
+#: Weights of :func:`paperfeed_scores`: coordinate ascent on MRR over half of the first 200
+#: even-SHA-1 authors of the daily benchmark (bench/tune_daily_feed.py); the other half
+#: checks them.
 WEIGHTS: dict[str, float] = {
-    "svm": 2.0,
-    "rare_centroid": 0.5,
-    "rare_max": 1.0,
+    "svm": 1.0,
+    "lex_max": 0.25,
+    "lex_top3": 0.25,
     "lex_centroid": 0.5,
     "sem_max": 0.5,
+    "sem_top3": 0.25,
     "sem_centroid": 0.5,
-    "category": 1.0,
+    "category": 0.25,
 }
 
 

@@ -52,6 +52,11 @@ class Writer(ABC):
         """Add papers to a profile as positives (adding one twice changes nothing)."""
 
     @abstractmethod
+    def set_relation(self, profile_id: int, paper_ids: Iterable[int], relation: str) -> None:
+        """Mark papers for a profile: ``positive`` (theirs or saved), ``up``, ``save``,
+        ``down`` or ``hide``; the latest mark wins."""
+
+    @abstractmethod
     def save_vectors(
         self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
     ) -> None:
@@ -87,6 +92,14 @@ class Store(ABC):
     @abstractmethod
     def profile_papers(self, name: str) -> list[Paper]:
         """The papers of the profile called ``name``."""
+
+    @abstractmethod
+    def profile_relations(self, name: str) -> dict[int, str]:
+        """Every paper marked for the profile called ``name``, with its mark."""
+
+    @abstractmethod
+    def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of those papers that ``model`` has embedded, in id order."""
 
     @abstractmethod
     def papers(self, ids: Sequence[int]) -> list[Paper]:

@@ -21,6 +21,9 @@ from paperfeed.models import Author, AuthorRecord, Paper, PaperDraft, Profile, S
 from paperfeed.store import migrations
 from paperfeed.store.base import Store, Writer
 
+#: Marks a paper can carry in a profile: its own or saved papers, and feedback.
+RELATIONS = ("positive", "up", "save", "down", "hide")
+
 _PAPER_COLUMNS = (
     "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "
     "listed, links, comment, journal_ref, license, venue, year, arxiv_version, versions, provenance"
@@ -192,6 +195,9 @@ class SQLiteStore(Store):
             ),
             "listed_from": listed[0],
             "listed_to": listed[1],
+            "embedded": dict(
+                db.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall()
+            ),
         }
 
     def profiles(self) -> list[Profile]:
@@ -199,7 +205,8 @@ class SQLiteStore(Store):
             Profile(*row)
             for row in self._read.execute(
                 "SELECT p.id, p.name, p.kind, p.description, count(pp.paper_id) FROM profiles p "
-                "LEFT JOIN profile_papers pp ON pp.profile_id = p.id GROUP BY p.id ORDER BY p.name"
+                "LEFT JOIN profile_papers pp ON pp.profile_id = p.id "
+                "AND pp.relation IN ('positive', 'up', 'save') GROUP BY p.id ORDER BY p.name"
             )
         ]
 
@@ -210,7 +217,9 @@ class SQLiteStore(Store):
         ids = [
             r[0]
             for r in self._read.execute(
-                "SELECT paper_id FROM profile_papers WHERE profile_id = ? ORDER BY paper_id", row
+                "SELECT paper_id FROM profile_papers WHERE profile_id = ? "
+                "AND relation IN ('positive', 'up', 'save') ORDER BY paper_id",
+                row,
             )
         ]
         return self._papers(ids) if ids else []
@@ -299,14 +308,42 @@ class SQLiteStore(Store):
             "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? ORDER BY paper_id",
             (model,),
         ).fetchall()
+        return _vectors(rows)
+
+    def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        rows = sorted(
+            _where_in(
+                self._read,
+                "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? "
+                "AND paper_id IN ({})",
+                (model,),
+                sorted(set(ids)),
+            )
+        )
+        return _vectors(rows)
+
+    def profile_relations(self, name: str) -> dict[int, str]:
+        row = self._read.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no profile called {name!r}")
+        return dict(
+            self._read.execute(
+                "SELECT paper_id, relation FROM profile_papers WHERE profile_id = ?", row
+            ).fetchall()
+        )
+
+
+def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``(paper_id, int8 blob, scale)`` rows into ids and unit float32 vectors."""
+    if True:
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
-        scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
-        vectors = raw.astype(np.float32) * scales[:, None]
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return ids, vectors / np.where(norms == 0, 1, norms)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
+    scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
+    vectors = raw.astype(np.float32) * scales[:, None]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return ids, vectors / np.where(norms == 0, 1, norms)
 
 
 # Words that match nearly every paper: in an OR query they cost time and rank nothing.
@@ -593,6 +630,17 @@ class SQLiteWriter(Writer):
             (name, kind, description, _now()),
         ).fetchone()
         return int(row[0])
+
+    def set_relation(self, profile_id: int, paper_ids: Iterable[int], relation: str) -> None:
+        if relation not in RELATIONS:
+            raise ValueError(f"unknown relation {relation!r}")
+        now = _now()
+        self.db.executemany(
+            "INSERT INTO profile_papers (profile_id, paper_id, relation, added_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (profile_id, paper_id) "
+            "DO UPDATE SET relation = excluded.relation, added_at = excluded.added_at",
+            [(profile_id, pid, relation, now) for pid in paper_ids],
+        )
 
     def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
         now = _now()

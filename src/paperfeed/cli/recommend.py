@@ -1,0 +1,106 @@
+"""``paperfeed recommend``, ``rate`` and ``profile create|show|import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from paperfeed.cli import Context
+from paperfeed.cli.papers import _print_json
+from paperfeed.ingest import pipeline
+from paperfeed.recommend.feed import recommend as rank_for_profile
+from paperfeed.store.sqlite import RELATIONS
+
+KINDS = ["researcher", "reader", "institution", "lab", "topic"]
+
+
+@click.command()
+@click.option("--profile", required=True, help="Profile to rank for.")
+@click.option("--day", metavar="YYYY-MM-DD", help="Papers listed that day [latest day].")
+@click.option("--since", metavar="YYYY-MM-DD", help="Papers listed since that day.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def recommend(
+    obj: Context, profile: str, day: str | None, since: str | None, limit: int, as_json: bool
+) -> None:
+    """Rank new papers for a profile, best first, each with the reasons why."""
+    recs = rank_for_profile(obj.store, profile, obj.embedder, day, since, limit)
+    if as_json:
+        _print_json([r.to_dict() for r in recs])
+        return
+    if not recs:
+        click.echo("No new papers for that day.")
+    for n, r in enumerate(recs, 1):
+        click.echo(f"{n:>3}. {r.paper.title}  [{r.paper.ref}]")
+        for reason in r.why:
+            click.echo(f"       - {reason}")
+
+
+@click.command()
+@click.argument("paper_id")
+@click.argument("signal", type=click.Choice(RELATIONS[1:]))
+@click.option("--profile", required=True, help="Profile the rating is for.")
+@click.pass_obj
+def rate(obj: Context, paper_id: str, signal: str, profile: str) -> None:
+    """Rate a paper for a profile: up, save, down or hide. The next ranking uses it."""
+    paper = obj.store.get_paper(paper_id)
+    obj.store.profile_relations(profile)  # NotFound for an unknown profile
+    with obj.store.writer() as w:
+        w.set_relation(w.ensure_profile(profile, "reader"), [paper.id], signal)
+    click.echo(f"{signal}: {paper.title} ({profile})")
+
+
+@click.group()
+def profile() -> None:
+    """Create, inspect and fill profiles."""
+
+
+@profile.command(name="create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(KINDS), default="reader", show_default=True)
+@click.option("--description", help="What the profile is for.")
+@click.pass_obj
+def profile_create(obj: Context, name: str, kind: str, description: str | None) -> None:
+    """Create an empty profile (creating one that exists changes nothing)."""
+    with obj.store.writer() as w:
+        w.ensure_profile(name, kind, description)
+    click.echo(f"profile {name!r} ({kind})")
+
+
+@profile.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def profile_show(obj: Context, name: str, as_json: bool) -> None:
+    """A profile's papers and ratings."""
+    marks = obj.store.profile_relations(name)
+    papers = {p.id: p for p in obj.store.papers(sorted(marks))}
+    rows = [
+        {"id": papers[pid].ref, "title": papers[pid].title, "mark": mark}
+        for pid, mark in sorted(marks.items())
+        if pid in papers
+    ]
+    if as_json:
+        _print_json({"name": name, "papers": rows})
+        return
+    for row in rows:
+        click.echo(f"{row['mark']:>8}  {row['title']}  [{row['id']}]")
+
+
+@profile.command(name="import")
+@click.argument("name")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--kind", type=click.Choice(KINDS), default="reader", show_default=True)
+@click.pass_obj
+def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) -> None:
+    """Add the papers of files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a profile."""
+    total = 0
+    for path in pipeline.expand(paths):
+        report = pipeline.ingest_path(obj.store, path, profile=name, profile_kind=kind)
+        total += len(set(report.paper_ids))
+    click.echo(f"{total} papers in profile {name!r}")
+
+
+COMMANDS = [recommend, rate, profile]

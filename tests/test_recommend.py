@@ -1,0 +1,119 @@
+"""Recommendations for a profile: ranking, reasons, feedback, and the CLI around them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, SEEDS, cli_json
+
+from paperfeed.embed.index import embed_store
+from paperfeed.embed.model import HashingEmbedder
+from paperfeed.errors import InputError, NotFound
+from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.recommend.feed import LexicalModel, recommend
+from paperfeed.store import Store
+
+AUTHOR = "Nicu Sebe"
+
+
+def _setup(store: Store, tmp_path: Path) -> tuple[list[dict], dict]:
+    """The first 3,000 corpus papers, plus, on the last day, a sequel to one of AUTHOR's."""
+    with gzip.open(CORPUS, "rt") as f:
+        rows = [json.loads(line) for _, line in zip(range(3000), f, strict=False)]
+    last = max(r["listing_date"] for r in rows)
+    mine = [r for r in rows if AUTHOR in r["authors"] and r["listing_date"] < last]
+    sequel = {
+        "id": "2599.00001",
+        "title": "Extending " + mine[0]["title"],
+        "summary": mine[0]["summary"] + " We extend this work with new experiments.",
+        "authors": ["Someone Else"],
+        "categories": mine[0]["categories"],
+        "listing_date": last,
+    }
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*rows, sequel]))
+    ingest_path(store, path)
+    embed_store(store, HashingEmbedder())
+    with store.writer() as w:
+        pid = w.ensure_profile("me", "researcher")
+        w.add_to_profile(pid, [store.get_paper(r["id"]).id for r in mine])
+    return mine, sequel
+
+
+def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: Path) -> None:
+    mine, sequel = _setup(store, tmp_path)
+    recs = recommend(store, "me", HashingEmbedder(), limit=20)
+    assert recs[0].paper.ref == sequel["id"]
+    assert any(mine[0]["title"][:30] in reason for reason in recs[0].why)
+    assert any(reason.startswith("shares the terms") for reason in recs[0].why)
+    last = sequel["listing_date"]
+    assert all(r.paper.listed == last for r in recs)
+    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+    assert not {r.paper.ref for r in recs} & {m["id"] for m in mine}
+
+
+def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None:
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)
+    first = recommend(store, "me", HashingEmbedder(), limit=30, lexical=lexical)
+    top, second = first[0].paper, first[1].paper
+    with store.writer() as w:
+        pid = w.ensure_profile("me", "researcher")
+        w.set_relation(pid, [top.id], "down")
+        w.set_relation(pid, [second.id], "save")
+    after = recommend(store, "me", HashingEmbedder(), limit=30, lexical=lexical)
+    refs = [r.paper.ref for r in after]
+    assert top.ref not in refs and second.ref not in refs  # rated papers are not offered again
+    assert store.profile_relations("me")[second.id] == "save"
+    assert second.id in {p.id for p in store.profile_papers("me")}  # a save is a positive
+
+
+def test_lexical_model_is_cached_beside_the_database(store: Store, tmp_path: Path) -> None:
+    _setup(store, tmp_path)
+    LexicalModel.for_store(store)
+    cached = Path(store.location + ".lexical")
+    assert cached.exists()
+    mtime = cached.stat().st_mtime_ns
+    LexicalModel.for_store(store)
+    assert cached.stat().st_mtime_ns == mtime
+
+
+def test_profiles_without_papers_or_unknown(store: Store, tmp_path: Path) -> None:
+    _setup(store, tmp_path)
+    with store.writer() as w:
+        w.ensure_profile("empty", "reader")
+    with pytest.raises(InputError, match="no papers yet"):
+        recommend(store, "empty", HashingEmbedder())
+    with pytest.raises(NotFound):
+        recommend(store, "nobody", HashingEmbedder())
+
+
+def test_recommend_rate_and_profile_cli(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    with gzip.open(CORPUS, "rt") as f:
+        rows = [json.loads(line) for _, line in zip(range(800), f, strict=False)]
+    head = tmp_path / "head.jsonl"
+    head.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cli("ingest", head)
+    cli("embed")
+    cli("profile", "create", "lab", "--kind", "lab")
+    seed = next(p for p in sorted(SEEDS.iterdir()))
+    assert "papers in profile 'lab'" in cli("profile", "import", "lab", seed).stdout
+    early = [r["id"] for r in rows[:5]]
+    for ref in early:
+        cli("rate", ref, "save", "--profile", "lab")
+    shown = cli_json(cli("profile", "show", "lab", "--json"))
+    assert {p["id"] for p in shown["papers"] if p["mark"] == "save"} == set(early)  # type: ignore[index]
+    recs = cli_json(cli("recommend", "--profile", "lab", "--limit", "5", "--json"))
+    assert len(recs) == 5  # type: ignore[arg-type]
+    assert all(set(r) >= {"id", "title", "score", "why"} for r in recs)  # type: ignore[union-attr]
+    cli("rate", recs[0]["id"], "hide", "--profile", "lab")  # type: ignore[index]
+    again = cli_json(cli("recommend", "--profile", "lab", "--limit", "5", "--json"))
+    assert recs[0]["id"] not in [r["id"] for r in again]  # type: ignore[index,union-attr]
+    assert cli("recommend", "--profile", "nobody", expect=3).exit_code == 3
+    assert cli("rate", "2501.99999", "up", "--profile", "lab", expect=3).exit_code == 3
