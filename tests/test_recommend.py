@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, SEEDS, cli_json
 
+from conftest import CORPUS, SEEDS, cli_json
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound
