@@ -99,18 +99,26 @@ def bench_corpus(db: Path, n: int) -> None:
                 times.append(time.perf_counter() - t)
             print(f"  search {mode:<8} {len(queries)} queries  {_percentiles(times)}")
         # The same semantic queries against an exact scan: the baseline, and recall@10.
-        # index.matrix is centred already
+        # index.matrix is centred already: the exact scan as the baseline, and an HNSW index
+        # at this size, to show what it would cost in recall (the product uses it from 200k)
         exact = VectorIndex(index.ids, index.matrix, center=False, ann_threshold=10**12)
-        times, recall = [], []
+        start = time.perf_counter()
+        hnsw = VectorIndex(index.ids, index.matrix, center=False, ann_threshold=1)
+        built = time.perf_counter() - start
+        times, ann_times, recall = [], [], []
         for q in queries:
             v = searcher.embed_query(q)
             t = time.perf_counter()
-            truth = {pid for pid, _ in exact.search(v, 10)}
+            truth = {pid for pid, _ in exact.search(v, 100)[:10]}
             times.append(time.perf_counter() - t)
-            recall.append(len(truth & {pid for pid, _ in index.search(v, 10)}) / 10)
+            t = time.perf_counter()
+            got = {pid for pid, _ in hnsw.search(v, 100)[:10]}
+            ann_times.append(time.perf_counter() - t)
+            recall.append(len(truth & got) / 10)
+        print(f"  exact scan, top 100 (used here)  {_percentiles(times)}")
         print(
-            f"  exact scan alone (baseline)      {_percentiles(times)}; "
-            f"HNSW recall@10 against it {np.mean(recall):.3f}"
+            f"  HNSW at this size, top 100       {_percentiles(ann_times)}; recall@10 "
+            f"{np.mean(recall):.3f}; built in {built:.0f} s"
         )
         refs = [p.ref for p in store.papers([int(i) for i in index.ids[:: len(index) // n]])]
         times = []

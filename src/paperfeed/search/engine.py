@@ -83,7 +83,17 @@ class Searcher:
             rankings["keyword"] = self.store.keyword_search(text, filters, depth)
         else:
             rankings["semantic"] = semantic()
-        hits = self._hits(rankings, limit=limit + 20)
+        hits = self._hits(rankings, limit=limit + 5)
+        if mode == "semantic":
+            # a paper's exact title goes first in every mode: look for one by its words
+            shown = {h.paper.id for h in hits}
+            extra = [pid for pid, _ in self.store.keyword_search(text, filters, 3)]
+            key = fold(text)
+            hits += [
+                Hit(p, 0.0, {"keyword": 1})
+                for p in self.store.papers([pid for pid in extra if pid not in shown])
+                if p.title and fold(p.title) == key
+            ]
         return _exact_matches_first(text, hits)[:limit]
 
     def similar(

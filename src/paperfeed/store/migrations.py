@@ -164,6 +164,11 @@ def m002_embeddings(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(3, "full-text vocabulary, for document frequencies")
+def m003_fts_vocabulary(db: sqlite3.Connection) -> None:
+    db.execute("CREATE VIRTUAL TABLE papers_fts_vocab USING fts5vocab(papers_fts, 'row')")
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(
