@@ -245,7 +245,7 @@ class SQLiteStore(Store):
             return hits
         # Then papers with some of the words. Words in many papers weigh little in BM25 yet
         # make the OR query score a large part of the corpus: they are left out.
-        common = max(500, self._paper_count() // 100)
+        common = max(2000, self._paper_count() // 100)
         by_df = sorted(terms, key=self._document_frequency)
         selective = [t for t in by_df if 0 < self._document_frequency(t) <= common]
         if not selective:
