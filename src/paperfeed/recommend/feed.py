@@ -22,7 +22,7 @@ from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
 from paperfeed.models import Paper, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-from paperfeed.recommend.rankers import WEIGHTS, Context, Papers, _zscore, features
+from paperfeed.recommend.rankers import Context, Papers, _zscore, paperfeed_scores
 from paperfeed.store import Store
 
 POSITIVE = ("positive", "up", "save")
@@ -156,20 +156,20 @@ def recommend(
     if disliked:  # explicit negatives count more than sampled ones
         background = sparse.vstack([background] + [as_papers(disliked).terms] * 20)
     mean = np.stack(list(vector_of.values())).mean(axis=0)
-    f = features(prof, cand, Context(mean, None, background))
-    scores = sum((WEIGHTS.get(n, 0.0) * v for n, v in f.items()), np.zeros(len(new)))
+    scores = paperfeed_scores(prof, cand, Context(mean, None, background))
     if disliked:
         against = (cand.terms @ as_papers(disliked).terms.T).toarray().max(axis=1)
         scores = scores - 0.5 * _zscore(against)
     order = np.argsort(-scores, kind="stable")[:limit]
+    names = lexical.terms.get_feature_names_out()  # once: ~1M strings
     return [
-        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, lexical))
+        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names))
         for i in order
     ]
 
 
 def explain(
-    i: int, profile: Papers, candidates: Papers, mine: list[Paper], lexical: LexicalModel
+    i: int, profile: Papers, candidates: Papers, mine: list[Paper], names: Any
 ) -> list[str]:
     """Reasons for candidate ``i``: the closest of the profile's papers, the rare terms they
     share, and a shared category."""
@@ -181,7 +181,6 @@ def explain(
         why.append(f"close to your paper “{mine[j].title}”")
         shared = row.multiply(profile.terms[j]).tocoo()
         if shared.nnz:
-            names = lexical.terms.get_feature_names_out()
             top = shared.col[np.argsort(-shared.data)[:4]]
             why.append("shares the terms " + ", ".join(f"“{names[t]}”" for t in top))
     counts: dict[str, int] = {}
