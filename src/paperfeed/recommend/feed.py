@@ -163,8 +163,7 @@ def recommend(
     order = np.argsort(-scores, kind="stable")[:limit]
     names = lexical.terms.get_feature_names_out()  # once: ~1M strings
     return [
-        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names))
-        for i in order
+        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names)) for i in order
     ]
 
 
