@@ -10,7 +10,7 @@ import orjson
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
-from paperfeed.evaluate import csfcube, daily_feed
+from paperfeed.evaluate import csfcube, daily_feed, reviewer_gold
 from paperfeed.recommend.rankers import RANKERS
 
 
@@ -106,6 +106,26 @@ def eval_daily_feed(
     click.echo(f"{'ranker':<12}{'MRR':>8}{'R@10':>8}{'nDCG@10':>9}")
     for name, m in result["rankers"].items():
         click.echo(f"{name:<12}{m['mrr']:>8.4f}{m['recall@10']:>8.4f}{m['ndcg@10']:>9.4f}")
+
+
+@evaluate.command(name="reviewer-gold")
+@click.argument(
+    "root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared/data/reviewer-gold"),
+)
+@click.option("--set", "sets", multiple=True, help="Evaluation set, e.g. d_20_1 (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def eval_reviewer_gold(obj: Context, root: Path, sets: tuple[str, ...], as_json: bool) -> None:
+    """Reviewer expertise: loss and easy/hard triple accuracy, shipped baselines beside ours."""
+    results = reviewer_gold.evaluate(root, obj.embedder, sets or None)
+    if as_json:
+        _print_json({"model": obj.embedder.name, "methods": results})
+        return
+    click.echo(f"{'method':<14}{'loss':>8}{'easy':>8}{'hard':>8}{'sets':>6}")
+    for method, m in results.items():
+        click.echo(f"{method:<14}{m['loss']:>8.4f}{m['easy']:>8.4f}{m['hard']:>8.4f}{m['sets']:>6}")
 
 
 COMMANDS = [evaluate]
