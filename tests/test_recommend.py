@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound
 from paperfeed.ingest.pipeline import ingest_path
-from paperfeed.recommend.feed import LexicalModel, recommend
+from paperfeed.recommend.feed import LexicalModel, _label, recommend
 from paperfeed.store import Store
 
 AUTHOR = "Nicu Sebe"
@@ -53,6 +54,10 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
     assert all(r.paper.listed == last for r in recs)
     assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
     assert not {r.paper.ref for r in recs} & {m["id"] for m in mine}
+    # a paper known only by its abstract (some lists give no titles) is named by its opening
+    untitled = replace(recs[0].paper, title=None)
+    assert _label(untitled).startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
+    assert _label(replace(untitled, abstract=None)) == untitled.ref
 
 
 def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None:

@@ -167,6 +167,16 @@ def recommend(
     ]
 
 
+def _label(paper: Paper) -> str:
+    """How a person recognises a paper: its title, else its abstract's opening, else its id."""
+    if paper.title:
+        return paper.title
+    if paper.abstract:
+        words = paper.abstract.split()
+        return " ".join(words[:12]) + ("…" if len(words) > 12 else "")
+    return paper.ref
+
+
 def explain(
     i: int, profile: Papers, candidates: Papers, mine: list[Paper], names: Any
 ) -> list[str]:
@@ -177,7 +187,7 @@ def explain(
     sims = (row @ profile.terms.T).toarray().ravel()
     if sims.size and sims.max() > 0:
         j = int(sims.argmax())
-        why.append(f"close to your paper “{mine[j].title}”")
+        why.append(f"close to your paper “{_label(mine[j])}”")
         shared = row.multiply(profile.terms[j]).tocoo()
         if shared.nnz:
             top = shared.col[np.argsort(-shared.data)[:4]]
