@@ -20,37 +20,16 @@ GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 def _features(corpus_path: Path, authors: int, cache: Path) -> list[tuple[str, dict, np.ndarray]]:
     from paperfeed.embed.model import MiniLM
     from paperfeed.evaluate import daily_feed as df
-    from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-    from paperfeed.recommend.rankers import Context, Papers, features
+    from paperfeed.recommend.rankers import features
 
     corpus = df.load_corpus(corpus_path)
     cases = df.build_cases(corpus, "even", max_authors=authors)
     if any(df.name_parity(c.author or "") != "even" for c in cases):
         raise SystemExit("refusing: a held-out (odd) author reached the tuning set")
-    _, tfidf = fit_tfidf(corpus.texts)
-    _, terms = fit_terms(corpus.texts)
-    needed = sorted({corpus.row[x] for c in cases for x in c.profile + c.candidates})
-    embedder = MiniLM()
-    vectors = np.zeros((len(corpus.ids), embedder.dim), np.float32)
-    vectors[needed] = df.embed_cached(
-        embedder, [corpus.texts[i] for i in needed], cache, lambda m: print(m, flush=True)
-    )
-    papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed)
-    mean = vectors[needed].mean(axis=0)
-    listed = np.array(corpus.listed)
-    rng = np.random.default_rng(0)
-    models: dict = {}
     rows = []
-    for case in cases:
-        prof = [corpus.row[x] for x in case.profile]
-        cand = [corpus.row[x] for x in case.candidates]
-        key = (tuple(case.profile), case.cutoff)
-        bg = None
-        if ("terms-svm", key) not in models:
-            pool = np.setdiff1d(np.flatnonzero(listed < case.cutoff), prof)
-            bg = terms[np.sort(rng.choice(pool, min(len(pool), df.NEGATIVES), replace=False))]
-        ctx = Context(mean, None, bg, models, key)
-        f = features(papers.take(prof), papers.take(cand), ctx)
+    say = lambda m: print(m, flush=True)  # noqa: E731
+    for case, profile, candidates, ctx in df.prepared_cases(corpus, cases, MiniLM(), cache, say):
+        f = features(profile, candidates, ctx)
         relevant = set(case.relevant)
         rows.append((case.author or "", f, np.array([x in relevant for x in case.candidates])))
     return rows

@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,21 +201,15 @@ def embed_cached(
     return np.stack([known[h] for h in hashes]).astype(np.float32)
 
 
-def evaluate(
+def prepared_cases(
     corpus: Corpus,
     cases: list[Case],
     embedder: Embedder,
-    rankers: Sequence[str] = tuple(RANKERS),
     cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
-    weights: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}``."""
-    unknown = [r for r in rankers if r not in RANKERS]
-    if unknown:
-        raise InputError(f"unknown ranker(s) {', '.join(unknown)}: use {', '.join(RANKERS)}")
-    if not cases:
-        raise InputError("no cases to evaluate")
+) -> Iterator[tuple[Case, Papers, Papers, Context]]:
+    """Each case as rankers see it: ``(case, profile, candidates, context)``. Tf-idf spaces are
+    fitted on the whole corpus; models fit for a profile are reused across its days."""
     progress(f"tf-idf over {len(corpus.ids)} papers")
     _, tfidf = fit_tfidf(corpus.texts)
     _, terms = fit_terms(corpus.texts)
@@ -227,30 +221,45 @@ def evaluate(
     papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed)
     mean_vector = vectors[needed].mean(axis=0)
     listed = np.array(corpus.listed)
-    scores: dict[str, list[tuple[float, float, float]]] = {r: [] for r in rankers}
-    svm_cache: dict[tuple[str, ...], Any] = {}
+    models: dict[Any, Any] = {}
     rng = np.random.default_rng(0)
     progress(f"ranking {len(cases)} cases")
     for case in cases:
         cand_rows = [corpus.row[x] for x in case.candidates]
         prof_rows = [corpus.row[x] for x in case.profile]
         cutoff = case.cutoff or min(corpus.listed[i] for i in cand_rows)
-        relevant = set(case.relevant)
-        profile = papers.take(prof_rows)
-        candidates = papers.take(cand_rows)
         key = (tuple(case.profile), cutoff)
         background = background_terms = None
-        if not all((r, key) in svm_cache for r in ("asl", "terms-svm")):
+        if not all((r, key) in models for r in ("asl", "terms-svm")):
             rows = np.setdiff1d(np.flatnonzero(listed < cutoff), prof_rows)
             background = tfidf[rows]
             sample = rng.choice(rows, min(len(rows), NEGATIVES), replace=False)
             background_terms = terms[np.sort(sample)]
-        ctx = Context(mean_vector, background, background_terms, svm_cache, key)
+        ctx = Context(mean_vector, background, background_terms, models, key)
+        yield case, papers.take(prof_rows), papers.take(cand_rows), ctx
+
+
+def evaluate(
+    corpus: Corpus,
+    cases: list[Case],
+    embedder: Embedder,
+    rankers: Sequence[str] = tuple(RANKERS),
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}``."""
+    unknown = [r for r in rankers if r not in RANKERS]
+    if unknown:
+        raise InputError(f"unknown ranker(s) {', '.join(unknown)}: use {', '.join(RANKERS)}")
+    if not cases:
+        raise InputError("no cases to evaluate")
+    scores: dict[str, list[tuple[float, float, float]]] = {r: [] for r in rankers}
+    for case, profile, candidates, ctx in prepared_cases(
+        corpus, cases, embedder, cache_dir, progress
+    ):
+        relevant = set(case.relevant)
         for name in rankers:
-            if name == "paperfeed" and weights is not None:
-                s = RANKERS[name](profile, candidates, ctx, weights)  # type: ignore[call-arg]
-            else:
-                s = RANKERS[name](profile, candidates, ctx)
+            s = RANKERS[name](profile, candidates, ctx)
             order = np.argsort(-s, kind="stable")
             hits = [case.candidates[i] in relevant for i in order]
             scores[name].append(

@@ -25,7 +25,7 @@ import numpy as np
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-from paperfeed.recommend.rankers import Context, Papers, features
+from paperfeed.recommend.rankers import Context, Papers, paperfeed_scores
 
 Scores = dict[str, dict[str, float]]  # researcher -> paper -> value
 
@@ -111,10 +111,8 @@ def _read_dataset(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 
 def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
-    """Each researcher's affinity to each submission: the recommender's evidence, minus the
-    category prior (no categories here), summed with its weights."""
-    from paperfeed.recommend.rankers import WEIGHTS
-
+    """Each researcher's affinity to each submission: the recommender's score (its category
+    prior is silent here: these papers carry no categories)."""
     submissions, archives = _read_dataset(folder)
     sub_ids = list(submissions)
     texts = [submissions[p] for p in sub_ids]
@@ -136,8 +134,8 @@ def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
         others = n + np.flatnonzero(owner != researcher)
         if not len(mine):
             continue
-        f = features(everything.take(mine), candidates, Context(mean, None, terms[others]))
-        score = sum(w * f[k] for k, w in WEIGHTS.items() if k != "category")
+        ctx = Context(mean, None, terms[others])
+        score = paperfeed_scores(everything.take(mine), candidates, ctx)
         out[researcher] = dict(zip(sub_ids, np.asarray(score, dtype=float).tolist(), strict=True))
     return out
 

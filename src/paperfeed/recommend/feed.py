@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
 from paperfeed.models import Paper, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-from paperfeed.recommend.rankers import Context, Papers, _zscore, paperfeed_scores
+from paperfeed.recommend.rankers import (
+    Context,
+    Papers,
+    _zscore,
+    category_counts,
+    paperfeed_scores,
+)
 from paperfeed.store import Store
 
 POSITIVE = ("positive", "up", "save")
@@ -154,16 +161,18 @@ def recommend(
     keep = ~np.isin(lexical.background_ids, positives)
     background = lexical.background_terms[keep]
     if disliked:  # explicit negatives count more than sampled ones
-        background = sparse.vstack([background] + [as_papers(disliked).terms] * 20)
+        against = as_papers(disliked).terms
+        background = sparse.vstack([background] + [against] * 20)
     mean = np.stack(list(vector_of.values())).mean(axis=0)
     scores = paperfeed_scores(prof, cand, Context(mean, None, background))
     if disliked:
-        against = (cand.terms @ as_papers(disliked).terms.T).toarray().max(axis=1)
-        scores = scores - 0.5 * _zscore(against)
+        scores = scores - 0.5 * _zscore((cand.terms @ against.T).toarray().max(axis=1))
     order = np.argsort(-scores, kind="stable")[:limit]
     names = lexical.terms.get_feature_names_out()  # once: ~1M strings
+    counts = category_counts(prof.categories)
     return [
-        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names)) for i in order
+        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names, counts))
+        for i in order
     ]
 
 
@@ -178,7 +187,12 @@ def _label(paper: Paper) -> str:
 
 
 def explain(
-    i: int, profile: Papers, candidates: Papers, mine: list[Paper], names: Any
+    i: int,
+    profile: Papers,
+    candidates: Papers,
+    mine: list[Paper],
+    names: Any,
+    counts: Counter[str],
 ) -> list[str]:
     """Reasons for candidate ``i``: the closest of the profile's papers, the rare terms they
     share, and a shared category."""
@@ -192,10 +206,6 @@ def explain(
         if shared.nnz:
             top = shared.col[np.argsort(-shared.data)[:4]]
             why.append("shares the terms " + ", ".join(f"“{names[t]}”" for t in top))
-    counts: dict[str, int] = {}
-    for cats in profile.categories:
-        for c in cats:
-            counts[c] = counts.get(c, 0) + 1
     best = max(candidates.categories[i], key=lambda c: counts.get(c, 0), default=None)
     if best and counts.get(best):
         why.append(f"in {best}, like {counts[best]} of your {len(mine)} papers")

@@ -14,6 +14,7 @@ benchmark can hide them). The peers are written out as their projects run them:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,11 @@ def _similarities(candidates: Any, profile: Any, k: int) -> dict[str, np.ndarray
     }
 
 
+def category_counts(categories: Sequence[Sequence[str]]) -> Counter[str]:
+    """How many of a profile's papers are in each category."""
+    return Counter(c for cats in categories for c in cats)
+
+
 def features(profile: Papers, candidates: Papers, ctx: Context) -> dict[str, np.ndarray]:
     """Per-candidate evidence, each z-scored over the candidate set.
 
@@ -148,10 +154,7 @@ def features(profile: Papers, candidates: Papers, ctx: Context) -> dict[str, np.
         for name, values in _similarities(c, p, k).items():
             out[f"{space}_{name}"] = values
     out["svm"] = profile_model(profile, ctx).decision_function(candidates.terms)
-    counts: dict[str, int] = {}
-    for cats in profile.categories:
-        for cat in cats:
-            counts[cat] = counts.get(cat, 0) + 1
+    counts = category_counts(profile.categories)
     out["category"] = np.array(
         [max((counts.get(c, 0) for c in cats), default=0) for cats in candidates.categories],
         dtype=np.float64,
