@@ -8,7 +8,15 @@ DB ?= paperfeed.db
 
 .PHONY: install test lint demo bench clean
 
+# Debian packages the tests drive: the browser for the end-to-end tests, wrk for the bench.
+SYSTEM_PACKAGES := chromium wrk
+
 $(BIN)/paperfeed: pyproject.toml
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "install these Debian packages first:$$missing" >&2; exit 1; fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -26,11 +34,16 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Loads the corpus and the seeds (half a minute), then serves at http://127.0.0.1:8000 while
+# the papers are embedded in the background (keyword search works from the start).
 demo: install
-	$(BIN)/paperfeed --db $(DB) ingest $(CORPUS)
-	$(BIN)/paperfeed --db $(DB) ingest $(SHARED)/seeds
-	$(BIN)/paperfeed --db $(DB) embed
+	$(BIN)/paperfeed --db $(DB) ingest $(CORPUS) $(SHARED)/seeds
+	$(BIN)/paperfeed --db $(DB) profile create "LLM inference" --kind topic --description \
+		"Efficient inference of large language models: quantization, KV cache, speculative decoding"
+	$(BIN)/paperfeed --db $(DB) profile create "Robot learning" --kind topic --description \
+		"Robot learning: manipulation, grasping, imitation learning and locomotion policies"
 	$(BIN)/paperfeed --db $(DB) stats
+	$(BIN)/paperfeed --db $(DB) serve --host 127.0.0.1 --port 8000
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -39,4 +52,4 @@ bench: install
 	$(BIN)/python bench/bench_search.py --corpus $(CORPUS) --db bench-search.db
 
 clean:
-	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* bench-search.db*
+	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* $(DB).lexical $(DB).secret bench-search.db* test-artifacts

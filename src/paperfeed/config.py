@@ -20,6 +20,10 @@ class Setting:
         return "PAPERFEED_" + self.name.upper()
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 SETTINGS = [
     Setting("db", "paperfeed.db", "SQLite database file"),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv API query endpoint"),
@@ -36,6 +40,16 @@ SETTINGS = [
     Setting("embedder", "minilm", "embedding model: minilm (bundled) or hashing (tests only)"),
     Setting("embed_max_tokens", 128, "tokens of title + abstract the model reads", int),
     Setting("embed_threads", 0, "CPU threads for the model (0: up to 4)", int),
+    Setting("base_url", "http://127.0.0.1:8000", "address people reach the web app at"),
+    Setting("secret_key", "", "signs unsubscribe links [a random key kept in DB.secret if unset]"),
+    Setting("public", False, "a public read-only instance: no sign-up, no sign-in", _flag),
+    Setting("smtp_host", "localhost", "SMTP server for digests"),
+    Setting("smtp_port", 25, "SMTP port (587 for STARTTLS, 465 for SSL)", int),
+    Setting("smtp_security", "none", "none, starttls or ssl"),
+    Setting("smtp_user", "", "SMTP user name (empty: no login)"),
+    Setting("smtp_password", "", "SMTP password"),
+    Setting("mail_from", "paperfeed <paperfeed@localhost>", "From address of digests"),
+    Setting("digest_hour", 7, "hour (UTC) the server's scheduler sends digests", int),
 ]
 
 

@@ -5,10 +5,12 @@ Only the faces (CLI, web) turn these into exit codes and messages.
     PaperfeedError
     ├── InputError            bad input from a file or a remote source
     │   ├── FormatError       the format of a file could not be detected or is unknown
-    │   └── RecordError       one record (file + line/record) is malformed
-    │       └── FileRejected  a file was refused whole because of its bad records
+    │   ├── RecordError       one record (file + line/record) is malformed
+    │   │   └── FileRejected  a file was refused whole because of its bad records
+    │   └── Conflict          a name or address is already taken
     ├── SourceError           a remote source failed after its retries
     ├── NotFound              a paper, author or profile does not exist
+    ├── Forbidden             the user may not see or change that
     └── StoreError            the database is unusable (newer schema, corrupt)
 """
 
@@ -48,6 +50,14 @@ class FileRejected(InputError):
         )
         self.path = path
         self.errors = errors
+
+
+class Conflict(InputError):
+    """A name or address that must be unique is already taken."""
+
+
+class Forbidden(PaperfeedError):
+    """The user may not see or change what they asked for."""
 
 
 class SourceError(PaperfeedError):

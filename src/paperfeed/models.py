@@ -89,6 +89,30 @@ class Paper:
     title_raw: str | None = None
     abstract_raw: str | None = None
 
+    @classmethod
+    def from_text(cls, text: str) -> Paper:
+        """A stand-in paper (id 0) whose abstract is a person's description of a topic."""
+        return cls(
+            id=0,
+            title=None,
+            abstract=text,
+            authors=[],
+            ids={},
+            categories=[],
+            published=None,
+            updated=None,
+            listed=None,
+            links={},
+            comment=None,
+            journal_ref=None,
+            license=None,
+            venue=None,
+            year=None,
+            arxiv_version=None,
+            versions=[],
+            provenance={},
+        )
+
     @property
     def ref(self) -> str:
         """The public id: the arXiv id where there is one, else a prefixed other id."""
@@ -137,6 +161,34 @@ class Profile:
     kind: str
     description: str | None
     papers: int
+    owner_id: int | None = None
+    feed_token: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The name without its owner's prefix (``alice/ml`` reads ``ml``)."""
+        return self.name.split("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person with an account on the web app."""
+
+    id: int
+    name: str
+    email: str
+    password_hash: str
+
+
+#: Kinds of profile rule: words a paper must (not) mention, categories it must be in,
+#: authors and organizations followed (always shown), saved queries (alerts).
+RULE_KINDS = ("include", "exclude", "category", "author", "organization", "query")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str
+    value: str
 
 
 @dataclass(slots=True)

@@ -69,9 +69,9 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from paperfeed.cli import evaluate, ingest, papers, profiles, recommend, search
+    from paperfeed.cli import evaluate, ingest, papers, profiles, recommend, search, web
 
-    for module in (ingest, papers, profiles, search, recommend, evaluate):
+    for module in (ingest, papers, profiles, search, recommend, evaluate, web):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -9,6 +9,7 @@ import click
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
 from paperfeed.ingest import pipeline
+from paperfeed.models import RULE_KINDS, Rule
 from paperfeed.recommend.feed import recommend as rank_for_profile
 from paperfeed.store.sqlite import RELATIONS
 
@@ -82,9 +83,12 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
         for pid, mark in sorted(marks.items())
         if pid in papers
     ]
+    rules = [{"kind": r.kind, "value": r.value} for r in obj.store.rules(name)]
     if as_json:
-        _print_json({"name": name, "papers": rows})
+        _print_json({"name": name, "papers": rows, "rules": rules})
         return
+    for rule in rules:
+        click.echo(f"{'rule':>8}  {rule['kind']} {rule['value']}")
     for row in rows:
         click.echo(f"{row['mark']:>8}  {row['title']}  [{row['id']}]")
 
@@ -101,6 +105,40 @@ def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) 
         report = pipeline.ingest_path(obj.store, path, profile=name, profile_kind=kind)
         total += len(set(report.paper_ids))
     click.echo(f"{total} papers in profile {name!r}")
+
+
+@profile.group(name="rule")
+def profile_rule() -> None:
+    """Rules: keywords to include or exclude, must-have categories, followed authors and
+    organizations, saved queries (alerts)."""
+
+
+def _edit_rule(obj: Context, name: str, kind: str, value: str, add: bool) -> None:
+    found = obj.store.profile(name)
+    with obj.store.writer() as w:
+        (w.add_rule if add else w.remove_rule)(found.id, Rule(kind, " ".join(value.split())))
+
+
+@profile_rule.command(name="add")
+@click.argument("name")
+@click.argument("kind", type=click.Choice(RULE_KINDS))
+@click.argument("value")
+@click.pass_obj
+def rule_add(obj: Context, name: str, kind: str, value: str) -> None:
+    """Add a rule to a profile, e.g. ``author "Yann LeCun"`` or ``exclude survey``."""
+    _edit_rule(obj, name, kind, value, add=True)
+    click.echo(f"{name}: {kind} {value!r}")
+
+
+@profile_rule.command(name="remove")
+@click.argument("name")
+@click.argument("kind", type=click.Choice(RULE_KINDS))
+@click.argument("value")
+@click.pass_obj
+def rule_remove(obj: Context, name: str, kind: str, value: str) -> None:
+    """Remove a rule from a profile."""
+    _edit_rule(obj, name, kind, value, add=False)
+    click.echo(f"{name}: removed {kind} {value!r}")
 
 
 COMMANDS = [recommend, rate, profile]

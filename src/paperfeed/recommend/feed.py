@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from scipy import sparse
 
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
-from paperfeed.models import Paper, SearchFilters
+from paperfeed.ingest.normalize import name_key, org_key
+from paperfeed.models import Paper, Rule, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
 from paperfeed.recommend.rankers import (
     Context,
@@ -91,7 +94,7 @@ class LexicalModel:
     @classmethod
     def for_store(cls, store: Store) -> LexicalModel:
         """The cached model beside the database, rebuilt when the store has grown."""
-        count = int(store.stats()["papers"])
+        count = store.paper_count()
         path = None if store.location in ("", ":memory:") else Path(f"{store.location}.lexical")
         if path is not None and path.exists():
             model = pickle.loads(path.read_bytes())
@@ -125,32 +128,50 @@ def recommend(
     lexical: LexicalModel | None = None,
 ) -> list[Recommendation]:
     """The papers listed on ``day`` (default: the latest day in the store), or since a day,
-    best first for ``profile``; papers the profile already holds or rated are left out."""
+    best first for ``profile``; papers the profile already holds or rated are left out.
+
+    The profile's rules apply first: papers outside its must-have categories or mentioning
+    an excluded word are dropped; papers by followed authors or organizations, mentioning an
+    included word or matching a saved query come first. The learned ranking orders the rest
+    (and, within the first group, those too). A profile with no papers yet ranks by its
+    description, so a line of text is enough to start."""
     marks = store.profile_relations(profile)
+    rules = store.rules(profile)
     positives = sorted(p for p, r in marks.items() if r in POSITIVE)
     negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
-    if not positives:
+    description = store.profile(profile).description if not positives else None
+    if not positives and not description and not rules:
         raise InputError(
-            f"profile {profile!r} has no papers yet: import some (paperfeed profile import) "
-            "or rate papers up"
+            f"profile {profile!r} has no papers yet: import some (paperfeed profile import), "
+            "rate papers up, follow an author or describe your interests"
         )
     if day is None and since is None:
-        day = store.stats()["listed_to"]
+        day = store.latest_day()
     window = SearchFilters(since=since or day, until=day)
-    candidates = [int(i) for i in store.filter_ids(window) if int(i) not in marks]
+    listed = [int(i) for i in store.filter_ids(window) if int(i) not in marks]
+    candidates = _apply_filters(store.papers(listed), rules)
     if not candidates:
         return []
+    pinned = _pinned(store, candidates, rules, window)
+    if not positives and not description:  # rules alone: what they pick, newest first
+        chosen = sorted(candidates, key=lambda p: (p.id not in pinned, -p.id))[:limit]
+        return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
     lexical = lexical or LexicalModel.for_store(store)
-    wanted = positives + negatives + candidates
+    wanted = positives + negatives + [p.id for p in candidates]
     found, vectors = store.vectors_for(embedder.name, wanted)
     vector_of = dict(zip(found.tolist(), vectors, strict=True))
-    missing = [p for p in store.papers([i for i in wanted if i not in vector_of])]
+    by_id = {p.id: p for p in candidates}
+    by_id.update((p.id, p) for p in store.papers(positives + negatives))
+    missing = [by_id[i] for i in wanted if i not in vector_of and i in by_id]
     if missing:  # embed on the fly what the batch job has not reached yet
         fresh = embedder.embed([paper_text(p.title, p.abstract) for p in missing])
         vector_of.update(zip((p.id for p in missing), fresh, strict=True))
-    by_id = {p.id: p for p in store.papers(wanted)}
+    if description:  # cold start: the description stands in for the profile's papers
+        vector_of[0] = embedder.embed([description])[0]
+        by_id[0] = Paper.from_text(description)
+        positives = [0]
     mine = [by_id[i] for i in positives if i in by_id]
-    new = [by_id[i] for i in candidates if i in by_id]
+    new = candidates
     disliked = [by_id[i] for i in negatives if i in by_id]
 
     def as_papers(items: list[Paper]) -> Papers:
@@ -167,13 +188,61 @@ def recommend(
     scores = paperfeed_scores(prof, cand, Context(mean, None, background))
     if disliked:
         scores = scores - 0.5 * _zscore((cand.terms @ against.T).toarray().max(axis=1))
-    order = np.argsort(-scores, kind="stable")[:limit]
+    first = np.array([p.id in pinned for p in new])
+    order = np.lexsort((-scores, ~first))[:limit]
     names = lexical.terms.get_feature_names_out()  # once: ~1M strings
     counts = category_counts(prof.categories)
     return [
-        Recommendation(new[i], float(scores[i]), explain(i, prof, cand, mine, names, counts))
+        Recommendation(
+            new[i],
+            float(scores[i]),
+            pinned.get(new[i].id, []) + explain(i, prof, cand, mine, names, counts),
+        )
         for i in order
     ]
+
+
+def _mentions(paper: Paper, word: str) -> bool:
+    text = f"{paper.title or ''} {paper.abstract or ''}"
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def _apply_filters(papers: list[Paper], rules: list[Rule]) -> list[Paper]:
+    """Drop the papers a profile's must-have categories or excluded words rule out."""
+    wanted = {r.value for r in rules if r.kind == "category"}
+    excluded = [r.value for r in rules if r.kind == "exclude"]
+    return [
+        p
+        for p in papers
+        if (not wanted or wanted & set(p.categories)) and not any(_mentions(p, w) for w in excluded)
+    ]
+
+
+def _pinned(
+    store: Store, papers: list[Paper], rules: list[Rule], window: SearchFilters
+) -> dict[int, list[str]]:
+    """Papers a rule always shows, with the rule's reason: followed authors and
+    organizations, included words, saved queries."""
+    reasons: dict[int, list[str]] = {}
+    authors = {name_key(r.value): r.value for r in rules if r.kind == "author"}
+    orgs = {org_key(r.value): r.value for r in rules if r.kind == "organization"}
+    ids = {p.id for p in papers}
+    for p in papers:
+        for a in p.authors:
+            if name_key(a.name) in authors:
+                reasons.setdefault(p.id, []).append(f"by {a.name}, whom you follow")
+            for aff in a.affiliations:
+                if org_key(aff) in orgs:
+                    reasons.setdefault(p.id, []).append(f"from {aff}, which you follow")
+        for r in rules:
+            if r.kind == "include" and _mentions(p, r.value):
+                reasons.setdefault(p.id, []).append(f"mentions “{r.value}”")
+    for r in rules:
+        if r.kind == "query":
+            for pid, _ in store.keyword_search(r.value, window, limit=len(ids) + 1):
+                if pid in ids:
+                    reasons.setdefault(pid, []).append(f"matches your alert “{r.value}”")
+    return {pid: list(dict.fromkeys(why)) for pid, why in reasons.items()}
 
 
 def _label(paper: Paper) -> str:
@@ -201,7 +270,10 @@ def explain(
     sims = (row @ profile.terms.T).toarray().ravel()
     if sims.size and sims.max() > 0:
         j = int(sims.argmax())
-        why.append(f"close to your paper “{_label(mine[j])}”")
+        if mine[j].id == 0:
+            why.append("close to your description of your interests")
+        else:
+            why.append(f"close to your paper “{_label(mine[j])}”")
         shared = row.multiply(profile.terms[j]).tocoo()
         if shared.nnz:
             top = shared.col[np.argsort(-shared.data)[:4]]
@@ -210,3 +282,56 @@ def explain(
     if best and counts.get(best):
         why.append(f"in {best}, like {counts[best]} of your {len(mine)} papers")
     return why
+
+
+class Recommender:
+    """``recommend`` for a long-running process: the lexical model loaded once, and each
+    ranking cached until the profile, its rules or the day's papers change (so a rating
+    shows in the very next request, and repeated requests cost a dictionary lookup)."""
+
+    CACHED = 512
+
+    def __init__(self, store: Store, embedder: Embedder, lexical: LexicalModel | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.lexical = lexical
+        self._cache: OrderedDict[Any, list[Recommendation]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._warming = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self.lexical is not None
+
+    def warm(self) -> None:
+        """Load (or fit) the lexical model: minutes for a large store the first time."""
+        with self._warming:  # one fit, however many requests arrive meanwhile
+            if self.lexical is None:
+                self.lexical = LexicalModel.for_store(self.store)
+
+    def recommend(
+        self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
+    ) -> list[Recommendation]:
+        self.warm()
+        day = day or (None if since else self.store.latest_day())
+        marks = self.store.profile_relations(profile)
+        state = (
+            profile,
+            day,
+            since,
+            limit,
+            tuple(sorted(marks.items())),
+            tuple(self.store.rules(profile)),
+            self.store.profile(profile).description,
+            self.store.paper_count(),
+        )
+        with self._lock:
+            if state in self._cache:
+                self._cache.move_to_end(state)
+                return self._cache[state]
+        recs = recommend(self.store, profile, self.embedder, day, since, limit, self.lexical)
+        with self._lock:
+            self._cache[state] = recs
+            while len(self._cache) > self.CACHED:
+                self._cache.popitem(last=False)
+        return recs

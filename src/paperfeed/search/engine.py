@@ -54,6 +54,10 @@ class Searcher:
             self._index = load_index(self.store, self.embedder.name, build_ann=False)
         return self._index
 
+    def reload(self) -> None:
+        """Forget the loaded vectors, so the next semantic search sees newly embedded papers."""
+        self._index = None
+
     # -- the public face -----------------------------------------------------------------
 
     def search(

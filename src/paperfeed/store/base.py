@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from paperfeed.models import Paper, PaperDraft, Profile, SearchFilters
+from paperfeed.models import Paper, PaperDraft, Profile, Rule, SearchFilters, User
 
 
 class Writer(ABC):
@@ -44,8 +44,11 @@ class Writer(ABC):
         their ids, match keys, authors and organizations."""
 
     @abstractmethod
-    def ensure_profile(self, name: str, kind: str, description: str | None = None) -> int:
-        """The id of the profile called ``name``, created if missing."""
+    def ensure_profile(
+        self, name: str, kind: str, description: str | None = None, owner_id: int | None = None
+    ) -> int:
+        """The id of the profile called ``name``, created if missing (owned by ``owner_id``,
+        or shared when None)."""
 
     @abstractmethod
     def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
@@ -62,6 +65,48 @@ class Writer(ABC):
     ) -> None:
         """Store (or replace) the vectors ``model`` made of these papers' texts, each with the
         hash of the text it was made from."""
+
+    # -- accounts, profiles' settings, digests --------------------------------------------
+
+    @abstractmethod
+    def create_user(self, name: str, email: str, password_hash: str) -> int:
+        """A new account; :class:`~paperfeed.errors.Conflict` if the name or email is taken."""
+
+    @abstractmethod
+    def start_session(self, token_hash: str, user_id: int, csrf: str, expires_at: str) -> None:
+        """Remember a signed-in session by the hash of its cookie token."""
+
+    @abstractmethod
+    def end_session(self, token_hash: str) -> None:
+        """Forget a session (sign-out); expired ones are dropped too."""
+
+    @abstractmethod
+    def set_feed_token(self, profile_id: int, token: str | None) -> None:
+        """The secret in the profile's private Atom feed address (None revokes it)."""
+
+    @abstractmethod
+    def add_rule(self, profile_id: int, rule: Rule) -> None:
+        """Add a rule to a profile (adding one twice changes nothing)."""
+
+    @abstractmethod
+    def remove_rule(self, profile_id: int, rule: Rule) -> None:
+        """Drop a rule from a profile."""
+
+    @abstractmethod
+    def subscribe(self, profile_id: int, email: str | None, frequency: str = "daily") -> None:
+        """Send the profile's digest to ``email`` daily or weekly; None unsubscribes."""
+
+    @abstractmethod
+    def claim_digest(
+        self, profile_id: int, period: str, message_id: str, papers: int
+    ) -> str | None:
+        """Claim the digest of ``period`` before sending it: the Message-ID to send it with,
+        or None when it went out already. A claim left by a crash mid-send is handed out
+        again with its first Message-ID, so mail systems can tell the two copies apart."""
+
+    @abstractmethod
+    def finish_digest(self, profile_id: int, period: str, status: str = "sent") -> None:
+        """Record that the claimed digest was sent (or had nothing to send: ``empty``)."""
 
 
 class Store(ABC):
@@ -96,6 +141,55 @@ class Store(ABC):
     @abstractmethod
     def profile_relations(self, name: str) -> dict[int, str]:
         """Every paper marked for the profile called ``name``, with its mark."""
+
+    @abstractmethod
+    def profile(self, name: str) -> Profile:
+        """The profile called ``name``; NotFound if there is none."""
+
+    @abstractmethod
+    def profiles_of(self, owner_id: int | None) -> list[Profile]:
+        """The profiles a user owns, or the shared ones (owner None)."""
+
+    @abstractmethod
+    def profile_by_token(self, token: str) -> Profile:
+        """The profile whose private feed address holds ``token``; NotFound otherwise."""
+
+    @abstractmethod
+    def rules(self, name: str) -> list[Rule]:
+        """The rules of the profile called ``name``."""
+
+    @abstractmethod
+    def user(self, name_or_email: str) -> User | None:
+        """The account with that name or email, if any."""
+
+    @abstractmethod
+    def session(self, token_hash: str) -> tuple[User, str] | None:
+        """The user and CSRF secret of a live session."""
+
+    @abstractmethod
+    def subscriptions(self) -> list[tuple[Profile, str, str]]:
+        """``(profile, email, frequency)`` for every digest subscription."""
+
+    @abstractmethod
+    def digest_status(self, profile_id: int, period: str) -> str | None:
+        """``sending``, ``sent``, ``empty``, or None when that digest was never claimed."""
+
+    @abstractmethod
+    def paper_count(self) -> int:
+        """How many papers the store holds."""
+
+    @abstractmethod
+    def latest_day(self) -> str | None:
+        """The last day a paper was listed."""
+
+    @abstractmethod
+    def listing_days(self, limit: int = 30, until: str | None = None) -> list[tuple[str, int]]:
+        """``(day, papers listed)``, newest first."""
+
+    @abstractmethod
+    def votes(self, ids: Sequence[int]) -> dict[int, int]:
+        """For each paper, how many profiles rated it up or saved it (papers without votes
+        are left out)."""
 
     @abstractmethod
     def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -169,6 +169,59 @@ def m003_fts_vocabulary(db: sqlite3.Connection) -> None:
     db.execute("CREATE VIRTUAL TABLE papers_fts_vocab USING fts5vocab(papers_fts, 'row')")
 
 
+@migration(4, "accounts, sessions, profile owners and rules, feed tokens, digests")
+def m004_accounts(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        -- Only a hash of the cookie's token is kept: a stolen database opens no session.
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX sessions_user ON sessions(user_id);
+        -- No owner: a shared profile (an institution's, a seed's), read-only on the web.
+        ALTER TABLE profiles ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE;
+        ALTER TABLE profiles ADD COLUMN feed_token TEXT;
+        CREATE UNIQUE INDEX profiles_feed_token ON profiles(feed_token);
+        CREATE INDEX profiles_owner ON profiles(owner_id);
+        CREATE TABLE profile_rules (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN
+                ('include', 'exclude', 'category', 'author', 'organization', 'query')),
+            value TEXT NOT NULL,
+            PRIMARY KEY (profile_id, kind, value)
+        ) WITHOUT ROWID;
+        CREATE TABLE subscriptions (
+            profile_id INTEGER PRIMARY KEY REFERENCES profiles(id) ON DELETE CASCADE,
+            email TEXT NOT NULL,
+            frequency TEXT NOT NULL CHECK (frequency IN ('daily', 'weekly')),
+            created_at TEXT NOT NULL
+        );
+        -- One row per digest: claimed ('sending') before the SMTP call, 'sent' after it.
+        CREATE TABLE digests (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            period TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'empty')),
+            papers INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (profile_id, period)
+        ) WITHOUT ROWID;
+        CREATE INDEX profile_papers_votes ON profile_papers(relation, paper_id);
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

@@ -17,9 +17,18 @@ import numpy as np
 import orjson
 import snowballstemmer
 
-from paperfeed.errors import NotFound, StoreError
+from paperfeed.errors import Conflict, NotFound, StoreError
 from paperfeed.ingest.normalize import name_key, normalize_doi, org_key, parse_arxiv_id
-from paperfeed.models import Author, AuthorRecord, Paper, PaperDraft, Profile, SearchFilters
+from paperfeed.models import (
+    Author,
+    AuthorRecord,
+    Paper,
+    PaperDraft,
+    Profile,
+    Rule,
+    SearchFilters,
+    User,
+)
 from paperfeed.store import migrations
 from paperfeed.store.base import Store, Writer
 
@@ -204,14 +213,106 @@ class SQLiteStore(Store):
         }
 
     def profiles(self) -> list[Profile]:
+        return self._profiles("1", ())
+
+    def _profiles(self, where: str, params: tuple[Any, ...]) -> list[Profile]:
         return [
             Profile(*row)
             for row in self._read.execute(
-                "SELECT p.id, p.name, p.kind, p.description, count(pp.paper_id) FROM profiles p "
-                "LEFT JOIN profile_papers pp ON pp.profile_id = p.id "
-                "AND pp.relation IN ('positive', 'up', 'save') GROUP BY p.id ORDER BY p.name"
+                "SELECT p.id, p.name, p.kind, p.description, count(pp.paper_id), p.owner_id, "
+                "p.feed_token FROM profiles p LEFT JOIN profile_papers pp "
+                "ON pp.profile_id = p.id AND pp.relation IN ('positive', 'up', 'save') "
+                f"WHERE {where} GROUP BY p.id ORDER BY p.name",
+                params,
             )
         ]
+
+    def profile(self, name: str) -> Profile:
+        found = self._profiles("p.name = ?", (name,))
+        if not found:
+            raise NotFound(f"no profile called {name!r}")
+        return found[0]
+
+    def profiles_of(self, owner_id: int | None) -> list[Profile]:
+        if owner_id is None:
+            return self._profiles("p.owner_id IS NULL", ())
+        return self._profiles("p.owner_id = ?", (owner_id,))
+
+    def profile_by_token(self, token: str) -> Profile:
+        found = self._profiles("p.feed_token = ?", (token,)) if token else []
+        if not found:
+            raise NotFound("no feed at that address")
+        return found[0]
+
+    def rules(self, name: str) -> list[Rule]:
+        return [
+            Rule(kind, value)
+            for kind, value in self._read.execute(
+                "SELECT r.kind, r.value FROM profile_rules r JOIN profiles p "
+                "ON p.id = r.profile_id WHERE p.name = ? ORDER BY r.kind, r.value",
+                (name,),
+            )
+        ]
+
+    def user(self, name_or_email: str) -> User | None:
+        row = self._read.execute(
+            "SELECT id, name, email, password_hash FROM users WHERE name = ? OR email = ?",
+            (name_or_email.strip(), name_or_email.strip()),
+        ).fetchone()
+        return User(*row) if row else None
+
+    def session(self, token_hash: str) -> tuple[User, str] | None:
+        row = self._read.execute(
+            "SELECT u.id, u.name, u.email, u.password_hash, s.csrf FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+            (token_hash, _now()),
+        ).fetchone()
+        return (User(*row[:4]), row[4]) if row else None
+
+    def subscriptions(self) -> list[tuple[Profile, str, str]]:
+        rows = self._read.execute(
+            "SELECT p.name, s.email, s.frequency FROM subscriptions s "
+            "JOIN profiles p ON p.id = s.profile_id ORDER BY p.name"
+        ).fetchall()
+        return [(self.profile(name), email, frequency) for name, email, frequency in rows]
+
+    def digest_status(self, profile_id: int, period: str) -> str | None:
+        row = self._read.execute(
+            "SELECT status FROM digests WHERE profile_id = ? AND period = ?",
+            (profile_id, period),
+        ).fetchone()
+        return row[0] if row else None
+
+    def paper_count(self) -> int:
+        return self._paper_count()
+
+    def latest_day(self) -> str | None:
+        row = self._read.execute("SELECT max(listed) FROM papers").fetchone()
+        return row[0][:10] if row and row[0] else None
+
+    def listing_days(self, limit: int = 30, until: str | None = None) -> list[tuple[str, int]]:
+        return [
+            (day, int(n))
+            for day, n in self._read.execute(
+                "SELECT listed, count(*) FROM papers WHERE listed IS NOT NULL AND listed <= ? "
+                "GROUP BY listed ORDER BY listed DESC LIMIT ?",
+                (until or "9999", limit),
+            )
+        ]
+
+    def votes(self, ids: Sequence[int]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            counts.update(
+                self._read.execute(
+                    "SELECT paper_id, count(*) FROM profile_papers "
+                    f"WHERE relation IN ('up', 'save') AND paper_id IN ({marks}) "
+                    "GROUP BY paper_id",
+                    list(chunk),
+                ).fetchall()
+            )
+        return counts
 
     def profile_papers(self, name: str) -> list[Paper]:
         row = self._read.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
@@ -640,14 +741,16 @@ class SQLiteWriter(Writer):
             cache.update(kept)
         return cache
 
-    def ensure_profile(self, name: str, kind: str, description: str | None = None) -> int:
+    def ensure_profile(
+        self, name: str, kind: str, description: str | None = None, owner_id: int | None = None
+    ) -> int:
         row = self.db.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
         if row:
             return int(row[0])
         row = self.db.execute(
-            "INSERT INTO profiles (name, kind, description, created_at) VALUES (?, ?, ?, ?) "
-            "RETURNING id",
-            (name, kind, description, _now()),
+            "INSERT INTO profiles (name, kind, description, created_at, owner_id) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (name, kind, description, _now(), owner_id),
         ).fetchone()
         return int(row[0])
 
@@ -668,6 +771,79 @@ class SQLiteWriter(Writer):
             "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) "
             "VALUES (?, ?, ?)",
             [(profile_id, pid, now) for pid in paper_ids],
+        )
+
+    def create_user(self, name: str, email: str, password_hash: str) -> int:
+        taken = self.db.execute(
+            "SELECT name = ? COLLATE NOCASE FROM users WHERE name = ? OR email = ?",
+            (name, name, email),
+        ).fetchone()
+        if taken:
+            raise Conflict("that name is taken" if taken[0] else "that email has an account")
+        row = self.db.execute(
+            "INSERT INTO users (name, email, password_hash, created_at) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
+            (name, email, password_hash, _now()),
+        ).fetchone()
+        return int(row[0])
+
+    def start_session(self, token_hash: str, user_id: int, csrf: str, expires_at: str) -> None:
+        self.db.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?, ?, ?, ?)",
+            (token_hash, user_id, csrf, expires_at),
+        )
+
+    def end_session(self, token_hash: str) -> None:
+        self.db.execute(
+            "DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?", (token_hash, _now())
+        )
+
+    def set_feed_token(self, profile_id: int, token: str | None) -> None:
+        self.db.execute("UPDATE profiles SET feed_token = ? WHERE id = ?", (token, profile_id))
+
+    def add_rule(self, profile_id: int, rule: Rule) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO profile_rules (profile_id, kind, value) VALUES (?, ?, ?)",
+            (profile_id, rule.kind, rule.value),
+        )
+
+    def remove_rule(self, profile_id: int, rule: Rule) -> None:
+        self.db.execute(
+            "DELETE FROM profile_rules WHERE profile_id = ? AND kind = ? AND value = ?",
+            (profile_id, rule.kind, rule.value),
+        )
+
+    def subscribe(self, profile_id: int, email: str | None, frequency: str = "daily") -> None:
+        if email is None:
+            self.db.execute("DELETE FROM subscriptions WHERE profile_id = ?", (profile_id,))
+            return
+        self.db.execute(
+            "INSERT INTO subscriptions (profile_id, email, frequency, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (profile_id) "
+            "DO UPDATE SET email = excluded.email, frequency = excluded.frequency",
+            (profile_id, email, frequency, _now()),
+        )
+
+    def claim_digest(
+        self, profile_id: int, period: str, message_id: str, papers: int
+    ) -> str | None:
+        row = self.db.execute(
+            "SELECT status, message_id FROM digests WHERE profile_id = ? AND period = ?",
+            (profile_id, period),
+        ).fetchone()
+        if row is not None:
+            return str(row[1]) if row[0] == "sending" else None
+        self.db.execute(
+            "INSERT INTO digests (profile_id, period, message_id, status, papers, updated_at) "
+            "VALUES (?, ?, ?, 'sending', ?, ?)",
+            (profile_id, period, message_id, papers, _now()),
+        )
+        return message_id
+
+    def finish_digest(self, profile_id: int, period: str, status: str = "sent") -> None:
+        self.db.execute(
+            "UPDATE digests SET status = ?, updated_at = ? WHERE profile_id = ? AND period = ?",
+            (status, _now(), profile_id, period),
         )
 
     def save_vectors(

@@ -1,0 +1,67 @@
+"""``paperfeed serve`` and ``paperfeed digest send``."""
+
+from __future__ import annotations
+
+import click
+
+from paperfeed.cli import Context
+from paperfeed.cli.papers import _print_json
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--embed/--no-embed",
+    default=True,
+    show_default=True,
+    help="Embed missing papers in the background while serving.",
+)
+@click.option(
+    "--digests/--no-digests", default=True, show_default=True, help="Send due email digests."
+)
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, embed: bool, digests: bool) -> None:
+    """Run the web app, JSON API and Atom feeds."""
+    import uvicorn
+
+    from paperfeed.web.app import create_app
+
+    obj.close()  # the app opens its own store
+    app = create_app(obj.settings, background=True, embed=embed, schedule_digests=digests)
+    click.echo(f"paperfeed at http://{host}:{port}/ (API docs at /api/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@click.group()
+def digest() -> None:
+    """Email digests."""
+
+
+@digest.command(name="send")
+@click.option("--dry-run", is_flag=True, help="Compose and show the digests; send and record none.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def digest_send(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Send every due digest once (safe to run from cron as often as you like)."""
+    from paperfeed.digest import send_digests
+    from paperfeed.recommend.feed import Recommender
+    from paperfeed.web.app import secret_key
+
+    settings = dict(obj.settings, secret_key=secret_key(obj.settings))
+    reports = send_digests(obj.store, Recommender(obj.store, obj.embedder), settings, dry_run)
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+        return
+    if not reports:
+        click.echo("No digest subscriptions.")
+    for r in reports:
+        detail = f" ({r.detail})" if r.detail else ""
+        click.echo(
+            f"{r.status:>12}  {r.profile} -> {r.email}  {r.period}, {r.papers} papers{detail}"
+        )
+        if dry_run and r.message is not None:
+            click.echo(r.message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
+COMMANDS = [serve, digest]

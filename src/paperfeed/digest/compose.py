@@ -1,0 +1,77 @@
+"""A digest as an email: plain text and HTML parts, one-click feedback and unsubscribe links.
+
+Unsubscribing follows RFC 8058: a ``List-Unsubscribe`` header with a signed HTTPS link and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click``, so a mail client can unsubscribe with
+one POST and no sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from paperfeed.models import Profile
+from paperfeed.recommend.feed import Recommendation
+from paperfeed.web.accounts import sign
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def period_of(frequency: str, latest_day: str) -> tuple[str, str, str]:
+    """``(period key, first day, last day)`` of the digest due for the latest listing day:
+    that day for a daily digest, its ISO week (Monday to that day) for a weekly one."""
+    day = date.fromisoformat(latest_day[:10])
+    if frequency == "weekly":
+        year, week, weekday = day.isocalendar()
+        return f"{year}-W{week:02d}", (day - timedelta(days=weekday - 1)).isoformat(), str(day)
+    return str(day), str(day), str(day)
+
+
+def links(settings: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Signed one-click links for a profile: unsubscribe, and feedback per paper and signal."""
+    base = settings["base_url"].rstrip("/")
+    key = settings["secret_key"]
+    unsubscribe = f"unsubscribe:{profile.id}"
+    return {
+        "base": base,
+        "unsubscribe": f"{base}/unsubscribe/{profile.id}?s={sign(key, unsubscribe)}",
+        "rate": lambda ref, signal: (
+            f"{base}/r/{profile.id}/{signal}/{quote(ref, safe='')}"
+            f"?s={sign(key, f'rate:{profile.id}:{signal}:{ref}')}"
+        ),
+    }
+
+
+def compose(
+    settings: dict[str, Any],
+    profile: Profile,
+    to: str,
+    recs: list[Recommendation],
+    period: str,
+    message_id: str,
+) -> EmailMessage:
+    link = links(settings, profile)
+    context = {"profile": profile, "recs": recs, "period": period, "link": link}
+    msg = EmailMessage()
+    msg["Subject"] = f"paperfeed: {len(recs)} papers for {profile.label} ({period})"
+    msg["From"] = settings["mail_from"]
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id
+    msg["List-Unsubscribe"] = f"<{link['unsubscribe']}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["X-Paperfeed-Period"] = period
+    msg.set_content(_templates.get_template("digest.txt").render(context))
+    msg.add_alternative(_templates.get_template("digest.html").render(context), subtype="html")
+    return msg

@@ -1,0 +1,126 @@
+"""Sending digests so that none goes out twice and none is skipped.
+
+Each (profile, period) is claimed in the store before the SMTP call and marked sent after
+it. A run that finds a digest already sent skips it; a claim left behind by a crash between
+the two steps is sent again with the same Message-ID, which receiving systems use to drop
+the duplicate. A failed SMTP call leaves the claim, so the next run retries it.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from paperfeed.digest.compose import compose, period_of
+from paperfeed.errors import InputError, SourceError
+from paperfeed.recommend.feed import Recommender
+from paperfeed.store import Store
+
+PAPERS_PER_DIGEST = 20
+
+Send = Callable[[EmailMessage], None]
+
+
+@dataclass
+class DigestReport:
+    profile: str
+    email: str
+    period: str
+    status: str  # sent, already-sent, empty, dry-run, failed, skipped
+    papers: int = 0
+    detail: str = ""
+    message: EmailMessage | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "email": self.email,
+            "period": self.period,
+            "status": self.status,
+            "papers": self.papers,
+            "detail": self.detail,
+        }
+
+
+def smtp_sender(settings: dict[str, Any]) -> Send:
+    """Send through the configured SMTP server (plain, STARTTLS or SSL; login if set)."""
+
+    def send(message: EmailMessage) -> None:
+        host, port = settings["smtp_host"], int(settings["smtp_port"])
+        security = settings["smtp_security"]
+        try:
+            if security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=30, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(host, port, timeout=30)
+            with client:
+                if security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if settings["smtp_user"]:
+                    client.login(settings["smtp_user"], settings["smtp_password"])
+                client.send_message(message)
+        except (OSError, smtplib.SMTPException) as e:
+            raise SourceError(f"SMTP {host}:{port}: {e}") from e
+
+    return send
+
+
+def send_digests(
+    store: Store,
+    recommender: Recommender,
+    settings: dict[str, Any],
+    dry_run: bool = False,
+    send: Send | None = None,
+) -> list[DigestReport]:
+    """Send every subscription's digest that is due and not sent yet."""
+    send = send or smtp_sender(settings)
+    latest = store.latest_day()
+    reports: list[DigestReport] = []
+    if latest is None:
+        return reports
+    for profile, email, frequency in store.subscriptions():
+        period, first, last = period_of(frequency, latest)
+        report = DigestReport(profile.name, email, period, "sent")
+        reports.append(report)
+        if store.digest_status(profile.id, period) in ("sent", "empty"):
+            report.status = "already-sent"
+            continue
+        try:
+            recs = recommender.recommend(
+                profile.name, day=last, since=first, limit=PAPERS_PER_DIGEST
+            )
+        except InputError as e:  # a profile with nothing to rank by yet
+            report.status, report.detail = "skipped", str(e)
+            continue
+        report.papers = len(recs)
+        if dry_run:
+            report.status = "dry-run"
+            report.message = compose(settings, profile, email, recs, period, make_msgid("digest"))
+            continue
+        with store.writer() as w:
+            message_id = w.claim_digest(profile.id, period, make_msgid("digest"), len(recs))
+            if message_id is not None and not recs:
+                w.finish_digest(profile.id, period, "empty")
+        if message_id is None:
+            report.status = "already-sent"
+            continue
+        if not recs:
+            report.status = "empty"
+            continue
+        message = compose(settings, profile, email, recs, period, message_id)
+        try:
+            send(message)
+        except SourceError as e:
+            report.status, report.detail = "failed", str(e)
+            continue
+        with store.writer() as w:
+            w.finish_digest(profile.id, period, "sent")
+        report.message = message
+    return reports

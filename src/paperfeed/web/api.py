@@ -1,0 +1,195 @@
+"""The JSON API: the twin of every page, documented at ``/openapi.json``.
+
+Reads of shared things (papers, search, shared profiles' feeds) need no account. Writes need
+a session cookie and the session's CSRF secret in the ``X-CSRF-Token`` header.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, Field
+
+from paperfeed.errors import Forbidden, InputError, NotFound
+from paperfeed.models import SearchFilters
+from paperfeed.recommend.trending import trending
+from paperfeed.search.engine import Mode
+from paperfeed.web import accounts
+from paperfeed.web.app import services_of
+from paperfeed.web.pages import PERIODS, _about, _filters, current_user, rate
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class Rating(BaseModel):
+    profile: str = Field(description="A profile you own, e.g. alice/library")
+    paper: str = Field(description="Any id of the paper: arXiv id, DOI, s2:..., pf:N")
+    signal: Literal["up", "save", "down", "hide"]
+
+
+class HitOut(BaseModel):
+    id: str
+    title: str | None
+    score: float
+    authors: list[str] = []
+    listed: str | None = None
+    categories: list[str] = []
+
+
+class FeedItem(HitOut):
+    why: list[str]
+
+
+@router.get("/status")
+def status(request: Request) -> dict[str, Any]:
+    """What the store holds and what background work (embedding) is doing."""
+    services = services_of(request)
+    return {"store": services.store.stats(), "background": services.status.to_dict()}
+
+
+@router.get("/papers/{ref:path}/similar", response_model=list[HitOut])
+def similar(request: Request, ref: str, limit: int = Query(20, ge=1, le=100)) -> Any:
+    """Papers like this one, by their embeddings."""
+    services = services_of(request)
+    if not services.semantic_ready():
+        raise InputError("similar papers need embeddings: they are still being computed")
+    return [h.to_dict() for h in services.searcher.similar(ref, limit=limit)]
+
+
+@router.get("/papers/{ref:path}")
+def paper(request: Request, ref: str) -> dict[str, Any]:
+    """One paper by any of its ids, with everything stored about it."""
+    services = services_of(request)
+    p = services.store.get_paper(ref)
+    return {**p.to_dict(), "votes": services.store.votes([p.id]).get(p.id, 0)}
+
+
+@router.get("/search", response_model=list[HitOut])
+def search(
+    request: Request,
+    q: str = Query(..., min_length=1, description="Free text; operators are plain words"),
+    mode: Mode = "hybrid",
+    since: str | None = None,
+    until: str | None = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    author: str | None = None,
+    organization: str | None = None,
+    limit: int = Query(20, ge=1, le=100),
+) -> Any:
+    """Keyword (BM25), semantic (embeddings) or hybrid (rank fusion) search."""
+    services = services_of(request)
+    if mode != "keyword" and not services.semantic_ready():
+        mode = "keyword"
+    filters = SearchFilters(since, until, tuple(category or ()), author, organization)
+    return [h.to_dict() for h in services.searcher.search(q, mode, filters, limit)]
+
+
+@router.get("/feed", response_model=list[FeedItem])
+def feed(
+    request: Request,
+    profile: str,
+    day: str | None = Query(None, description="YYYY-MM-DD [the latest listing day]"),
+    since: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Any:
+    """A day's new papers ranked for a profile (yours, or a shared one), each with why."""
+    services = services_of(request)
+    chosen = services.visible(profile, current_user(request))
+    recs = services.recommender.recommend(chosen.name, day=day, since=since, limit=limit)
+    return [r.to_dict() for r in recs]
+
+
+@router.post("/rate")
+def rate_paper(
+    request: Request,
+    rating: Rating,
+    x_csrf_token: str | None = Header(None),
+) -> dict[str, Any]:
+    """Rate a paper for one of your profiles; the next feed reflects it."""
+    services = services_of(request)
+    session = services.user_of(request)
+    if session is None:
+        raise Forbidden("sign in first")
+    if not accounts.csrf_matches(session[1], x_csrf_token):
+        raise Forbidden("missing or wrong X-CSRF-Token header")
+    p = rate(services, session[0], rating.profile, rating.paper, rating.signal)
+    return {"profile": rating.profile, "paper": p.ref, "signal": rating.signal}
+
+
+@router.get("/trending")
+def trending_papers(
+    request: Request,
+    day: str | None = None,
+    period: Literal["day", "week", "month"] = "day",
+    category: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    """The period's papers by votes and saves, older votes counting less."""
+    services = services_of(request)
+    last, filters = _filters(day, period, category, services)
+    trends = trending(services.store, filters, limit)
+    return {
+        "day": last,
+        "period": period,
+        "days": PERIODS[period],
+        "papers": [
+            {"id": t.paper.ref, "title": t.paper.title, "votes": t.votes, "score": t.score}
+            for t in trends
+        ],
+    }
+
+
+def _people(request: Request, filters: SearchFilters, name: str, kind: str) -> dict[str, Any]:
+    services = services_of(request)
+    ids = [int(i) for i in services.store.filter_ids(filters)][::-1]
+    if not ids:
+        raise NotFound(f"no {kind} called {name!r}")
+    about = _about(services.store.papers(ids[:200]), name)
+    return {
+        "name": name,
+        "papers": len(ids),
+        "recent": [{"id": p.ref, "title": p.title, "listed": p.listed} for p in about["papers"]],
+        "topics": dict(about["topics"]),
+        "coauthors": dict(about["coauthors"]),
+        "organizations": dict(about["orgs"]),
+    }
+
+
+@router.get("/authors/{name:path}")
+def author(request: Request, name: str) -> dict[str, Any]:
+    """An author's papers, topics and most frequent co-authors."""
+    return _people(request, SearchFilters(author=name), name, "author")
+
+
+@router.get("/orgs/{name:path}")
+def organization(request: Request, name: str) -> dict[str, Any]:
+    """An organization's papers, topics and most frequent authors."""
+    return _people(request, SearchFilters(organization=name), name, "organization")
+
+
+@router.get("/profiles")
+def profiles(request: Request) -> dict[str, Any]:
+    """Your profiles and the shared ones."""
+    services = services_of(request)
+    user = current_user(request)
+    mine = services.store.profiles_of(user.id) if user else []
+    return {
+        "mine": [{"name": p.name, "kind": p.kind, "papers": p.papers} for p in mine],
+        "shared": [
+            {"name": p.name, "kind": p.kind, "papers": p.papers}
+            for p in services.store.profiles_of(None)
+        ],
+    }
+
+
+@router.get("/topics")
+def topics(request: Request, day: str | None = None) -> dict[str, Any]:
+    """The month's papers in clusters, each labelled by its most telling terms."""
+    from paperfeed.search.topics import topic_map
+
+    services = services_of(request)
+    if not services.semantic_ready():
+        raise InputError("the topic map needs embeddings: they are still being computed")
+    _, filters = _filters(day, "month", None, services)
+    return topic_map(services.store, services.embedder.name, filters).to_dict()

@@ -1,0 +1,167 @@
+"""paperfeed as a person uses it: headless Chromium (Debian's) against a real server.
+
+Sign up, import a BibTeX library, rate papers and see the feed change, search, open a paper,
+receive the digest through a local SMTP server and follow its unsubscribe link. Screenshots
+of the main pages are kept in ``test-artifacts/`` (or ``$PAPERFEED_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from paperfeed.digest import send_digests
+from paperfeed.embed.model import HashingEmbedder
+from paperfeed.recommend.feed import Recommender
+from paperfeed.store import open_store
+from paperfeed.web.app import create_app
+from webapp import HOSTILE_ID, Inbox, bibtex_of, build_store, free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(
+    os.environ.get("PAPERFEED_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
+)
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("Debian's chromium is missing: `make install` installs it")
+    pytest.skip(
+        "Debian's chromium is not installed (make install does it)", allow_module_level=True
+    )
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    settings, rows = build_store(tmp_path_factory.mktemp("e2e"), n=1200)
+    port = free_port()
+    settings = {**settings, "base_url": f"http://127.0.0.1:{port}"}
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    yield settings["base_url"], settings, rows
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_page(viewport={"width": 1200, "height": 1000})
+        dialogs: list[str] = []
+        context.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        yield context
+        browser.close()
+        assert dialogs == [], f"a script from a record ran: {dialogs}"
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
+    base, settings, rows = server
+    last = max(r["listing_date"] for r in rows)
+    library = [r for r in rows if r["listing_date"] < last and "cs.CL" in r["categories"]][:15]
+
+    page.goto(base + "/")
+    expect(page.locator("h1")).to_contain_text("Trending")
+    shot(page, "home-visitor")
+
+    # sign up
+    page.click("text=Sign up")
+    page.fill("input[name=name]", "rita")
+    page.fill("input[name=email]", "rita@example.org")
+    page.fill("input[name=password]", "a long passphrase")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Your library")
+
+    # import a BibTeX library
+    bib = tmp_path / "rita.bib"
+    bib.write_text(bibtex_of(library))
+    page.set_input_files("input[type=file]", str(bib))
+    page.click("form[action='/library/import'] button")
+    expect(page.locator(".notice")).to_contain_text("Imported 15 papers from rita.bib")
+    shot(page, "library")
+
+    # the feed, with reasons; a thumbs-down dims the paper and the next feed drops it
+    page.click("text=Today's feed →")
+    expect(page.locator("h1")).to_contain_text("For library")
+    first = page.locator("article.paper").first
+    title = first.locator("h3").inner_text()
+    expect(first.locator(".why")).to_contain_text("close to your paper")
+    shot(page, "feed")
+    first.locator("button[value=down]").click()
+    expect(first).to_have_class(re.compile("dimmed"))
+    page.reload()
+    expect(page.locator("article.paper h3").first).not_to_have_text(title)
+    assert title not in page.locator("main").inner_text()
+
+    # search from the header, then open a paper
+    wanted = rows[5]
+    page.fill("header input[name=q]", wanted["title"])
+    page.press("header input[name=q]", "Enter")
+    expect(page.locator("article.paper h3").first).to_contain_text(wanted["title"][:30])
+    shot(page, "search")
+    page.locator("article.paper h3 a").first.click()
+    expect(page.locator("h1")).to_contain_text(wanted["title"][:30])
+    shot(page, "paper")
+
+    # a hostile record: its math renders with KaTeX, its markup stays text, no script runs
+    page.goto(f"{base}/paper/{HOSTILE_ID}")
+    expect(page.locator("h1 .katex").first).to_be_visible()
+    expect(page.locator("h1")).to_contain_text("<script>alert('title')</script>")
+    assert page.locator("main img").count() == 0
+    shot(page, "paper-math")
+
+    # subscribe to the daily digest, receive it, unsubscribe from its link
+    page.goto(base + "/library")
+    page.select_option("select[name=frequency]", "daily")
+    page.click("form[action='/library/digest'] button")
+    expect(page.locator(".notice")).to_contain_text("Digest: daily")
+    inbox = Inbox()
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        store = open_store(settings["db"])
+        mail = {**settings, "smtp_host": "127.0.0.1", "smtp_port": port}
+        reports = send_digests(store, Recommender(store, HashingEmbedder()), mail)
+        store.close()
+    finally:
+        controller.stop()
+    assert [r.status for r in reports] == ["sent"]
+    body = inbox.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"Unsubscribe: (\S+)", body).group(1)  # type: ignore[union-attr]
+    page.goto(link)
+    page.click("main button[type=submit]")
+    expect(page.locator(".notice")).to_contain_text("You are unsubscribed")
+    page.goto(base + "/library")
+    expect(page.locator("select[name=frequency]")).to_have_value("off")
+
+    # readable on a phone
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(base + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "feed-phone")

@@ -1,0 +1,196 @@
+"""Email digests delivered to a real SMTP server on localhost (aiosmtpd), read back."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+
+from paperfeed.digest import send_digests
+from paperfeed.digest.send import smtp_sender
+from paperfeed.embed.model import HashingEmbedder
+from paperfeed.errors import SourceError
+from paperfeed.recommend.feed import Recommender
+from paperfeed.store import Store, open_store
+from paperfeed.web.app import create_app
+from webapp import Inbox, build_store, free_port
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return build_store(tmp_path_factory.mktemp("digest"), n=800)
+
+
+@pytest.fixture
+def store(site: Any, tmp_path: Path) -> Iterator[Store]:
+    """A copy of the module's store per test, so digests sent in one test stay there."""
+    settings, _ = site
+    copy = tmp_path / "digest.db"
+    with sqlite3.connect(settings["db"]) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    s = open_store(str(copy))
+    yield s
+    s.close()
+
+
+def subscribe(store: Store, profile: str, frequency: str = "daily") -> int:
+    with store.writer() as w:
+        pid = store.profile(profile).id
+        w.subscribe(pid, "reader@example.org", frequency)
+    return pid
+
+
+def settings_for(site: Any, store: Store, port: int) -> dict[str, Any]:
+    settings, _ = site
+    return {**settings, "db": store.location, "smtp_host": "127.0.0.1", "smtp_port": port}
+
+
+def test_a_digest_arrives_once_with_text_html_and_unsubscribe(
+    site: Any, store: Store, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    settings = settings_for(site, store, port)
+    subscribe(store, "Jack")
+    recommender = Recommender(store, HashingEmbedder())
+    reports = send_digests(store, recommender, settings)
+    assert [(r.status, r.papers) for r in reports] == [("sent", 20)]
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    assert msg["To"] == "reader@example.org"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = re.fullmatch(
+        r"<(http://testserver/unsubscribe/\d+\?s=\w+)>", msg["List-Unsubscribe"].strip()
+    ).group(1)  # type: ignore[union-attr]
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    recs = recommender.recommend("Jack", limit=20)
+    assert recs[0].paper.title in text and recs[0].why[0] in text
+    assert f"/paper/{recs[0].paper.ref}" in html and "more like this" in html
+    # the same run again sends nothing: that period's digest went out
+    again = send_digests(store, recommender, settings)
+    assert [r.status for r in again] == ["already-sent"] and len(inbox.messages) == 1
+
+    # one-click unsubscribe (RFC 8058) works without a session, and only when signed
+    with TestClient(create_app({**settings, "db": store.location})) as client:
+        path = unsubscribe.replace("http://testserver", "")
+        assert client.post(path[:-3] + "abc").status_code == 403
+        assert client.get(path).status_code == 200
+        done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and "unsubscribed" in done.text
+    assert store.subscriptions() == []
+
+
+def test_feedback_links_in_the_digest_rate_the_paper(
+    site: Any, store: Store, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    settings = settings_for(site, store, port)
+    subscribe(store, "Jack")
+    send_digests(store, Recommender(store, HashingEmbedder()), settings)
+    text = inbox.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    less = re.search(r"Less like this: http://testserver(/r/\S+)", text).group(1)  # type: ignore[union-attr]
+    ref = less.split("/down/")[1].split("?")[0].replace("%2F", "/")
+    with TestClient(create_app({**settings, "db": store.location})) as client:
+        assert client.get(less.replace("/down/", "/up/")).status_code == 403  # signature binds
+        assert client.get(less).status_code == 200
+    paper = store.get_paper(ref)
+    assert store.profile_relations("Jack")[paper.id] == "down"
+
+
+def test_a_crash_mid_send_resends_with_the_same_message_id(
+    site: Any, store: Store, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    settings = settings_for(site, store, port)
+    subscribe(store, "Jack")
+    recommender = Recommender(store, HashingEmbedder())
+
+    def crash(message: EmailMessage) -> None:  # accepted by the server, then the process dies
+        smtp_sender(settings)(message)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        send_digests(store, recommender, settings, send=crash)
+    assert len(inbox.messages) == 1
+    resent = send_digests(store, recommender, settings)
+    assert [r.status for r in resent] == ["sent"]
+    assert inbox.messages[1]["Message-ID"] == inbox.messages[0]["Message-ID"]
+    assert send_digests(store, recommender, settings)[0].status == "already-sent"
+
+
+def test_a_server_that_is_down_is_retried_next_run(
+    site: Any, store: Store, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    subscribe(store, "Jack", "weekly")
+    recommender = Recommender(store, HashingEmbedder())
+    down = settings_for(site, store, free_port())
+    failed = send_digests(store, recommender, down)
+    assert failed[0].status == "failed" and "SMTP 127.0.0.1" in failed[0].detail
+    assert re.fullmatch(r"\d{4}-W\d{2}", failed[0].period)
+    sent = send_digests(store, recommender, settings_for(site, store, port))
+    assert sent[0].status == "sent" and len(inbox.messages) == 1
+
+
+def test_dry_run_sends_and_records_nothing(
+    site: Any, store: Store, smtp: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    pid = subscribe(store, "Jack")
+    recommender = Recommender(store, HashingEmbedder())
+    reports = send_digests(store, recommender, settings_for(site, store, port), dry_run=True)
+    assert reports[0].status == "dry-run" and reports[0].message is not None
+    assert inbox.messages == []
+    assert store.digest_status(pid, reports[0].period) is None
+
+
+def test_digest_send_command(site: Any, store: Store, smtp: tuple[Inbox, int]) -> None:
+    from click.testing import CliRunner
+
+    from paperfeed.cli import main
+
+    inbox, port = smtp
+    subscribe(store, "Jack")
+    env = {
+        "PAPERFEED_EMBEDDER": "hashing",
+        "PAPERFEED_SMTP_HOST": "127.0.0.1",
+        "PAPERFEED_SMTP_PORT": str(port),
+        "PAPERFEED_SECRET_KEY": "test-secret",
+    }
+    run = CliRunner().invoke(main, ["--db", store.location, "digest", "send"], env=env)
+    assert run.exit_code == 0, run.output
+    assert "sent  Jack -> reader@example.org" in run.output
+    assert len(inbox.messages) == 1
+    run = CliRunner().invoke(main, ["--db", store.location, "digest", "send"], env=env)
+    assert "already-sent" in run.output and len(inbox.messages) == 1
+
+
+def test_smtp_errors_name_the_server() -> None:
+    send = smtp_sender(
+        {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": free_port(),
+            "smtp_security": "none",
+            "smtp_user": "",
+            "smtp_password": "",
+        }
+    )
+    with pytest.raises(SourceError, match=r"SMTP 127\.0\.0\.1"):
+        send(EmailMessage())

@@ -1,0 +1,398 @@
+"""The web app through HTTP: pages, accounts, safety between users, the API and Atom feeds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+
+from paperfeed.web.app import create_app
+from webapp import HOSTILE_ID, bibtex_of, build_store, csrf_of
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return build_store(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture
+def app(site: tuple[dict[str, Any], list[dict[str, Any]]]) -> Iterator[Any]:
+    settings, _ = site
+    yield create_app(settings)
+
+
+def client_for(app: Any) -> TestClient:
+    return TestClient(app, follow_redirects=True)
+
+
+def sign_up(client: TestClient, name: str, password: str = "correct horse") -> None:
+    page = client.get("/signup")
+    response = client.post(
+        "/signup",
+        data={
+            "name": name,
+            "email": f"{name}@example.org",
+            "password": password,
+            "csrf": csrf_of(page.text),
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert f"Sign out ({name})" in response.text
+
+
+def import_library(client: TestClient, profile: str, rows: list[dict[str, Any]]) -> str:
+    page = client.get("/library", params={"profile": profile})
+    response = client.post(
+        "/library/import",
+        data={"profile": profile, "csrf": csrf_of(page.text)},
+        files={"file": ("library.bib", bibtex_of(rows).encode(), "application/x-bibtex")},
+    )
+    assert response.status_code == 200
+    return response.text
+
+
+def test_pages_render_for_visitors(app: Any, site: Any) -> None:
+    _, rows = site
+    with client_for(app) as client:
+        home = client.get("/")
+        assert home.status_code == 200
+        last = max(r["listing_date"] for r in rows)
+        assert "Trending" in home.text and f"on {last}" in home.text
+        assert sum(r["listing_date"] == last for r in rows) + 1 == home.text.count('class="paper"')
+        for url in (
+            "/papers?period=week",
+            "/papers?period=month&category=cs.CV",
+            f"/paper/{rows[0]['id']}",
+            f"/author/{rows[0]['authors'][0]}",
+            "/search?q=segmentation",
+            "/topics",
+            "/profile/Jack",
+            "/signin",
+        ):
+            response = client.get(url)
+            assert response.status_code == 200, url
+        assert rows[0]["title"][:40] in client.get(f"/paper/{rows[0]['id']}").text
+        assert client.get("/paper/2599.00404").status_code == 404
+        assert client.get("/no/such/page").status_code == 404
+        assert client.get("/papers?day=yesterday").status_code == 400
+
+
+def test_hostile_records_are_escaped_everywhere(app: Any) -> None:
+    with client_for(app) as client:
+        pages = [
+            client.get(f"/paper/{HOSTILE_ID}").text,
+            client.get("/search", params={"q": "injection ampersands"}).text,
+            client.get("/").text,
+            client.get("/author/Yann LeCun").text,
+        ]
+        for html in pages:
+            assert "<script>alert" not in html
+            assert "<img src=x" not in html
+            assert "<b>Mallory</b>" not in html
+        assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in pages[0]
+        assert not any(h.startswith("javascript:") for h in re.findall(r'href="([^"]*)"', pages[0]))
+        # the browser is told to run no inline script at all
+        csp = client.get("/").headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+        api = client.get(f"/api/papers/{HOSTILE_ID}").json()
+        assert api["title"].startswith("<script>")  # JSON keeps the text; escaping is the page's
+
+
+def test_sign_up_sign_in_and_the_guards(app: Any) -> None:
+    with client_for(app) as client:
+        # a form posted without its CSRF token is refused
+        refused = client.post(
+            "/signup", data={"name": "eve", "email": "e@example.org", "password": "x" * 10}
+        )
+        assert refused.status_code == 403
+        sign_up(client, "alice")
+        assert client.cookies.get("pf_session")
+        # the session cookie is HttpOnly and SameSite
+        other = client_for(app)
+        page = other.get("/signup")
+        made = other.post(
+            "/signup",
+            data={
+                "name": "alice",
+                "email": "x@example.org",
+                "password": "y" * 10,
+                "csrf": csrf_of(page.text),
+            },
+        )
+        assert made.status_code == 400 and "that name is taken" in made.text
+        short = other.post(
+            "/signup",
+            data={
+                "name": "carol",
+                "email": "c@example.org",
+                "password": "short",
+                "csrf": csrf_of(page.text),
+            },
+        )
+        assert "at least 8 characters" in short.text
+        library = client.get("/library")
+        client.post("/signout", data={"csrf": csrf_of(library.text)})
+        assert "Sign in" in client.get("/").text
+        form = client.get("/signin")
+        wrong = client.post(
+            "/signin", data={"name": "alice", "password": "nope nope", "csrf": csrf_of(form.text)}
+        )
+        assert wrong.status_code == 400 and "wrong name or password" in wrong.text
+        right = client.post(
+            "/signin",
+            data={
+                "name": "alice@example.org",
+                "password": "correct horse",
+                "csrf": csrf_of(form.text),
+            },
+        )
+        assert "Sign out (alice)" in right.text
+        # sign-in attempts are limited per client and name
+        fresh = client_for(app)
+        form = fresh.get("/signin")
+        codes = [
+            fresh.post(
+                "/signin",
+                data={
+                    "name": "bob-the-guesser",
+                    "password": f"guess {i}",
+                    "csrf": csrf_of(form.text),
+                },
+            ).status_code
+            for i in range(7)
+        ]
+        assert codes[:5] == [400] * 5 and codes[5:] == [429, 429]
+
+
+def test_session_cookie_flags(app: Any) -> None:
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/signup")
+        response = client.post(
+            "/signup",
+            data={
+                "name": "dora",
+                "email": "dora@example.org",
+                "password": "p" * 12,
+                "csrf": csrf_of(page.text),
+            },
+        )
+        cookie = response.headers["set-cookie"]
+        assert "pf_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_library_feed_rating_and_export(app: Any, site: Any) -> None:
+    _, rows = site
+    last = max(r["listing_date"] for r in rows)
+    mine = [r for r in rows if r["listing_date"] < last and "cs.CV" in r["categories"]][:12]
+    with client_for(app) as client:
+        sign_up(client, "erin")
+        text = import_library(client, "erin/library", mine)
+        assert "Imported 12 papers from library.bib" in text
+        feed = client.get("/", params={"profile": "erin/library"})
+        assert "For library" in feed.text and "close to your paper" in feed.text
+        first = re.findall(r'data-paper="([^"]+)"', feed.text)[0]
+        api = client.get("/api/feed", params={"profile": "erin/library", "limit": 5}).json()
+        assert api[0]["id"] == first and api[0]["why"]
+        # a rating through the API needs the session's CSRF token in a header
+        body = {"profile": "erin/library", "paper": first, "signal": "hide"}
+        assert client.post("/api/rate", json=body).status_code == 403
+        token = csrf_of(feed.text)
+        rated = client.post("/api/rate", json=body, headers={"X-CSRF-Token": token})
+        assert rated.status_code == 200
+        after = client.get("/api/feed", params={"profile": "erin/library", "limit": 5}).json()
+        assert first not in [r["id"] for r in after]  # the next feed changed at once
+        exported = client.get(
+            "/library/export", params={"profile": "erin/library", "format": "bibtex"}
+        )
+        assert exported.status_code == 200 and mine[0]["id"] in exported.text
+        assert "attachment" in exported.headers["content-disposition"]
+        jsonl = client.get("/library/export", params={"profile": "erin/library", "format": "jsonl"})
+        assert len(jsonl.text.splitlines()) == 13  # 12 imported, 1 hidden
+
+
+def test_rules_and_a_described_profile(app: Any, site: Any) -> None:
+    _, rows = site
+    last = max(r["listing_date"] for r in rows)
+    with client_for(app) as client:
+        sign_up(client, "fred")
+        page = client.get("/library")
+        made = client.post(
+            "/library/profiles",
+            data={
+                "label": "robots",
+                "kind": "topic",
+                "csrf": csrf_of(page.text),
+                "description": "robot manipulation, grasping and legged locomotion",
+            },
+        )
+        assert made.status_code == 200 and "robots" in made.text
+        feed = client.get("/api/feed", params={"profile": "fred/robots", "limit": 10}).json()
+        assert feed and all(f["listed"] == last for f in feed)
+        assert "close to your description of your interests" in feed[0]["why"]
+        author = next(r for r in rows if r["listing_date"] == last)["authors"][-1]
+        client.post(
+            "/library/rules",
+            data={
+                "profile": "fred/robots",
+                "kind": "author",
+                "value": author,
+                "csrf": csrf_of(page.text),
+            },
+        )
+        followed = client.get("/api/feed", params={"profile": "fred/robots"}).json()
+        assert f"by {author}, whom you follow" in followed[0]["why"]
+        client.post(
+            "/library/rules",
+            data={
+                "profile": "fred/robots",
+                "kind": "category",
+                "value": "cs.RO",
+                "csrf": csrf_of(page.text),
+            },
+        )
+        only = client.get("/api/feed", params={"profile": "fred/robots"}).json()
+        assert only and all("cs.RO" in f["categories"] for f in only)
+
+
+def test_one_user_never_reaches_anothers_profiles(app: Any, site: Any) -> None:
+    _, rows = site
+    with client_for(app) as alice, client_for(app) as mallory:
+        sign_up(alice, "gina")
+        import_library(alice, "gina/library", rows[:10])
+        page = alice.get("/library", params={"profile": "gina/library"})
+        alice.post("/library/token", data={"profile": "gina/library", "csrf": csrf_of(page.text)})
+        token_page = alice.get("/library", params={"profile": "gina/library"}).text
+        token = re.search(r"/feeds/([A-Za-z0-9_-]+)\.atom", token_page).group(1)  # type: ignore[union-attr]
+        sign_up(mallory, "mallory")
+        csrf = csrf_of(mallory.get("/library").text)
+        for response in (
+            mallory.get("/", params={"profile": "gina/library"}),
+            mallory.get("/api/feed", params={"profile": "gina/library"}),
+            mallory.get("/profile/gina/library"),
+        ):
+            assert response.status_code == 404  # not even told it exists
+        for response in (
+            mallory.get("/library", params={"profile": "gina/library"}),
+            mallory.get("/library/export", params={"profile": "gina/library"}),
+            mallory.post(
+                "/api/rate",
+                json={"profile": "gina/library", "paper": rows[20]["id"], "signal": "up"},
+                headers={"X-CSRF-Token": csrf},
+            ),
+            mallory.post("/library/token", data={"profile": "gina/library", "csrf": csrf}),
+            mallory.post(
+                "/library/rules",
+                data={"profile": "gina/library", "kind": "exclude", "value": "the", "csrf": csrf},
+            ),
+            mallory.post(
+                "/library/digest",
+                data={"profile": "gina/library", "frequency": "daily", "csrf": csrf},
+            ),
+        ):
+            assert response.status_code == 403
+        assert token not in mallory.get("/library").text
+        # alice's CSRF token does not work in mallory's session
+        stolen = csrf_of(alice.get("/library").text)
+        assert (
+            mallory.post("/library/profiles", data={"label": "x", "csrf": stolen}).status_code
+            == 403
+        )
+        anonymous = client_for(alice.app)
+        assert anonymous.get("/library").status_code == 403
+        assert (
+            anonymous.post(
+                "/api/rate",
+                json={"profile": "gina/library", "paper": rows[0]["id"], "signal": "up"},
+            ).status_code
+            == 403
+        )
+
+
+def test_api_and_openapi(app: Any, site: Any) -> None:
+    _, rows = site
+    with client_for(app) as client:
+        paper = client.get(f"/api/papers/{rows[0]['id']}").json()
+        assert paper["title"] == " ".join(rows[0]["title"].split())
+        hits = client.get("/api/search", params={"q": rows[1]["title"], "mode": "keyword"}).json()
+        assert hits[0]["id"] == rows[1]["id"]
+        hybrid = client.get("/api/search", params={"q": rows[1]["title"]}).json()
+        assert hybrid[0]["id"] == rows[1]["id"]
+        similar = client.get(f"/api/papers/{rows[2]['id']}/similar", params={"limit": 5}).json()
+        assert len(similar) == 5 and rows[2]["id"] not in [h["id"] for h in similar]
+        shared = client.get("/api/feed", params={"profile": "Jack", "limit": 3}).json()
+        assert len(shared) == 3 and all(s["why"] for s in shared)
+        assert client.get("/api/feed", params={"profile": "nobody"}).status_code == 404
+        assert client.get("/api/papers/2599.00404").json() == {
+            "error": "no paper with id '2599.00404'"
+        }
+        author = client.get(f"/api/authors/{rows[0]['authors'][0]}").json()
+        assert author["papers"] >= 1 and rows[0]["id"] in [p["id"] for p in author["recent"]]
+        assert client.get("/api/trending", params={"period": "week"}).json()["papers"]
+        spec = client.get("/openapi.json").json()
+        for path in (
+            "/api/papers/{ref}",
+            "/api/search",
+            "/api/papers/{ref}/similar",
+            "/api/feed",
+            "/api/rate",
+        ):
+            assert path in spec["paths"], path
+
+
+def test_private_atom_feed(app: Any, site: Any) -> None:
+    _, rows = site
+    with client_for(app) as client:
+        sign_up(client, "hank")
+        import_library(client, "hank/library", rows[:15])
+        page = client.get("/library", params={"profile": "hank/library"})
+        client.post("/library/token", data={"profile": "hank/library", "csrf": csrf_of(page.text)})
+        text = client.get("/library", params={"profile": "hank/library"}).text
+        url = re.search(r'href="http://testserver(/feeds/[^"]+\.atom)"', text).group(1)  # type: ignore[union-attr]
+        anonymous = client_for(app)  # a feed reader has no session: the token is the key
+        response = anonymous.get(url)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/atom+xml")
+        feed = feedparser.parse(response.content)
+        assert not feed.bozo, feed.bozo_exception
+        assert feed.version == "atom10"
+        api = client.get("/api/feed", params={"profile": "hank/library"}).json()
+        assert [e.link.rsplit("/paper/", 1)[1] for e in feed.entries] == [a["id"] for a in api]
+        assert "close to your paper" in feed.entries[0].summary
+        client.post(
+            "/library/token", data={"profile": "hank/library", "revoke": "1", "csrf": csrf_of(text)}
+        )
+        assert anonymous.get(url).status_code == 404
+        assert anonymous.get("/feeds/guessed-token.atom").status_code == 404
+
+
+def test_public_read_only_instance(site: Any) -> None:
+    settings, rows = site
+    with client_for(create_app({**settings, "public": True})) as client:
+        assert client.get("/").status_code == 200
+        assert "Sign up" not in client.get("/").text
+        assert client.get("/signup").status_code == 403
+        assert client.get(f"/paper/{rows[0]['id']}").status_code == 200
+
+
+def test_katex_is_served_by_the_app(app: Any) -> None:
+    with client_for(app) as client:
+        page = client.get("/").text
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
+            assert client.get(asset).status_code == 200, asset
+        css = client.get("/static/katex/katex.min.css").text
+        font = re.search(r"url\((fonts/[^)]+\.woff2)\)", css).group(1)  # type: ignore[union-attr]
+        assert client.get(f"/static/katex/{font}").status_code == 200
+
+
+def test_settings_name_a_secret_kept_beside_the_database(tmp_path: Path) -> None:
+    from paperfeed.web.app import secret_key
+
+    settings = {"db": str(tmp_path / "x.db"), "secret_key": ""}
+    first = secret_key(settings)
+    assert first == secret_key(settings) and len(first) > 30
+    assert (tmp_path / "x.db.secret").stat().st_mode & 0o777 == 0o600
