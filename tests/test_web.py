@@ -63,7 +63,13 @@ def test_pages_render_for_visitors(app: Any, site: Any) -> None:
         assert home.status_code == 200
         last = max(r["listing_date"] for r in rows)
         assert "Trending" in home.text and f"on {last}" in home.text
-        assert sum(r["listing_date"] == last for r in rows) + 1 == home.text.count('class="paper"')
+        listed = sum(r["listing_date"] == last for r in rows) + 1  # and the hostile record
+        assert home.text.count('class="paper"') == 50
+        assert f"1–50 of {listed} papers" in home.text
+        pages = -(-listed // 50)
+        final = client.get("/papers", params={"day": last, "page": pages})
+        assert final.text.count('class="paper"') == listed - 50 * (pages - 1)
+        assert "Next →" in home.text and "Next →" not in final.text
         for url in (
             "/papers?period=week",
             "/papers?period=month&category=cs.CV",

@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,17 @@ class LexicalModel:
             os.replace(tmp.name, path)
         return model
 
+    @property
+    def names(self) -> np.ndarray:
+        """Term of each rare-terms column (built once per process: ~1M strings)."""
+        names = self.__dict__.get("_names")
+        if names is None:
+            names = self.__dict__["_names"] = self.terms.get_feature_names_out()
+        return names
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_names"}
+
     def papers(self, items: list[Paper], vectors: np.ndarray) -> Papers:
         texts = [paper_text(p.title, p.abstract) for p in items]
         return Papers(
@@ -118,6 +130,24 @@ class LexicalModel:
         )
 
 
+@dataclass
+class Listing:
+    """A window's papers, prepared once for every profile that ranks them."""
+
+    papers: list[Paper]
+    prepared: Papers
+
+
+@dataclass
+class ProfileState:
+    """A profile's papers as the ranker sees them, and its negatives."""
+
+    mine: list[Paper]
+    prepared: Papers
+    background: Any  # rare-terms rows of the model's negatives
+    against: Any  # rare-terms rows of disliked papers, or None
+
+
 def recommend(
     store: Store,
     profile: str,
@@ -126,6 +156,7 @@ def recommend(
     since: str | None = None,
     limit: int = 50,
     lexical: LexicalModel | None = None,
+    cache: MutableMapping[Any, Any] | None = None,
 ) -> list[Recommendation]:
     """The papers listed on ``day`` (default: the latest day in the store), or since a day,
     best first for ``profile``; papers the profile already holds or rated are left out.
@@ -134,7 +165,12 @@ def recommend(
     an excluded word are dropped; papers by followed authors or organizations, mentioning an
     included word or matching a saved query come first. The learned ranking orders the rest
     (and, within the first group, those too). A profile with no papers yet ranks by its
-    description, so a line of text is enough to start."""
+    description, so a line of text is enough to start.
+
+    ``cache`` (any mapping; :class:`Recommender` keeps a bounded one) keeps what does not
+    change between calls: a window's prepared papers, shared by every profile, and each
+    profile's prepared papers and fitted model, until the profile changes."""
+    cache = {} if cache is None else cache
     marks = store.profile_relations(profile)
     rules = store.rules(profile)
     positives = sorted(p for p, r in marks.items() if r in POSITIVE)
@@ -148,58 +184,98 @@ def recommend(
     if day is None and since is None:
         day = store.latest_day()
     window = SearchFilters(since=since or day, until=day)
-    listed = [int(i) for i in store.filter_ids(window) if int(i) not in marks]
-    candidates = _apply_filters(store.papers(listed), rules)
-    if not candidates:
-        return []
-    pinned = _pinned(store, candidates, rules, window)
-    if not positives and not description:  # rules alone: what they pick, newest first
-        chosen = sorted(candidates, key=lambda p: (p.id not in pinned, -p.id))[:limit]
-        return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
     lexical = lexical or LexicalModel.for_store(store)
-    wanted = positives + negatives + [p.id for p in candidates]
-    found, vectors = store.vectors_for(embedder.name, wanted)
-    vector_of = dict(zip(found.tolist(), vectors, strict=True))
-    by_id = {p.id: p for p in candidates}
-    by_id.update((p.id, p) for p in store.papers(positives + negatives))
-    missing = [by_id[i] for i in wanted if i not in vector_of and i in by_id]
-    if missing:  # embed on the fly what the batch job has not reached yet
-        fresh = embedder.embed([paper_text(p.title, p.abstract) for p in missing])
-        vector_of.update(zip((p.id for p in missing), fresh, strict=True))
-    if description:  # cold start: the description stands in for the profile's papers
-        vector_of[0] = embedder.embed([description])[0]
-        by_id[0] = Paper.from_text(description)
-        positives = [0]
-    mine = [by_id[i] for i in positives if i in by_id]
-    new = candidates
-    disliked = [by_id[i] for i in negatives if i in by_id]
-
-    def as_papers(items: list[Paper]) -> Papers:
-        vecs = np.stack([vector_of[p.id] for p in items]) if items else np.zeros((0, embedder.dim))
-        return lexical.papers(items, vecs.astype(np.float32))
-
-    prof, cand = as_papers(mine), as_papers(new)
-    keep = ~np.isin(lexical.background_ids, positives)
-    background = lexical.background_terms[keep]
-    if disliked:  # explicit negatives count more than sampled ones
-        against = as_papers(disliked).terms
-        background = sparse.vstack([background] + [against] * 20)
-    mean = np.stack(list(vector_of.values())).mean(axis=0)
-    scores = paperfeed_scores(prof, cand, Context(mean, None, background))
-    if disliked:
-        scores = scores - 0.5 * _zscore((cand.terms @ against.T).toarray().max(axis=1))
+    listing = _listing(store, embedder, lexical, window, cache)
+    rows = [i for i, p in enumerate(listing.papers) if p.id not in marks]
+    allowed = {p.id for p in _apply_filters([listing.papers[i] for i in rows], rules)}
+    rows = [i for i in rows if listing.papers[i].id in allowed]
+    if not rows:
+        return []
+    new = [listing.papers[i] for i in rows]
+    pinned = _pinned(store, new, rules, window)
+    if not positives and not description:  # rules alone: what they pick, newest first
+        chosen = sorted(new, key=lambda p: (p.id not in pinned, -p.id))[:limit]
+        return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
+    key = ("profile", profile, tuple(positives), tuple(negatives), description, lexical.size)
+    state = cache.get(key)
+    if state is None:
+        state = cache[key] = _profile_state(
+            store, embedder, lexical, positives, negatives, description
+        )
+    cand = listing.prepared.take(rows)
+    mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
+    # ``cache`` also keeps the fitted profile model, under the profile's key
+    scores = paperfeed_scores(
+        state.prepared, cand, Context(mean, None, state.background, cache, key)
+    )
+    if state.against is not None:
+        scores = scores - 0.5 * _zscore((cand.terms @ state.against.T).toarray().max(axis=1))
     first = np.array([p.id in pinned for p in new])
     order = np.lexsort((-scores, ~first))[:limit]
-    names = lexical.terms.get_feature_names_out()  # once: ~1M strings
-    counts = category_counts(prof.categories)
+    counts = category_counts(state.prepared.categories)
+    sims = (cand.terms[order] @ state.prepared.terms.T).toarray()
     return [
         Recommendation(
             new[i],
             float(scores[i]),
-            pinned.get(new[i].id, []) + explain(i, prof, cand, mine, names, counts),
+            pinned.get(new[i].id, [])
+            + explain(i, state.prepared, cand, state.mine, lexical.names, counts, sims[n]),
         )
-        for i in order
+        for n, i in enumerate(order)
     ]
+
+
+def _vectors(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndarray:
+    """Stored vectors of these papers; the ones the batch job has not reached are embedded now."""
+    if not papers:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    found, vectors = store.vectors_for(embedder.name, [p.id for p in papers])
+    vector_of = dict(zip(found.tolist(), vectors, strict=True))
+    missing = [p for p in papers if p.id not in vector_of]
+    if missing:
+        fresh = embedder.embed([paper_text(p.title, p.abstract) for p in missing])
+        vector_of.update(zip((p.id for p in missing), fresh, strict=True))
+    return np.stack([vector_of[p.id] for p in papers]).astype(np.float32)
+
+
+def _listing(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    window: SearchFilters,
+    cache: MutableMapping[Any, Any],
+) -> Listing:
+    ids = [int(i) for i in store.filter_ids(window)]
+    key = ("listing", window, len(ids), ids[-1] if ids else 0, lexical.size)
+    listing = cache.get(key)
+    if listing is None:
+        papers = store.papers(ids)
+        listing = cache[key] = Listing(
+            papers, lexical.papers(papers, _vectors(store, embedder, papers))
+        )
+    return listing
+
+
+def _profile_state(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    positives: list[int],
+    negatives: list[int],
+    description: str | None,
+) -> ProfileState:
+    loaded = {p.id: p for p in store.papers(positives + negatives)}
+    mine = [loaded[i] for i in positives if i in loaded]
+    if description:  # cold start: the description stands in for the profile's papers
+        mine = [Paper.from_text(description)]
+    prepared = lexical.papers(mine, _vectors(store, embedder, mine))
+    background = lexical.background_terms[~np.isin(lexical.background_ids, positives)]
+    disliked = [loaded[i] for i in negatives if i in loaded]
+    against = None
+    if disliked:  # explicit negatives count more than sampled ones
+        against = lexical.papers(disliked, _vectors(store, embedder, disliked)).terms
+        background = sparse.vstack([background] + [against] * 20)
+    return ProfileState(mine, prepared, background, against)
 
 
 def _mentions(paper: Paper, word: str) -> bool:
@@ -262,12 +338,12 @@ def explain(
     mine: list[Paper],
     names: Any,
     counts: Counter[str],
+    sims: np.ndarray,
 ) -> list[str]:
-    """Reasons for candidate ``i``: the closest of the profile's papers, the rare terms they
-    share, and a shared category."""
+    """Reasons for candidate ``i``: the closest of the profile's papers (``sims``: its rare-
+    terms cosine to each), the rare terms they share, and a shared category."""
     why = []
     row = candidates.terms[i]
-    sims = (row @ profile.terms.T).toarray().ravel()
     if sims.size and sims.max() > 0:
         j = int(sims.argmax())
         if mine[j].id == 0:
@@ -284,18 +360,54 @@ def explain(
     return why
 
 
+class LRU(MutableMapping[Any, Any]):
+    """A thread-safe mapping that forgets its least recently used entries past ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: Any) -> Any:
+        with self._lock:
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __delitem__(self, key: Any) -> None:
+        with self._lock:
+            del self._data[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 class Recommender:
-    """``recommend`` for a long-running process: the lexical model loaded once, and each
+    """``recommend`` for a long-running process: the lexical model loaded once, each
     ranking cached until the profile, its rules or the day's papers change (so a rating
-    shows in the very next request, and repeated requests cost a dictionary lookup)."""
+    shows in the very next request, and repeated requests cost a dictionary lookup), and
+    the parts that outlive a ranking (a day's prepared papers, a profile's fitted model)
+    kept for the next one."""
 
     CACHED = 512
+    #: Prepared listings, profiles and fitted models kept (a model is ~8 MB on 75k papers).
+    PARTS = 96
 
     def __init__(self, store: Store, embedder: Embedder, lexical: LexicalModel | None = None):
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
         self._cache: OrderedDict[Any, list[Recommendation]] = OrderedDict()
+        self._parts = LRU(self.PARTS)
         self._lock = threading.Lock()
         self._warming = threading.Lock()
 
@@ -308,28 +420,47 @@ class Recommender:
         with self._warming:  # one fit, however many requests arrive meanwhile
             if self.lexical is None:
                 self.lexical = LexicalModel.for_store(self.store)
+                self.lexical.names  # noqa: B018 (built now rather than on a request)
+
+    def _state(
+        self, profile: str, day: str | None, since: str | None, limit: int
+    ) -> tuple[Any, ...]:
+        """What a ranking depends on: change any of it and the cached ranking is not used."""
+        day = day or (None if since else self.store.latest_day())
+        return (
+            profile,
+            day,
+            since,
+            limit,
+            tuple(sorted(self.store.profile_relations(profile).items())),
+            tuple(self.store.rules(profile)),
+            self.store.profile(profile).description,
+            self.store.paper_count(),
+        )
+
+    def cached(
+        self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
+    ) -> list[Recommendation] | None:
+        """The ranking if it is cached and still current (a few indexed reads), else None."""
+        state = self._state(profile, day, since, limit)
+        with self._lock:
+            if state in self._cache:
+                self._cache.move_to_end(state)
+                return self._cache[state]
+        return None
 
     def recommend(
         self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
     ) -> list[Recommendation]:
         self.warm()
-        day = day or (None if since else self.store.latest_day())
-        marks = self.store.profile_relations(profile)
-        state = (
-            profile,
-            day,
-            since,
-            limit,
-            tuple(sorted(marks.items())),
-            tuple(self.store.rules(profile)),
-            self.store.profile(profile).description,
-            self.store.paper_count(),
-        )
+        state = self._state(profile, day, since, limit)
         with self._lock:
             if state in self._cache:
                 self._cache.move_to_end(state)
                 return self._cache[state]
-        recs = recommend(self.store, profile, self.embedder, day, since, limit, self.lexical)
+        recs = recommend(
+            self.store, profile, self.embedder, state[1], since, limit, self.lexical, self._parts
+        )
         with self._lock:
             self._cache[state] = recs
             while len(self._cache) > self.CACHED:

@@ -15,7 +15,7 @@ benchmark can hide them). The peers are written out as their projects run them:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,7 @@ class Context:
     mean_vector: np.ndarray
     background: Any  # asl tf-idf rows of papers that are not the profile's (asl's negatives)
     background_terms: Any  # rare-terms rows of a sample of them (paperfeed's negatives)
-    cache: dict[Any, Any] = field(default_factory=dict)
+    cache: MutableMapping[Any, Any] = field(default_factory=dict)
     key: Any = None  # names the (profile, background) pair, so models fit once are reused
 
 

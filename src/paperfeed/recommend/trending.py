@@ -24,7 +24,11 @@ class Trend:
     score: float
 
 
-def trending(store: Store, filters: SearchFilters, limit: int = 50) -> list[Trend]:
+def trending(
+    store: Store, filters: SearchFilters, limit: int = 50, offset: int = 0
+) -> tuple[list[Trend], int]:
+    """The papers the filters let through, by trending score: ``limit`` of them from
+    ``offset``, and how many there are in all."""
     ids = [int(i) for i in store.filter_ids(filters)]
     votes = store.votes(ids)
     end = filters.until or store.latest_day() or date.today().isoformat()
@@ -41,8 +45,8 @@ def trending(store: Store, filters: SearchFilters, limit: int = 50) -> list[Tren
         listed = {p.id: p.listed for p in store.papers([i for i in ids if i in votes])}
         scored = {i: votes[i] / (age(listed.get(i)) + 2) ** GRAVITY for i in votes}
         ranked = sorted(ids, key=lambda i: (-scored.get(i, 0.0), -i))
-    shown = store.papers(ranked[:limit])
-    return [
+    shown = store.papers(ranked[offset : offset + limit])
+    trends = [
         Trend(
             p,
             votes.get(p.id, 0),
@@ -50,3 +54,4 @@ def trending(store: Store, filters: SearchFilters, limit: int = 50) -> list[Tren
         )
         for p in shown
     ]
+    return trends, len(ids)

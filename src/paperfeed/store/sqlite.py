@@ -507,13 +507,15 @@ def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     """A WHERE clause over ``papers p`` for the filters, with its parameters."""
     clauses: list[str] = []
     params: list[Any] = []
-    day = "substr(coalesce(p.listed, p.published), 1, 10)"
-    if filters.since:
-        clauses.append(f"{day} >= ?")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append(f"{day} <= ?")
-        params.append(filters.until)
+    if filters.since or filters.until:
+        # The day a paper was listed, else published; written as ranges over the two
+        # indexed columns (ISO strings; "~" sorts after any time part) so the indexes serve.
+        since, until = filters.since or "", (filters.until or "9999") + "~"
+        clauses.append(
+            "((p.listed >= ? AND p.listed <= ?) OR "
+            "(p.listed IS NULL AND p.published >= ? AND p.published <= ?))"
+        )
+        params.extend((since, until, since, until))
     if filters.categories:
         marks = ",".join("?" * len(filters.categories))
         clauses.append(f"EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value IN ({marks}))")

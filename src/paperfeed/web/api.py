@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from paperfeed.errors import Forbidden, InputError, NotFound
@@ -86,7 +89,7 @@ def search(
 
 
 @router.get("/feed", response_model=list[FeedItem])
-def feed(
+async def feed(
     request: Request,
     profile: str,
     day: str | None = Query(None, description="YYYY-MM-DD [the latest listing day]"),
@@ -95,9 +98,15 @@ def feed(
 ) -> Any:
     """A day's new papers ranked for a profile (yours, or a shared one), each with why."""
     services = services_of(request)
+    # A current cached ranking costs a few indexed reads: answered on the event loop. A
+    # ranking to compute goes to a worker thread, so it never holds up other requests.
     chosen = services.visible(profile, current_user(request))
-    recs = services.recommender.recommend(chosen.name, day=day, since=since, limit=limit)
-    return [r.to_dict() for r in recs]
+    recs = services.recommender.cached(chosen.name, day, since, limit)
+    if recs is None:
+        recs = await run_in_threadpool(
+            services.recommender.recommend, chosen.name, day, since, limit
+        )
+    return Response(orjson.dumps([r.to_dict() for r in recs]), media_type="application/json")
 
 
 @router.post("/rate")
@@ -128,11 +137,12 @@ def trending_papers(
     """The period's papers by votes and saves, older votes counting less."""
     services = services_of(request)
     last, filters = _filters(day, period, category, services)
-    trends = trending(services.store, filters, limit)
+    trends, total = trending(services.store, filters, limit)
     return {
         "day": last,
         "period": period,
         "days": PERIODS[period],
+        "total": total,
         "papers": [
             {"id": t.paper.ref, "title": t.paper.title, "votes": t.votes, "score": t.score}
             for t in trends

@@ -134,6 +134,7 @@ def home(
     profile: str | None = None,
     day: str | None = None,
     category: str | None = None,
+    page: int = Query(1, ge=1),
 ) -> Response:
     services = services_of(request)
     user = current_user(request)
@@ -163,18 +164,7 @@ def home(
                 )
     else:
         notice = ""
-    last, filters = _filters(day, "day", category, services)
-    return render(
-        request,
-        "trending.html",
-        trends=trending(services.store, filters, limit=500),
-        day=last,
-        period="day",
-        category=category,
-        notice=notice,
-        shared=services.store.profiles_of(None),
-        days=services.store.listing_days(14, until=last),
-    )
+    return _trending_page(request, day, "day", category, page, notice)
 
 
 @router.get("/papers", response_class=HTMLResponse)
@@ -183,17 +173,32 @@ def archive(
     day: str | None = None,
     period: str = Query("day", pattern="^(day|week|month)$"),
     category: str | None = None,
+    page: int = Query(1, ge=1),
+) -> Response:
+    return _trending_page(request, day, period, category, page, "")
+
+
+PAGE_SIZE = 50
+
+
+def _trending_page(
+    request: Request, day: str | None, period: str, category: str | None, page: int, notice: str
 ) -> Response:
     services = services_of(request)
     last, filters = _filters(day, period, category, services)
+    trends, total = trending(services.store, filters, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(
         request,
         "trending.html",
-        trends=trending(services.store, filters, limit=500),
+        trends=trends,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        start=(page - 1) * PAGE_SIZE,
         day=last,
         period=period,
         category=category,
-        notice="",
+        notice=notice,
         shared=services.store.profiles_of(None),
         days=services.store.listing_days(14, until=last),
     )
