@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/bench_ingest.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_embed.py --corpus $(CORPUS) --csfcube $(SHARED)/data/csfcube
 	$(BIN)/python bench/bench_search.py --corpus $(CORPUS) --db bench-search.db
+	$(BIN)/python bench/bench_web.py --db bench-search.db --seeds $(SHARED)/seeds
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* $(DB).lexical $(DB).secret bench-search.db* test-artifacts

@@ -10,7 +10,7 @@ vocabulary is fitted, warms each URL once, then runs wrk (Debian's) against:
 
 Goal (issue 5): the feed API at >= 200 requests/s with p99 <= 200 ms on 2 cores.
 
-    python bench/bench_web.py --db paperfeed.db [--duration 20] [--connections 50]
+    python bench/bench_web.py --db paperfeed.db [--seeds ../shared/seeds] [--duration 20]
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--profile", default=None, help="a shared profile [the first one]")
+    parser.add_argument("--seeds", default=None, help="paper lists to load first (for profiles)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (make install installs it)")
@@ -74,6 +75,10 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PAPERFEED_DB": args.db}
     paperfeed = Path(sys.executable).with_name("paperfeed")
+    if args.seeds:  # idempotent: the seeds' owners become shared profiles
+        subprocess.run(
+            [str(paperfeed), "ingest", args.seeds], env=env, check=True, capture_output=True
+        )
     server = subprocess.Popen(
         [str(paperfeed), "serve", "--port", str(port), "--no-embed", "--no-digests"],
         env=env,
@@ -111,7 +116,9 @@ def main() -> None:
             get(base + path)
             first = (time.perf_counter() - t) * 1000
             print(f"first request {path}: {first:.0f} ms")
-        print(f"\nwrk (one thread): {args.connections} connections, {args.duration} s each, on the same 2 cores\n")
+        print(
+            f"\nwrk (one thread): {args.connections} connections, {args.duration} s each, on the same 2 cores\n"
+        )
         results = {}
         for name, path in urls.items():
             time.sleep(3)  # let the previous run's last requests drain

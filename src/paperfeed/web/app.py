@@ -120,6 +120,11 @@ class Services:
                 gc.freeze()
                 self.status.warming = False
                 self.status.ranking_ready = True
+                for profile in self.store.profiles_of(None):  # the shared feeds, ready to read
+                    try:
+                        self.recommender.recommend(profile.name)
+                    except InputError:  # a shared profile with nothing to rank by yet
+                        continue
                 if embed:
                     self.status.embedding = "running"
 
