@@ -117,7 +117,8 @@ def main() -> None:
             first = (time.perf_counter() - t) * 1000
             print(f"first request {path}: {first:.0f} ms")
         print(
-            f"\nwrk (one thread): {args.connections} connections, {args.duration} s each, on the same 2 cores\n"
+            f"\nwrk (one thread): {args.connections} connections, {args.duration} s each, "
+            "on the same 2 cores\n"
         )
         results = {}
         for name, path in urls.items():
