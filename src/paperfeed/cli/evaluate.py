@@ -6,11 +6,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+import numpy as np
 import orjson
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
-from paperfeed.evaluate import csfcube, daily_feed, reviewer_gold
+from paperfeed.evaluate import authors, csfcube, daily_feed, reviewer_gold
 from paperfeed.recommend.rankers import RANKERS
 
 
@@ -129,3 +130,41 @@ def eval_reviewer_gold(obj: Context, root: Path, sets: tuple[str, ...], as_json:
 
 
 COMMANDS = [evaluate]
+
+
+@evaluate.command(name="authors")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
+    show_default=True,
+)
+@click.option("--parity", type=click.Choice(["even", "odd"]), default="even", show_default=True)
+@click.option("--pools", type=click.IntRange(1), default=150, show_default=True)
+@click.option("--size", type=click.IntRange(2), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def eval_authors(
+    obj: Context, corpus: Path, parity: str, pools: int, size: int, as_json: bool
+) -> None:
+    """Telling people with one name apart: real authors pooled under one name (B-cubed)."""
+    data = daily_feed.load_corpus(corpus)
+    cache = Path(obj.settings["cache_dir"]) if obj.settings.get("cache_dir") else None
+
+    def vectors(rows: list[int]) -> np.ndarray:
+        say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+        return daily_feed.embed_cached(
+            obj.embedder, [data.texts[r] for r in rows], cache or daily_feed._cache(), say
+        )
+
+    result = authors.evaluate(data, parity, pools, size, vectors=vectors)
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(f"{pools} pools of {size} {parity}-SHA-1 authors under one name each")
+    click.echo(f"{'method':<16}{'precision':>10}{'recall':>8}{'F1':>8}{'one author: recall':>20}")
+    for name, m in result["methods"].items():
+        click.echo(
+            f"{name:<16}{m['precision']:>10.4f}{m['recall']:>8.4f}{m['f1']:>8.4f}"
+            f"{m['single_author_recall']:>20.4f}"
+        )

@@ -8,8 +8,10 @@ import click
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
+from paperfeed.errors import NotFound
 from paperfeed.ingest import pipeline
 from paperfeed.models import RULE_KINDS, Rule
+from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import recommend as rank_for_profile
 from paperfeed.store.sqlite import RELATIONS
 
@@ -141,4 +143,74 @@ def rule_remove(obj: Context, name: str, kind: str, value: str) -> None:
     click.echo(f"{name}: removed {kind} {value!r}")
 
 
-COMMANDS = [recommend, rate, profile]
+def _identities(obj: Context, name: str) -> list[Identity]:
+    from paperfeed.search.engine import load_index
+
+    model = obj.embedder.name
+    mean = None
+    if obj.store.stats()["embedded"].get(model):
+        mean = load_index(obj.store, model).mean
+    found = author_identities(obj.store, name, model if mean is not None else None, mean)
+    if not found:
+        raise NotFound(f"no author called {name!r}")
+    return found
+
+
+@click.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def author(obj: Context, name: str, as_json: bool) -> None:
+    """The people who signed NAME, told apart by co-authors and topics."""
+    found = _identities(obj, name)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "identity": n,
+                    "summary": i.summary,
+                    "papers": [s.key.ref for s in i.papers],
+                    "coauthors": dict(i.coauthors),
+                    "categories": dict(i.categories),
+                }
+                for n, i in enumerate(found, 1)
+            ]
+        )
+        return
+    for n, i in enumerate(found, 1):
+        click.echo(f"{n:>3}. {i.summary}")
+
+
+@profile.command(name="from-author")
+@click.argument("name")
+@click.argument("author_name", metavar="AUTHOR")
+@click.option(
+    "--identity",
+    "picked",
+    type=click.IntRange(1),
+    multiple=True,
+    help="Which of the people named AUTHOR (repeat to take several).",
+)
+@click.pass_obj
+def profile_from_author(obj: Context, name: str, author_name: str, picked: tuple[int, ...]) -> None:
+    """A researcher profile from an author's papers; when several people share the name,
+    they are listed and --identity picks them."""
+    found = _identities(obj, author_name)
+    if not picked and len(found) > 1:
+        for n, i in enumerate(found, 1):
+            click.echo(f"{n:>3}. {i.summary}", err=True)
+        raise click.UsageError(
+            f"{len(found)} people sign {author_name!r}: pick one with --identity N"
+        )
+    if any(n > len(found) for n in picked):
+        raise click.UsageError(f"--identity goes from 1 to {len(found)}")
+    chosen = [found[n - 1] for n in sorted(set(picked or (1,)))]
+    papers = [s.key.id for i in chosen for s in i.papers]
+    with obj.store.writer() as w:
+        summary = "; ".join(i.summary for i in chosen)
+        pid = w.ensure_profile(name, "researcher", f"{author_name}: {summary}"[:500])
+        w.add_to_profile(pid, papers)
+    click.echo(f"profile {name!r}: {len(papers)} papers of {author_name}")
+
+
+COMMANDS = [recommend, rate, profile, author]

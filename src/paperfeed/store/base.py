@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -173,6 +173,10 @@ class Store(ABC):
     @abstractmethod
     def digest_status(self, profile_id: int, period: str) -> str | None:
         """``sending``, ``sent``, ``empty``, or None when that digest was never claimed."""
+
+    @abstractmethod
+    def author_counts(self, keys: Collection[str]) -> dict[str, int]:
+        """For author name keys (``name_key``), how many papers each signed."""
 
     @abstractmethod
     def paper_count(self) -> int:

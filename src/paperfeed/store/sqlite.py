@@ -6,7 +6,7 @@ import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -282,6 +282,19 @@ class SQLiteStore(Store):
             (profile_id, period),
         ).fetchone()
         return row[0] if row else None
+
+    def author_counts(self, keys: Collection[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for chunk in _chunks(sorted(keys)):
+            marks = ",".join("?" * len(chunk))
+            counts.update(
+                self._read.execute(
+                    "SELECT a.key, count(*) FROM authors a JOIN paper_authors pa "
+                    f"ON pa.author_id = a.id WHERE a.key IN ({marks}) GROUP BY a.key",
+                    list(chunk),
+                ).fetchall()
+            )
+        return counts
 
     def paper_count(self) -> int:
         return self._paper_count()

@@ -31,6 +31,7 @@ from paperfeed.embed import Embedder, load_embedder
 from paperfeed.embed.index import embed_store
 from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Profile, User
+from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import Recommender
 from paperfeed.search.engine import Searcher
 from paperfeed.store import Store, open_store
@@ -162,6 +163,12 @@ class Services:
         thread = threading.Thread(target=loop, name="paperfeed-digests", daemon=True)
         thread.start()
         return thread
+
+    def identities(self, name: str) -> list[Identity]:
+        """The people who signed ``name``, told apart with embeddings once there are any."""
+        if self.semantic_ready():
+            return author_identities(self.store, name, self.embedder.name, self.searcher.index.mean)
+        return author_identities(self.store, name)
 
     # -- who is asking, and what they may touch -------------------------------------------
 

@@ -220,14 +220,22 @@ def paper_page(request: Request, ref: str) -> Response:
     )
 
 
-def _people_page(request: Request, filters: SearchFilters, title: str, kind: str) -> Response:
+def _people_page(
+    request: Request, filters: SearchFilters, title: str, kind: str, **extra: Any
+) -> Response:
     services = services_of(request)
     ids = [int(i) for i in services.store.filter_ids(filters)][::-1]
     if not ids:
         raise NotFound(f"no {kind} called {title!r}")
     papers = services.store.papers(ids[:200])
     return render(
-        request, "people.html", kind=kind, title=title, total=len(ids), **_about(papers, title)
+        request,
+        "people.html",
+        kind=kind,
+        title=title,
+        total=len(ids),
+        **_about(papers, title),
+        **extra,
     )
 
 
@@ -243,7 +251,9 @@ def _about(papers: list[Paper], name: str) -> dict[str, Any]:
 
 @router.get("/author/{name:path}", response_class=HTMLResponse)
 def author_page(request: Request, name: str) -> Response:
-    return _people_page(request, SearchFilters(author=name), name, "author")
+    services = services_of(request)
+    people = services.identities(name)
+    return _people_page(request, SearchFilters(author=name), name, "author", identities=people)
 
 
 @router.get("/org/{name:path}", response_class=HTMLResponse)
@@ -456,6 +466,30 @@ def create_profile(
     with services.store.writer() as w:
         w.ensure_profile(name, kind, description.strip() or None, owner_id=user.id)
     return back("/library", profile=name)
+
+
+@router.post("/library/from-author")
+def profile_from_author(
+    request: Request,
+    author: Annotated[str, Form()],
+    identity: Annotated[list[int], Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """ "This is me": a researcher profile from the chosen identities of an author name."""
+    check_csrf(request, csrf)
+    user = _require_user(request)
+    services = services_of(request)
+    people = services.identities(author)
+    chosen = [people[i - 1] for i in sorted(set(identity)) if 1 <= i <= len(people)]
+    if not chosen:
+        raise InputError("pick at least one of the people listed")
+    label = " ".join(author.split())[:60].replace("/", " ")
+    name = f"{user.name}/{label}"
+    with services.store.writer() as w:
+        pid = w.ensure_profile(name, "researcher", f"Papers of {label}", owner_id=user.id)
+        w.add_to_profile(pid, [s.key.id for i in chosen for s in i.papers])
+    n = sum(len(i.papers) for i in chosen)
+    return back("/library", profile=name, message=f"{n} papers of {label} in your profile.")
 
 
 @router.post("/library/import")
