@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import CORPUS, SEEDS, cli_json
@@ -122,3 +123,33 @@ def test_recommend_rate_and_profile_cli(
     assert recs[0]["id"] not in [r["id"] for r in again]  # type: ignore[index,union-attr]
     assert cli("recommend", "--profile", "nobody", expect=3).exit_code == 3
     assert cli("rate", "2501.99999", "up", "--profile", "lab", expect=3).exit_code == 3
+
+
+def test_the_kept_profile_model_decides_as_the_fitted_svm() -> None:
+    from scipy import sparse
+    from sklearn.svm import LinearSVC
+
+    from paperfeed.recommend.rankers import SparseLinear
+
+    rng = np.random.default_rng(0)
+    x = sparse.random(300, 5000, density=0.001, random_state=1, format="csr")
+    y = (rng.random(300) < 0.1).astype(int)
+    svm = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y)
+    kept = SparseLinear.of(svm.coef_, float(svm.intercept_[0]))
+    assert kept.weights.size < 0.5 * 5000  # columns unseen in training are dropped
+    probe = sparse.random(50, 5000, density=0.02, random_state=2, format="csr")
+    np.testing.assert_allclose(kept.decision_function(probe), svm.decision_function(probe))
+
+
+def test_cosines_match_the_plain_sparse_product() -> None:
+    from scipy import sparse
+
+    from paperfeed.recommend.rankers import cosines
+
+    c = sparse.random(40, 100_000, density=0.0005, random_state=3, format="csr")
+    p = sparse.random(7, 100_000, density=0.0008, random_state=4, format="csr")
+    p = sparse.vstack([p, c[5], sparse.csr_matrix((1, 100_000))]).tocsr()  # an overlap, a blank
+    np.testing.assert_allclose(cosines(c, p), (c @ p.T).toarray())
+    assert cosines(c, p)[5, 7] > 0
+    dense = np.random.default_rng(0).random((5, 8))
+    np.testing.assert_allclose(cosines(dense, dense[:2]), dense @ dense[:2].T)

@@ -32,6 +32,7 @@ from paperfeed.recommend.rankers import (
     Papers,
     _zscore,
     category_counts,
+    cosines,
     paperfeed_scores,
 )
 from paperfeed.store import Store
@@ -213,7 +214,7 @@ def recommend(
     first = np.array([p.id in pinned for p in new])
     order = np.lexsort((-scores, ~first))[:limit]
     counts = category_counts(state.prepared.categories)
-    sims = (cand.terms[order] @ state.prepared.terms.T).toarray()
+    sims = cosines(cand.terms[order], state.prepared.terms)
     return [
         Recommendation(
             new[i],
@@ -300,6 +301,8 @@ def _pinned(
     """Papers a rule always shows, with the rule's reason: followed authors and
     organizations, included words, saved queries."""
     reasons: dict[int, list[str]] = {}
+    if not rules:
+        return reasons
     authors = {name_key(r.value): r.value for r in rules if r.kind == "author"}
     orgs = {org_key(r.value): r.value for r in rules if r.kind == "organization"}
     ids = {p.id for p in papers}
@@ -343,21 +346,31 @@ def explain(
     """Reasons for candidate ``i``: the closest of the profile's papers (``sims``: its rare-
     terms cosine to each), the rare terms they share, and a shared category."""
     why = []
-    row = candidates.terms[i]
     if sims.size and sims.max() > 0:
         j = int(sims.argmax())
         if mine[j].id == 0:
             why.append("close to your description of your interests")
         else:
             why.append(f"close to your paper “{_label(mine[j])}”")
-        shared = row.multiply(profile.terms[j]).tocoo()
-        if shared.nnz:
-            top = shared.col[np.argsort(-shared.data)[:4]]
+        top = _shared_terms(candidates.terms, i, profile.terms, j, 4)
+        if top.size:
             why.append("shares the terms " + ", ".join(f"“{names[t]}”" for t in top))
     best = max(candidates.categories[i], key=lambda c: counts.get(c, 0), default=None)
     if best and counts.get(best):
         why.append(f"in {best}, like {counts[best]} of your {len(mine)} papers")
     return why
+
+
+def _shared_terms(a: Any, i: int, b: Any, j: int, n: int) -> np.ndarray:
+    """The ``n`` columns that weigh most in row ``i`` of ``a`` times row ``j`` of ``b`` (CSR,
+    no repeated columns), read straight from the arrays: per-row scipy objects cost more."""
+    ai = a.indices[a.indptr[i] : a.indptr[i + 1]]
+    av = a.data[a.indptr[i] : a.indptr[i + 1]]
+    bj = b.indices[b.indptr[j] : b.indptr[j + 1]]
+    bv = b.data[b.indptr[j] : b.indptr[j + 1]]
+    common, at_a, at_b = np.intersect1d(ai, bj, assume_unique=True, return_indices=True)
+    weight = av[at_a] * bv[at_b]
+    return common[np.argsort(-weight, kind="stable")[:n]]
 
 
 class LRU(MutableMapping[Any, Any]):

@@ -103,7 +103,29 @@ def _centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def profile_model(profile: Papers, ctx: Context) -> Any:
+@dataclass(frozen=True)
+class SparseLinear:
+    """A fitted linear model kept by its nonzero weights only: a LinearSVC over ~1M rare
+    terms has ~120k of them (terms never seen in training stay exactly 0), so this holds
+    the same decisions in an eighth of the memory."""
+
+    indices: np.ndarray  # int32 columns
+    weights: np.ndarray  # float64
+    intercept: float
+    width: int
+
+    @classmethod
+    def of(cls, coef: np.ndarray, intercept: float) -> SparseLinear:
+        coef = np.asarray(coef, dtype=np.float64).ravel()
+        nonzero = np.flatnonzero(coef).astype(np.int32)
+        return cls(nonzero, coef[nonzero], float(intercept), coef.size)
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        x = sparse.csr_matrix(x)
+        return np.asarray(x[:, self.indices] @ self.weights).ravel() + self.intercept
+
+
+def profile_model(profile: Papers, ctx: Context) -> SparseLinear:
     """A linear SVM on rare terms: the profile's papers against background papers."""
     from sklearn.svm import LinearSVC
 
@@ -112,15 +134,33 @@ def profile_model(profile: Papers, ctx: Context) -> Any:
         x = sparse.vstack([profile.terms, ctx.background_terms])
         y = np.zeros(x.shape[0])
         y[: len(profile)] = 1
-        model = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y)
+        svm = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y)
+        model = SparseLinear.of(svm.coef_, float(svm.intercept_[0]))
         if ctx.key is not None:
             ctx.cache[("terms-svm", ctx.key)] = model
     return model
 
 
+def cosines(candidates: Any, profile: Any) -> np.ndarray:
+    """``candidates @ profile.T`` as a dense array. For sparse rows over ~1M terms, both
+    sides are first cut to the profile's own terms: scipy's product would build index arrays
+    as long as the vocabulary, which costs more than the product itself."""
+    if not sparse.issparse(candidates):
+        return np.asarray(candidates @ profile.T)
+    c, p = sparse.csr_matrix(candidates), sparse.csr_matrix(profile)
+    terms, p_cols = np.unique(p.indices, return_inverse=True)
+    if not terms.size or not c.nnz:
+        return np.zeros((c.shape[0], p.shape[0]))
+    at = np.searchsorted(terms, c.indices).clip(0, terms.size - 1)
+    keep = terms[at] == c.indices
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))[keep]
+    small_c = sparse.csr_matrix((c.data[keep], (rows, at[keep])), shape=(c.shape[0], terms.size))
+    small_p = sparse.csr_matrix((p.data, p_cols, p.indptr), shape=(p.shape[0], terms.size))
+    return np.asarray((small_c @ small_p.T).toarray())
+
+
 def _similarities(candidates: Any, profile: Any, k: int) -> dict[str, np.ndarray]:
-    sim = candidates @ profile.T
-    sim = sim.toarray() if sparse.issparse(sim) else np.asarray(sim)
+    sim = cosines(candidates, profile)
     centre = np.asarray(profile.mean(axis=0)).ravel()
     return {
         "max": sim.max(axis=1),

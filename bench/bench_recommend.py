@@ -1,0 +1,156 @@
+"""Ranking speed: one day's listing ranked for many profiles, and one profile's page.
+
+Profiles are real authors of the corpus (8-60 papers listed before the store's last day), made
+in a copy of the database. Each profile is ranked for the last day twice: first from nothing
+(its model is fitted: what happens once each time a profile changes), then again with its
+model kept (what a daily run costs for a profile that did not change). The baseline, in the
+same run: arxiv-sanity-lite's method (a tf-idf LinearSVC fitted per profile, every time) on the
+same day, for the first 100 profiles.
+
+Goal (issue 4): one day (~300 papers) for 10,000 profiles in under 60 s on 2 cores; a single
+profile's page in under 50 ms.
+
+    python bench/bench_recommend.py --db bench-search.db --corpus ../shared/data/.../papers.jsonl.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from paperfeed import config
+from paperfeed.embed import load_embedder
+from paperfeed.embed.model import paper_text
+from paperfeed.errors import NotFound
+from paperfeed.models import SearchFilters
+from paperfeed.recommend.feed import LexicalModel, Recommender
+from paperfeed.recommend.rankers import Context, asl_scores
+from paperfeed.store import open_store
+
+
+def authors_before(corpus: Path, day: str) -> dict[str, list[str]]:
+    papers: dict[str, list[str]] = defaultdict(list)
+    with gzip.open(corpus, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["listing_date"] < day:
+                for a in row["authors"]:
+                    papers[a].append(row["id"])
+    return {a: ids for a, ids in papers.items() if 8 <= len(ids) <= 60}
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="bench-search.db")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--profiles", type=int, default=1000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "bench-recommend.db")
+        with sqlite3.connect(args.db) as source, sqlite3.connect(db) as target:
+            source.backup(target)
+        for extra in Path(args.db).parent.glob(Path(args.db).name + ".lexical"):
+            shutil.copy(extra, db + ".lexical")
+        store = open_store(db)
+        day = store.latest_day() or ""
+        listed = len(store.filter_ids(SearchFilters(since=day, until=day)))
+        pool = sorted(authors_before(args.corpus, day).items())
+        chosen = random.Random(0).sample(pool, min(args.profiles, len(pool)))
+        names = []
+        with store.writer() as w:
+            for author, refs in chosen:
+                ids = []
+                for ref in refs:
+                    try:
+                        ids.append(store.get_paper(ref).id)
+                    except NotFound:
+                        continue
+                name = f"bench/{author}"
+                w.add_to_profile(w.ensure_profile(name, "researcher"), ids)
+                names.append(name)
+        embedder = load_embedder(config.load())
+        t = time.perf_counter()
+        lexical = LexicalModel.for_store(store)
+        lexical.names  # noqa: B018
+        print(f"lexical model loaded in {time.perf_counter() - t:.1f} s")
+        recommender = Recommender(store, embedder, lexical)
+        recommender._parts.size = 4 * len(names) + 16  # keep every model for the second pass
+        print(f"{len(names)} profiles, day {day}: {listed} papers listed\n")
+
+        t = time.perf_counter()
+        recommender.recommend(names[0], limit=50)
+        print(
+            f"first ranking of the day (prepares the day's papers): {time.perf_counter() - t:.2f} s"
+        )
+        fits = []
+        for name in names[1:]:
+            t = time.perf_counter()
+            recommender.recommend(name, limit=50)
+            fits.append(time.perf_counter() - t)
+        print(
+            f"ranking, model fitted now:  mean {np.mean(fits) * 1000:.0f} ms, "
+            f"p50 {pct(fits, 50):.0f} ms, p99 {pct(fits, 99):.0f} ms per profile"
+        )
+        kept = []
+        for name in names:
+            t = time.perf_counter()
+            recommender.recommend(name, limit=20)  # not the cached ranking: limit differs
+            kept.append(time.perf_counter() - t)
+        total = sum(kept)
+        print(
+            f"ranking, model kept:        mean {np.mean(kept) * 1000:.1f} ms, "
+            f"p50 {pct(kept, 50):.1f} ms, p99 {pct(kept, 99):.1f} ms per profile "
+            f"(one thread); {len(names)} profiles in {total:.1f} s"
+        )
+        print(
+            f"  => 10,000 profiles at this rate (computed, not run): {total / len(names) * 10_000:.0f} s"
+            " on one thread with models kept; "
+            f"{np.mean(fits) * 10_000:.0f} s if every model must be fitted"
+        )
+        pages = []
+        for name in names[:200]:
+            recommender._cache.clear()
+            t = time.perf_counter()
+            recommender.recommend(name, limit=50)
+            pages.append(time.perf_counter() - t)
+        print(
+            f"a profile's page (50 papers with reasons, model kept): p50 {pct(pages, 50):.1f} ms, "
+            f"p99 {pct(pages, 99):.1f} ms"
+        )
+
+        # baseline: arxiv-sanity-lite fits its SVM per profile every time
+        listing = next(v for k, v in recommender._parts._data.items() if k[0] == "listing")
+        sample = store.papers([int(i) for i in lexical.background_ids[:5000]])
+        background = lexical.tfidf.transform([paper_text(p.title, p.abstract) for p in sample])
+        asl = []
+        for name in names[:100]:
+            mine = store.profile_papers(name)
+            prof = lexical.papers(mine, np.zeros((len(mine), embedder.dim), np.float32))
+            t = time.perf_counter()
+            asl_scores(prof, listing.prepared, Context(np.zeros(embedder.dim), background, None))
+            asl.append(time.perf_counter() - t)
+        print(
+            f"\nbaseline, arxiv-sanity-lite (fit per profile, 5,000 negatives): "
+            f"mean {np.mean(asl) * 1000:.0f} ms per profile; "
+            f"paperfeed with models kept is {np.mean(asl) / np.mean(kept):.1f}x faster"
+        )
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
