@@ -53,7 +53,12 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
     assert any(reason.startswith("shares the terms") for reason in recs[0].why)
     last = sequel["listing_date"]
     assert all(r.paper.listed == last for r in recs)
-    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+    # best first; only the top 30 is re-ordered for diversity, never from outside it
+    everything = recommend(store, "me", HashingEmbedder(), limit=1000)
+    cut = sorted((r.score for r in everything), reverse=True)[29]
+    assert all(r.score >= cut for r in recs)
+    rest = [r.score for r in everything[30:]]
+    assert rest == sorted(rest, reverse=True) and max(rest) <= cut
     assert not {r.paper.ref for r in recs} & {m["id"] for m in mine}
     # a paper known only by its abstract (some lists give no titles) is named by its opening
     untitled = replace(recs[0].paper, title=None)
@@ -153,3 +158,17 @@ def test_cosines_match_the_plain_sparse_product() -> None:
     assert cosines(c, p)[5, 7] > 0
     dense = np.random.default_rng(0).random((5, 8))
     np.testing.assert_allclose(cosines(dense, dense[:2]), dense @ dense[:2].T)
+
+
+def test_diversity_keeps_near_duplicates_apart() -> None:
+    from paperfeed.recommend.feed import diversify
+
+    base = np.eye(4, 16, dtype=np.float32)
+    # papers 0 and 1 say the same thing; 2 is another topic, scored a little lower
+    vectors = np.vstack([base[0], base[0] + 0.01 * base[1], base[2], base[3]])
+    scores = np.array([3.0, 2.95, 2.9, 2.5])
+    order = diversify(np.arange(4), scores, vectors, np.zeros(16, np.float32))
+    assert list(order) == [0, 2, 1, 3]
+    # without redundancy the order is the scores'
+    spread = np.eye(4, 16, dtype=np.float32)
+    assert list(diversify(np.arange(4), scores, spread, np.zeros(16, np.float32))) == [0, 1, 2, 3]

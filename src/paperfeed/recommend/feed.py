@@ -212,7 +212,12 @@ def recommend(
     if state.against is not None:
         scores = scores - 0.5 * _zscore((cand.terms @ state.against.T).toarray().max(axis=1))
     first = np.array([p.id in pinned for p in new])
-    order = np.lexsort((-scores, ~first))[:limit]
+    order = np.lexsort((-scores, ~first))
+    top = order[:DIVERSE]  # rule-picked papers are diversified apart, so they stay first
+    parts = [
+        diversify(part, scores, cand.vectors, mean) for part in (top[first[top]], top[~first[top]])
+    ]
+    order = np.concatenate([*parts, order[DIVERSE:]])[:limit]
     counts = category_counts(state.prepared.categories)
     sims = cosines(cand.terms[order], state.prepared.terms)
     return [
@@ -224,6 +229,35 @@ def recommend(
         )
         for n, i in enumerate(order)
     ]
+
+
+#: How much of the top of a ranking is re-ordered for diversity, and how strongly.
+DIVERSE = 30
+REDUNDANCY = 0.5
+
+
+def diversify(
+    order: np.ndarray, scores: np.ndarray, vectors: np.ndarray, mean: np.ndarray
+) -> np.ndarray:
+    """Maximal marginal relevance (Carbonell & Goldstein, SIGIR 1998) over the top of a
+    ranking: each next paper maximises its z-scored score minus ``REDUNDANCY`` times its
+    highest cosine (centred embeddings) to the papers already placed, so three versions of
+    one idea do not fill the first screen. (Papers a rule puts first are diversified apart
+    from the rest, so they stay in front.)"""
+    if len(order) < 3:
+        return order
+    v = vectors[order] - mean
+    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    z = _zscore(scores[order])
+    placed: list[int] = []
+    closest = np.full(len(order), -1.0)
+    left = list(range(len(order)))
+    while left:
+        gain = [z[i] - REDUNDANCY * max(closest[i], 0.0) for i in left]
+        best = left.pop(int(np.argmax(gain)))
+        placed.append(best)
+        closest = np.maximum(closest, v @ v[best])
+    return order[placed]
 
 
 def _vectors(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndarray:
