@@ -172,3 +172,17 @@ def test_diversity_keeps_near_duplicates_apart() -> None:
     # without redundancy the order is the scores'
     spread = np.eye(4, 16, dtype=np.float32)
     assert list(diversify(np.arange(4), scores, spread, np.zeros(16, np.float32))) == [0, 1, 2, 3]
+
+
+def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_path: Path) -> None:
+    from paperfeed.recommend.feed import to_rate
+
+    mine, _ = _setup(store, tmp_path)
+    asked = to_rate(store, "me", HashingEmbedder(), k=3)
+    assert len(asked) == 3 and len({r.paper.id for r in asked}) == 3
+    assert all("teaches it most" in r.why[0] for r in asked)
+    assert not {r.paper.ref for r in asked} & {m["id"] for m in mine}
+    with store.writer() as w:
+        w.set_relation(store.profile("me").id, [asked[0].paper.id], "down")
+    again = to_rate(store, "me", HashingEmbedder(), k=3)
+    assert asked[0].paper.id not in {r.paper.id for r in again}

@@ -201,7 +201,11 @@ def test_library_feed_rating_and_export(app: Any, site: Any) -> None:
         assert "Imported 12 papers from library.bib" in text
         feed = client.get("/", params={"profile": "erin/library"})
         assert "For library" in feed.text and "close to your paper" in feed.text
-        first = re.findall(r'data-paper="([^"]+)"', feed.text)[0]
+        assert "Teach your feed" in feed.text  # the owner is asked for the most useful ratings
+        teach = client.get("/api/teach", params={"profile": "erin/library"}).json()
+        assert len(teach) == 3 and teach[0]["id"] in feed.text
+        shown = re.findall(r'data-paper="([^"]+)"', feed.text.split("</section>")[-1])
+        first = shown[0]  # the feed's first paper, after the teaching panel
         api = client.get("/api/feed", params={"profile": "erin/library", "limit": 5}).json()
         assert api[0]["id"] == first and api[0]["why"]
         # a rating through the API needs the session's CSRF token in a header

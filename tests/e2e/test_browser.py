@@ -106,14 +106,14 @@ def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     # the feed, with reasons; a thumbs-down dims the paper and the next feed drops it
     page.click("text=Today's feed →")
     expect(page.locator("h1")).to_contain_text("For library")
-    first = page.locator("article.paper").first
+    first = page.locator("main > article.paper").first
     title = first.locator("h3").inner_text()
     expect(first.locator(".why")).to_contain_text("close to your paper")
     shot(page, "feed")
     first.locator("button[value=down]").click()
     expect(first).to_have_class(re.compile("dimmed"))
     page.reload()
-    expect(page.locator("article.paper h3").first).not_to_have_text(title)
+    expect(page.locator("main > article.paper h3").first).not_to_have_text(title)
     assert title not in page.locator("main").inner_text()
 
     # search from the header, then open a paper

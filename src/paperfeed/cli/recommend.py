@@ -13,6 +13,7 @@ from paperfeed.ingest import pipeline
 from paperfeed.models import RULE_KINDS, Rule
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import recommend as rank_for_profile
+from paperfeed.recommend.feed import to_rate
 from paperfeed.store.sqlite import RELATIONS
 
 KINDS = ["researcher", "reader", "institution", "lab", "topic"]
@@ -39,6 +40,23 @@ def recommend(
         click.echo(f"{n:>3}. {r.paper.title}  [{r.paper.ref}]")
         for reason in r.why:
             click.echo(f"       - {reason}")
+
+
+@click.command()
+@click.option("--profile", required=True, help="Profile to teach.")
+@click.option("-n", "count", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
+    """The papers whose rating would teach a profile's ranking most."""
+    recs = to_rate(obj.store, profile, obj.embedder, k=count)
+    if as_json:
+        _print_json([r.to_dict() for r in recs])
+        return
+    for r in recs:
+        click.echo(f"{r.paper.ref}  {r.paper.title}")
+    if recs:
+        click.echo("Rate them with: paperfeed rate ID up|down --profile " + profile)
 
 
 @click.command()
@@ -213,4 +231,4 @@ def profile_from_author(obj: Context, name: str, author_name: str, picked: tuple
     click.echo(f"profile {name!r}: {len(papers)} papers of {author_name}")
 
 
-COMMANDS = [recommend, rate, profile, author]
+COMMANDS = [recommend, rate, teach, profile, author]

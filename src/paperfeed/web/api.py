@@ -109,6 +109,14 @@ async def feed(
     return Response(orjson.dumps([r.to_dict() for r in recs]), media_type="application/json")
 
 
+@router.get("/teach", response_model=list[FeedItem])
+def teach(request: Request, profile: str, k: int = Query(3, ge=1, le=20)) -> Any:
+    """The papers whose rating would teach a profile's feed most (its model is least sure)."""
+    services = services_of(request)
+    chosen = services.visible(profile, current_user(request))
+    return [r.to_dict() for r in services.recommender.to_rate(chosen.name, k)]
+
+
 @router.post("/rate")
 def rate_paper(
     request: Request,

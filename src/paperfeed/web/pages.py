@@ -152,11 +152,13 @@ def home(
                 recs, notice = [], str(e)
             else:
                 votes = services.store.votes([r.paper.id for r in recs])
+                owner = user is not None and chosen.owner_id == user.id
                 return render(
                     request,
                     "feed.html",
                     profile=chosen,
                     recs=recs,
+                    teach=services.recommender.to_rate(chosen.name) if owner else [],
                     votes=votes,
                     day=day or services.store.latest_day(),
                     rated=_rated(services, chosen.name, user),
