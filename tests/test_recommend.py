@@ -186,3 +186,23 @@ def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_pa
         w.set_relation(store.profile("me").id, [asked[0].paper.id], "down")
     again = to_rate(store, "me", HashingEmbedder(), k=3)
     assert asked[0].paper.id not in {r.paper.id for r in again}
+
+
+def test_papers_with_a_profiles_coauthors_say_so() -> None:
+    from paperfeed.models import Author, Paper
+    from paperfeed.recommend.feed import _coauthored
+
+    def paper(pid: int, *names: str) -> Paper:
+        p = Paper.from_text("text")
+        p.id = pid
+        p.authors = [Author(0, n) for n in names]
+        return p
+
+    mine = [
+        paper(1, "Ada Lovelace", "Charles Babbage"),
+        paper(2, "Ada Lovelace", "Mary Somerville"),
+    ]
+    new = [paper(10, "Charles Babbage", "X"), paper(11, "Ada Lovelace"), paper(12, "Y")]
+    found = _coauthored(mine, new)
+    # Babbage wrote with the owner; the owner's own name (on every paper) is not a co-author
+    assert found == {10: ["with Charles Babbage, an author of your papers"]}

@@ -213,6 +213,9 @@ def recommend(
     )
     if state.against is not None:
         scores = scores - 0.5 * _zscore((cand.terms @ state.against.T).toarray().max(axis=1))
+    together = _coauthored(state.mine, new)
+    if together:  # a paper with one of your co-authors (not measured: the benchmark hides authors)
+        scores = scores + COAUTHOR_BONUS * np.array([p.id in together for p in new])
     first = np.array([p.id in pinned for p in new])
     order = np.lexsort((-scores, ~first))
     top = order[:DIVERSE]  # rule-picked papers are diversified apart, so they stay first
@@ -227,6 +230,7 @@ def recommend(
             new[i],
             float(scores[i]),
             pinned.get(new[i].id, [])
+            + together.get(new[i].id, [])
             + explain(i, state.prepared, cand, state.mine, lexical.names, counts, sims[n]),
         )
         for n, i in enumerate(order)
@@ -370,6 +374,26 @@ def _profile_state(
         against = lexical.papers(disliked, _vectors(store, embedder, disliked)).terms
         background = sparse.vstack([background] + [against] * 20)
     return ProfileState(mine, prepared, background, against)
+
+
+#: Added to a z-scored score when a paper has one of the profile's co-authors.
+COAUTHOR_BONUS = 1.0
+
+
+def _coauthored(mine: list[Paper], papers: list[Paper]) -> dict[int, list[str]]:
+    """Papers written with someone who wrote the profile's papers, with that reason. The
+    name on at least half of a profile's papers is its owner's, not a co-author's."""
+    counts = Counter(name_key(a.name) for p in mine for a in p.authors)
+    if not counts:
+        return {}
+    owners = {k for k, n in counts.items() if n >= max(2, len(mine) / 2)}
+    found: dict[int, list[str]] = {}
+    for p in papers:
+        names = [a.name for a in p.authors if name_key(a.name) in counts]
+        names = [n for n in names if name_key(n) not in owners]
+        if names:
+            found[p.id] = [f"with {', '.join(names[:2])}, an author of your papers"]
+    return found
 
 
 def _mentions(paper: Paper, word: str) -> bool:
