@@ -118,8 +118,8 @@ def main() -> None:
             f"(one thread); {len(names)} profiles in {total:.1f} s"
         )
         print(
-            f"  => 10,000 profiles at this rate (computed, not run): {total / len(names) * 10_000:.0f} s"
-            " on one thread with models kept; "
+            "  => 10,000 profiles at this rate (computed, not run): "
+            f"{total / len(names) * 10_000:.0f} s on one thread with models kept; "
             f"{np.mean(fits) * 10_000:.0f} s if every model must be fitted"
         )
         pages = []

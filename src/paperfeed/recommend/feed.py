@@ -177,7 +177,6 @@ def recommend(
     marks = store.profile_relations(profile)
     rules = store.rules(profile)
     positives = sorted(p for p, r in marks.items() if r in POSITIVE)
-    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
     description = store.profile(profile).description if not positives else None
     if not positives and not description and not rules:
         raise InputError(
@@ -199,15 +198,9 @@ def recommend(
     if not positives and not description:  # rules alone: what they pick, newest first
         chosen = sorted(new, key=lambda p: (p.id not in pinned, -p.id))[:limit]
         return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
-    key = ("profile", profile, tuple(positives), tuple(negatives), description, lexical.size)
-    state = cache.get(key)
-    if state is None:
-        state = cache[key] = _profile_state(
-            store, embedder, lexical, positives, negatives, description
-        )
+    key, state = _state_of(store, embedder, lexical, cache, profile, marks, description)
     cand = listing.prepared.take(rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    # ``cache`` also keeps the fitted profile model, under the profile's key
     scores = paperfeed_scores(
         state.prepared, cand, Context(mean, None, state.background, cache, key)
     )
@@ -252,8 +245,7 @@ def to_rate(
     cosine under 0.8)."""
     cache = {} if cache is None else cache
     marks = store.profile_relations(profile)
-    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
-    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    positives = [p for p, r in marks.items() if r in POSITIVE]
     description = store.profile(profile).description if not positives else None
     last = store.latest_day()
     if last is None or (not positives and not description):
@@ -264,12 +256,7 @@ def to_rate(
     rows = [i for i, p in enumerate(listing.papers) if p.id not in marks]
     if not rows:
         return []
-    key = ("profile", profile, tuple(positives), tuple(negatives), description, lexical.size)
-    state = cache.get(key)
-    if state is None:
-        state = cache[key] = _profile_state(
-            store, embedder, lexical, positives, negatives, description
-        )
+    key, state = _state_of(store, embedder, lexical, cache, profile, marks, description)
     cand = listing.prepared.take(rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
     ctx = Context(mean, None, state.background, cache, key)
@@ -321,6 +308,28 @@ def diversify(
         placed.append(best)
         closest = np.maximum(closest, v @ v[best])
     return order[placed]
+
+
+def _state_of(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    cache: MutableMapping[Any, Any],
+    profile: str,
+    marks: dict[int, str],
+    description: str | None,
+) -> tuple[Any, ProfileState]:
+    """The profile's prepared papers and negatives, kept in ``cache`` under a key that
+    changes with its marks and description (the fitted model is kept under it too)."""
+    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
+    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    key = ("profile", profile, tuple(positives), tuple(negatives), description, lexical.size)
+    state = cache.get(key)
+    if state is None:
+        state = cache[key] = _profile_state(
+            store, embedder, lexical, positives, negatives, description
+        )
+    return key, state
 
 
 def _vectors(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndarray:
