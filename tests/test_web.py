@@ -406,3 +406,12 @@ def test_settings_name_a_secret_kept_beside_the_database(tmp_path: Path) -> None
     first = secret_key(settings)
     assert first == secret_key(settings) and len(first) > 30
     assert (tmp_path / "x.db.secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_feeds_say_when_the_ranking_is_still_warming_up(app: Any) -> None:
+    app.state.services.status.warming = True  # as while a new store's vocabulary is fitted
+    with client_for(app) as client:
+        response = client.get("/api/feed", params={"profile": "Jack"})
+        assert response.status_code == 503 and response.headers["retry-after"] == "60"
+        page = client.get("/", params={"profile": "Jack"})
+        assert page.status_code == 200 and "warming up" in page.text and "Trending" in page.text

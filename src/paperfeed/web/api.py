@@ -101,6 +101,7 @@ async def feed(
     # A current cached ranking costs a few indexed reads: answered on the event loop. A
     # ranking to compute goes to a worker thread, so it never holds up other requests.
     chosen = services.visible(profile, current_user(request))
+    services.ranking_ready()
     recs = services.recommender.cached(chosen.name, day, since, limit)
     if recs is None:
         recs = await run_in_threadpool(
@@ -114,6 +115,7 @@ def teach(request: Request, profile: str, k: int = Query(3, ge=1, le=20)) -> Any
     """The papers whose rating would teach a profile's feed most (its model is least sure)."""
     services = services_of(request)
     chosen = services.visible(profile, current_user(request))
+    services.ranking_ready()
     return [r.to_dict() for r in services.recommender.to_rate(chosen.name, k)]
 
 

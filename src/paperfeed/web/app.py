@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -163,6 +163,16 @@ class Services:
         thread = threading.Thread(target=loop, name="paperfeed-digests", daemon=True)
         thread.start()
         return thread
+
+    def ranking_ready(self) -> None:
+        """Raise 503 while the background fit of the ranking's vocabulary runs (minutes on a
+        new store), rather than hold a request that long."""
+        if self.status.warming:
+            raise HTTPException(
+                503,
+                "the ranking is warming up (fitting its vocabulary): try again in a minute",
+                headers={"Retry-After": "60"},
+            )
 
     def identities(self, name: str) -> list[Identity]:
         """The people who signed ``name``, told apart with embeddings once there are any."""

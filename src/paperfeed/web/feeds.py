@@ -19,6 +19,7 @@ def atom(request: Request, token: str) -> Response:
     """A profile's latest ranked papers as Atom (RFC 4287), for any feed reader."""
     services = services_of(request)
     profile = services.store.profile_by_token(token)
+    services.ranking_ready()
     base = services.settings["base_url"].rstrip("/")
     recs = services.recommender.recommend(profile.name, limit=50)
     fg = FeedGenerator()
