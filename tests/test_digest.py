@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import ssl
+import subprocess
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from fastapi.testclient import TestClient
 
 from paperfeed.digest import send_digests
@@ -194,3 +197,79 @@ def test_smtp_errors_name_the_server() -> None:
     )
     with pytest.raises(SourceError, match=r"SMTP 127\.0\.0\.1"):
         send(EmailMessage())
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*map(str, certificate))
+    return context
+
+
+def _login(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:
+    ok = auth.login == b"digests" and auth.password == b"s3cret"
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_digests_go_over_tls_with_a_login(
+    site: Any, store: Store, certificate: tuple[Path, Path], security: str
+) -> None:
+    inbox, port = Inbox(), free_port()
+    tls = _server_tls(certificate)
+    options: dict[str, Any] = {"authenticator": _login}
+    if security == "starttls":  # no login before the STARTTLS upgrade
+        options.update(tls_context=tls, require_starttls=True, auth_require_tls=True)
+    else:  # the whole connection is TLS (aiosmtpd does not see it, so it must not ask)
+        options.update(ssl_context=tls, auth_require_tls=False)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        subscribe(store, "Jack")
+        settings = {
+            **settings_for(site, store, port),
+            "smtp_security": security,
+            "smtp_user": "digests",
+            "smtp_password": "wrong",
+            "smtp_ca_file": str(certificate[0]),
+        }
+        recommender = Recommender(store, HashingEmbedder())
+        refused = send_digests(store, recommender, settings)
+        assert refused[0].status == "failed" and "535" in refused[0].detail
+        sent = send_digests(store, recommender, {**settings, "smtp_password": "s3cret"})
+        assert sent[0].status == "sent" and len(inbox.messages) == 1
+        # without the certificate's CA the server is not trusted, and nothing is sent
+        unknown = {**settings, "smtp_password": "s3cret", "smtp_ca_file": ""}
+        with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+            smtp_sender(unknown)(inbox.messages[0])
+    finally:
+        controller.stop()

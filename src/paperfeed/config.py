@@ -48,6 +48,7 @@ SETTINGS = [
     Setting("smtp_security", "none", "none, starttls or ssl"),
     Setting("smtp_user", "", "SMTP user name (empty: no login)"),
     Setting("smtp_password", "", "SMTP password"),
+    Setting("smtp_ca_file", "", "CA certificates to verify the SMTP server by [the system's]"),
     Setting("mail_from", "paperfeed <paperfeed@localhost>", "From address of digests"),
     Setting("digest_hour", 7, "hour (UTC) the server's scheduler sends digests", int),
 ]

@@ -53,16 +53,17 @@ def smtp_sender(settings: dict[str, Any]) -> Send:
     def send(message: EmailMessage) -> None:
         host, port = settings["smtp_host"], int(settings["smtp_port"])
         security = settings["smtp_security"]
+        if security not in ("none", "starttls", "ssl"):
+            raise InputError(f"smtp_security is {security!r}: use none, starttls or ssl")
+        tls = ssl.create_default_context(cafile=settings.get("smtp_ca_file") or None)
         try:
             if security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=30, context=ssl.create_default_context()
-                )
+                client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=30, context=tls)
             else:
                 client = smtplib.SMTP(host, port, timeout=30)
             with client:
                 if security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
+                    client.starttls(context=tls)
                 if settings["smtp_user"]:
                     client.login(settings["smtp_user"], settings["smtp_password"])
                 client.send_message(message)
