@@ -98,7 +98,7 @@ class Searcher:
                 for p in self.store.papers([pid for pid in extra if pid not in shown])
                 if p.title and fold(p.title) == key
             ]
-        return _exact_matches_first(text, hits)[:limit]
+        return _exact_matches_first(text, hits, self.store.author_ids(text))[:limit]
 
     def similar(
         self,
@@ -211,11 +211,11 @@ def _clean_query(query: str) -> str:
     return text
 
 
-def _exact_matches_first(query: str, hits: Sequence[Hit]) -> list[Hit]:
-    """A query that is a paper's exact title, then one that is an author's name, goes first:
-    the searcher is looking for that paper, or that person's papers."""
+def _exact_matches_first(query: str, hits: Sequence[Hit], authors: set[int]) -> list[Hit]:
+    """A query that is a paper's exact title, then one that is an author's name (``authors``:
+    the entities it names), goes first: the searcher wants that paper, or that person's."""
     key = fold(query)
     titled = [h for h in hits if h.paper.title and fold(h.paper.title) == key]
-    by_author = [h for h in hits if any(fold(a.name) == key for a in h.paper.authors)]
+    by_author = [h for h in hits if authors and any(a.id in authors for a in h.paper.authors)]
     first = {h.paper.id: h for h in titled + by_author}
     return [*first.values(), *(h for h in hits if h.paper.id not in first)]

@@ -175,6 +175,10 @@ class Store(ABC):
         """``sending``, ``sent``, ``empty``, or None when that digest was never claimed."""
 
     @abstractmethod
+    def author_ids(self, name: str) -> set[int]:
+        """The author entities a name (any spelling of it) stands for."""
+
+    @abstractmethod
     def author_counts(self, keys: Collection[str]) -> dict[str, int]:
         """For author name keys (``name_key``), how many papers each signed."""
 

@@ -178,15 +178,17 @@ class SQLiteStore(Store):
             last = ids[-1]
 
     def _papers(self, ids: Sequence[int]) -> list[Paper]:
-        loaded = _load(self._read, ids)
+        """Papers in the order asked, read in one pass; ids that do not exist are left out."""
+        loaded = _load(self._read, ids) if ids else {}
         return [
             Paper(
                 id=i,
-                authors=[Author(aid, a.name, a.affiliations) for aid, a in loaded[i].authors],
+                authors=[Author(aid, name, orgs) for aid, name, orgs in loaded[i].authors],
                 ids=loaded[i].ids,
                 **loaded[i].fields,
             )
             for i in ids
+            if i in loaded
         ]
 
     def stats(self) -> dict[str, Any]:
@@ -283,6 +285,12 @@ class SQLiteStore(Store):
         ).fetchone()
         return row[0] if row else None
 
+    def author_ids(self, name: str) -> set[int]:
+        return {
+            int(r[0])
+            for r in self._read.execute("SELECT id FROM authors WHERE key = ?", (name_key(name),))
+        }
+
     def author_counts(self, keys: Collection[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for chunk in _chunks(sorted(keys)):
@@ -342,8 +350,7 @@ class SQLiteStore(Store):
         return self._papers(ids) if ids else []
 
     def papers(self, ids: Sequence[int]) -> list[Paper]:
-        found = set(_load(self._read, ids)) if ids else set()
-        return self._papers([i for i in ids if i in found])
+        return self._papers(ids)
 
     # -- search ---------------------------------------------------------------------------
 
@@ -536,9 +543,9 @@ def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     if filters.author:
         clauses.append(
             "p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a "
-            "ON a.id = pa.author_id WHERE a.key = ? OR a.name = ? COLLATE NOCASE)"
+            "ON a.id = pa.author_id WHERE a.key = ?)"
         )
-        params.extend((name_key(filters.author), filters.author.strip()))
+        params.append(name_key(filters.author))
     if filters.organization:
         clauses.append(
             "p.id IN (SELECT pao.paper_id FROM paper_author_orgs pao JOIN organizations o "
@@ -570,7 +577,7 @@ def _where_in(
 @dataclass(slots=True)
 class _Loaded:
     fields: dict[str, Any]
-    authors: list[tuple[int, AuthorRecord]] = field(default_factory=list)
+    authors: list[tuple[int, str, list[str]]] = field(default_factory=list)  # id, name, orgs
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -605,7 +612,7 @@ def _load(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Loaded]:
         (),
         ids,
     ):
-        out[pid].authors.append((aid, AuthorRecord(name, orgs.get((pid, pos), []))))
+        out[pid].authors.append((aid, name, orgs.get((pid, pos), [])))
     for pid, kind, value in _where_in(
         db, "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
     ):
@@ -672,7 +679,12 @@ class SQLiteWriter(Writer):
     def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
         ids = list(dict.fromkeys(paper_ids))
         return {
-            i: PaperDraft(id=i, authors=[a for _, a in p.authors], ids=p.ids, **p.fields)
+            i: PaperDraft(
+                id=i,
+                authors=[AuthorRecord(name, orgs) for _, name, orgs in p.authors],
+                ids=p.ids,
+                **p.fields,
+            )
             for i, p in _load(self.db, ids).items()
         }
 
