@@ -202,6 +202,9 @@ def test_library_feed_rating_and_export(app: Any, site: Any) -> None:
         feed = client.get("/", params={"profile": "erin/library"})
         assert "For library" in feed.text and "close to your paper" in feed.text
         assert "Teach your feed" in feed.text  # the owner is asked for the most useful ratings
+        near = client.get("/topics", params={"profile": "erin/library"})
+        assert near.status_code == 200 and "near library, the month to" in near.text
+        assert client.get("/topics", params={"profile": "someone/else"}).status_code == 404
         teach = client.get("/api/teach", params={"profile": "erin/library"}).json()
         assert len(teach) == 3 and teach[0]["id"] in feed.text
         shown = re.findall(r'data-paper="([^"]+)"', feed.text.split("</section>")[-1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +71,19 @@ _cache: OrderedDict[Any, TopicMap] = OrderedDict()
 _lock = threading.Lock()
 
 
-def topic_map(store: Store, model: str, filters: SearchFilters, topics: int = 0) -> TopicMap:
-    """Cluster the papers the filters let through (cached while the store is unchanged)."""
+def topic_map(
+    store: Store,
+    model: str,
+    filters: SearchFilters,
+    topics: int = 0,
+    within: Sequence[int] | None = None,
+) -> TopicMap:
+    """Cluster the papers the filters let through, or only those ``within`` (a profile's
+    neighbourhood); cached while the store is unchanged."""
     ids = store.filter_ids(filters)
-    key = (model, filters, topics, len(ids), int(ids[-1]) if len(ids) else 0)
+    if within is not None:
+        ids = np.intersect1d(ids, np.asarray(sorted(within), dtype=np.int64))
+    key = (model, filters, topics, len(ids), hash(ids.tobytes()))
     with _lock:
         if key in _cache:
             return _cache[key]

@@ -317,17 +317,35 @@ def search_page(
     )
 
 
+#: Papers of the month nearest a profile that its topic map is drawn from.
+NEIGHBOURHOOD = 600
+
+
 @router.get("/topics", response_class=HTMLResponse)
-def topics_page(request: Request, day: str | None = None, topic: int | None = None) -> Response:
+def topics_page(
+    request: Request,
+    day: str | None = None,
+    topic: int | None = None,
+    profile: str | None = None,
+) -> Response:
     from paperfeed.search.topics import topic_map
 
     services = services_of(request)
     last, filters = _filters(day, "month", None, services)
+    chosen_profile = services.visible(profile, current_user(request)) if profile else None
+    context: dict[str, Any] = {"day": last, "profile": chosen_profile}
     if not services.semantic_ready():
-        return render(request, "topics.html", topics=None, day=last, chosen=None)
-    tmap = topic_map(services.store, services.embedder.name, filters)
+        return render(request, "topics.html", topics=None, chosen=None, **context)
+    within = None
+    if chosen_profile is not None:  # the month's papers nearest the profile, mapped
+        services.ranking_ready()
+        recs = services.recommender.recommend(
+            chosen_profile.name, day=last, since=filters.since, limit=NEIGHBOURHOOD
+        )
+        within = [r.paper.id for r in recs]
+    tmap = topic_map(services.store, services.embedder.name, filters, within=within)
     chosen = tmap.topics[topic] if topic is not None and 0 <= topic < len(tmap.topics) else None
-    return render(request, "topics.html", topics=tmap, day=last, chosen=chosen)
+    return render(request, "topics.html", topics=tmap, chosen=chosen, **context)
 
 
 # -- accounts ----------------------------------------------------------------------------
