@@ -283,10 +283,12 @@ def test_one_user_never_reaches_anothers_profiles(app: Any, site: Any) -> None:
         token = re.search(r"/feeds/([A-Za-z0-9_-]+)\.atom", token_page).group(1)  # type: ignore[union-attr]
         sign_up(mallory, "mallory")
         csrf = csrf_of(mallory.get("/library").text)
+        assert alice.get("/api/profiles/gina/library").json()["papers"]
         for response in (
             mallory.get("/", params={"profile": "gina/library"}),
             mallory.get("/api/feed", params={"profile": "gina/library"}),
             mallory.get("/profile/gina/library"),
+            mallory.get("/api/profiles/gina/library"),
         ):
             assert response.status_code == 404  # not even told it exists
         for response in (

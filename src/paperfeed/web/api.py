@@ -203,6 +203,22 @@ def profiles(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/profiles/{name:path}")
+def profile(request: Request, name: str) -> dict[str, Any]:
+    """A profile (yours, or a shared one): its papers with their marks, and its rules."""
+    services = services_of(request)
+    chosen = services.visible(name, current_user(request))
+    marks = services.store.profile_relations(chosen.name)
+    papers = services.store.papers(sorted(marks))
+    return {
+        "name": chosen.name,
+        "kind": chosen.kind,
+        "description": chosen.description,
+        "papers": [{"id": p.ref, "title": p.title, "mark": marks[p.id]} for p in papers],
+        "rules": [{"kind": r.kind, "value": r.value} for r in services.store.rules(chosen.name)],
+    }
+
+
 @router.get("/topics")
 def topics(request: Request, day: str | None = None) -> dict[str, Any]:
     """The month's papers in clusters, each labelled by its most telling terms."""
