@@ -420,3 +420,28 @@ def test_feeds_say_when_the_ranking_is_still_warming_up(app: Any) -> None:
         assert response.status_code == 503 and response.headers["retry-after"] == "60"
         page = client.get("/", params={"profile": "Jack"})
         assert page.status_code == 200 and "warming up" in page.text and "Trending" in page.text
+
+
+def test_rating_forms_never_redirect_off_site(app: Any, site: Any) -> None:
+    _, rows = site
+    with client_for(app) as client:
+        sign_up(client, "ivan")
+        csrf = csrf_of(client.get("/library").text)
+        client.follow_redirects = False
+        for target, expected in (
+            ("/paper/x", "/paper/x"),
+            ("//evil.example/", "/"),
+            ("/\\evil.example/", "/"),
+            ("https://evil.example/", "/"),
+        ):
+            response = client.post(
+                "/rate",
+                data={
+                    "profile": "ivan/library",
+                    "paper": rows[0]["id"],
+                    "signal": "up",
+                    "next": target,
+                    "csrf": csrf,
+                },
+            )
+            assert response.status_code == 303 and response.headers["location"] == expected

@@ -27,6 +27,8 @@ from paperfeed.web.app import SESSION_COOKIE, Services, services_of, templates
 router = APIRouter(include_in_schema=False)
 CSRF_COOKIE = "pf_csrf"
 PERIODS = {"day": 1, "week": 7, "month": 30}
+#: Largest library file accepted on the web (the CLI takes any size).
+MAX_UPLOAD = 50 * 2**20
 
 
 # -- shared by every page ----------------------------------------------------------------
@@ -522,8 +524,11 @@ async def import_library(
     check_csrf(request, csrf)
     services = services_of(request)
     chosen = services.owned(profile, _require_user(request))
-    data = await file.read()
+    data = await file.read(MAX_UPLOAD + 1)
     name = Path(file.filename or "upload").name
+    if len(data) > MAX_UPLOAD:
+        message = f"Nothing imported: {name} is over {MAX_UPLOAD // 2**20} MB"
+        return back("/library", profile=chosen.name, message=message)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(data)
@@ -629,9 +634,13 @@ def rate_form(
 ) -> Response:
     check_csrf(request, csrf)
     rate(services_of(request), _require_user(request), profile, paper, signal)
-    return RedirectResponse(
-        next if next.startswith("/") and not next.startswith("//") else "/", status_code=303
-    )
+    return RedirectResponse(_local(next), status_code=303)
+
+
+def _local(url: str) -> str:
+    """``url`` if it stays on this site, else the home page (no open redirect: browsers
+    read "//host" and "/\\host" as another site)."""
+    return url if url.startswith("/") and not url.startswith(("//", "/\\")) else "/"
 
 
 def rate(services: Services, user: User | None, profile: str, ref: str, signal: str) -> Paper:
