@@ -1,6 +1,6 @@
 """``recommend``: a day's new papers ranked for a profile, each with reasons a person can check.
 
-The one function behind the CLI (and, later, the web page, API, feed and digest). It uses the
+The one function behind the CLI, the web page, the API, the Atom feed and the digest. It uses the
 same ranker the daily-feed benchmark measures (:func:`paperfeed.recommend.rankers.features`),
 so what is measured is what ships. Feedback is read on every call: a thumbs-down or a save
 changes the next ranking at once.
