@@ -38,17 +38,27 @@ def period_of(frequency: str, latest_day: str) -> tuple[str, str, str]:
     return str(day), str(day), str(day)
 
 
+def unsubscribe_message(profile_id: int) -> str:
+    """What an unsubscribe link signs (the web app checks the same message)."""
+    return f"unsubscribe:{profile_id}"
+
+
+def rate_message(profile_id: int, signal: str, ref: str) -> str:
+    """What a one-click feedback link signs (the web app checks the same message)."""
+    return f"rate:{profile_id}:{signal}:{ref}"
+
+
 def links(settings: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Signed one-click links for a profile: unsubscribe, and feedback per paper and signal."""
     base = settings["base_url"].rstrip("/")
     key = settings["secret_key"]
-    unsubscribe = f"unsubscribe:{profile.id}"
+    unsubscribe = sign(key, unsubscribe_message(profile.id))
     return {
         "base": base,
-        "unsubscribe": f"{base}/unsubscribe/{profile.id}?s={sign(key, unsubscribe)}",
+        "unsubscribe": f"{base}/unsubscribe/{profile.id}?s={unsubscribe}",
         "rate": lambda ref, signal: (
             f"{base}/r/{profile.id}/{signal}/{quote(ref, safe='')}"
-            f"?s={sign(key, f'rate:{profile.id}:{signal}:{ref}')}"
+            f"?s={sign(key, rate_message(profile.id, signal, ref))}"
         ),
     }
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed import export
+from paperfeed.digest.compose import rate_message, unsubscribe_message
 from paperfeed.errors import Conflict, Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.ingest import pipeline
 from paperfeed.models import RULE_KINDS, Paper, Rule, SearchFilters, User
@@ -662,7 +663,7 @@ def rate_from_email(
     services = services_of(request)
     key = services.settings["secret_key"]
     if signal not in ("up", "down") or not accounts.signature_ok(
-        key, f"rate:{profile_id}:{signal}:{ref}", s
+        key, rate_message(profile_id, signal, ref), s
     ):
         raise Forbidden("this feedback link is not valid")
     profile = next((p for p in services.store.profiles() if p.id == profile_id), None)
@@ -676,7 +677,7 @@ def rate_from_email(
 
 def _unsubscribe_ok(request: Request, profile_id: int, s: str) -> bool:
     key = services_of(request).settings["secret_key"]
-    return accounts.signature_ok(key, f"unsubscribe:{profile_id}", s)
+    return accounts.signature_ok(key, unsubscribe_message(profile_id), s)
 
 
 @router.get("/unsubscribe/{profile_id}", response_class=HTMLResponse)
