@@ -14,13 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from paperfeed.errors import Forbidden, InputError, NotFound
+from paperfeed.errors import Forbidden, InputError
 from paperfeed.models import SearchFilters
 from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import Mode
 from paperfeed.web import accounts
 from paperfeed.web.app import services_of
-from paperfeed.web.pages import PERIODS, _about, _filters, current_user, rate
+from paperfeed.web.pages import PERIODS, _filters, current_user, people, rate
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -161,14 +161,10 @@ def trending_papers(
 
 
 def _people(request: Request, filters: SearchFilters, name: str, kind: str) -> dict[str, Any]:
-    services = services_of(request)
-    ids = [int(i) for i in services.store.filter_ids(filters)][::-1]
-    if not ids:
-        raise NotFound(f"no {kind} called {name!r}")
-    about = _about(services.store.papers(ids[:200]), name)
+    about = people(services_of(request), filters, name, kind)
     return {
         "name": name,
-        "papers": len(ids),
+        "papers": about["total"],
         "recent": [{"id": p.ref, "title": p.title, "listed": p.listed} for p in about["papers"]],
         "topics": dict(about["topics"]),
         "coauthors": dict(about["coauthors"]),

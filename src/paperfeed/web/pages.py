@@ -225,23 +225,20 @@ def paper_page(request: Request, ref: str) -> Response:
     )
 
 
+def people(services: Services, filters: SearchFilters, name: str, kind: str) -> dict[str, Any]:
+    """An author's or organization's papers (``total``, the latest 200 loaded) with
+    :func:`_about` them; NotFound when there are none. The page and the API show this."""
+    ids = [int(i) for i in services.store.filter_ids(filters)][::-1]
+    if not ids:
+        raise NotFound(f"no {kind} called {name!r}")
+    return {"total": len(ids), **_about(services.store.papers(ids[:200]), name)}
+
+
 def _people_page(
     request: Request, filters: SearchFilters, title: str, kind: str, **extra: Any
 ) -> Response:
-    services = services_of(request)
-    ids = [int(i) for i in services.store.filter_ids(filters)][::-1]
-    if not ids:
-        raise NotFound(f"no {kind} called {title!r}")
-    papers = services.store.papers(ids[:200])
-    return render(
-        request,
-        "people.html",
-        kind=kind,
-        title=title,
-        total=len(ids),
-        **_about(papers, title),
-        **extra,
-    )
+    found = people(services_of(request), filters, title, kind)
+    return render(request, "people.html", kind=kind, title=title, **found, **extra)
 
 
 def _about(papers: list[Paper], name: str) -> dict[str, Any]:
