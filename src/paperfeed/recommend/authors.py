@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.cluster.hierarchy import DisjointSet
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperfeed.embed.model import paper_text
@@ -81,24 +82,6 @@ class Identity:
         return " · ".join(parts)
 
 
-class _Groups:
-    """Union-find over paper positions."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
-
-
 def split_identities(
     papers: Sequence[Signed],
     merge_at: float = MERGE_AT,
@@ -115,7 +98,7 @@ def split_identities(
     n = len(papers)
     if n == 0:
         return []
-    groups = _Groups(n)
+    groups = DisjointSet(range(n))
     if link_by_coauthors:
         holders: dict[str, list[int]] = {}
         for i, p in enumerate(papers):
@@ -130,16 +113,13 @@ def split_identities(
                 continue
             if seen <= RARE_NAME:
                 for j in members[1:]:
-                    groups.union(members[0], j)
+                    groups.merge(members[0], j)
             else:
                 shared.update((a, b) for x, a in enumerate(members) for b in members[x + 1 :])
         for (a, b), together in shared.items():
             if together >= 2:
-                groups.union(a, b)
-    members_of: dict[int, list[int]] = {}
-    for i in range(n):
-        members_of.setdefault(groups.find(i), []).append(i)
-    clusters = list(members_of.values())
+                groups.merge(a, b)
+    clusters = sorted(sorted(group) for group in groups.subsets())
     if len(clusters) > 1 and merge_at < 1.0:
         clusters = _merge_by_topic(papers, clusters, merge_at)
     return sorted(clusters, key=lambda c: (-len(c), c[0]))

@@ -205,7 +205,7 @@ def recommend(
         state.prepared, cand, Context(mean, None, state.background, cache, key)
     )
     if state.against is not None:
-        scores = scores - 0.5 * _zscore((cand.terms @ state.against.T).toarray().max(axis=1))
+        scores = scores - 0.5 * _zscore(cosines(cand.terms, state.against).max(axis=1))
     together = _coauthored(state.mine, new)
     if together:  # a paper with one of your co-authors (not measured: the benchmark hides authors)
         scores = scores + COAUTHOR_BONUS * np.array([p.id in together for p in new])
@@ -586,7 +586,9 @@ class Recommender:
         self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
     ) -> list[Recommendation] | None:
         """The ranking if it is cached and still current (a few indexed reads), else None."""
-        state = self._state(profile, day, since, limit)
+        return self._lookup(self._state(profile, day, since, limit))
+
+    def _lookup(self, state: tuple[Any, ...]) -> list[Recommendation] | None:
         with self._lock:
             if state in self._cache:
                 self._cache.move_to_end(state)
@@ -598,10 +600,9 @@ class Recommender:
     ) -> list[Recommendation]:
         self.warm()
         state = self._state(profile, day, since, limit)
-        with self._lock:
-            if state in self._cache:
-                self._cache.move_to_end(state)
-                return self._cache[state]
+        found = self._lookup(state)
+        if found is not None:
+            return found
         recs = recommend(
             self.store, profile, self.embedder, state[1], since, limit, self.lexical, self._parts
         )
