@@ -180,6 +180,12 @@ class User:
     password_hash: str
 
 
+#: Marks a paper can carry in a profile: its own or saved papers, then feedback.
+RELATIONS = ("positive", "up", "save", "down", "hide")
+#: The marks a person gives (``positive`` comes from the profile's own papers).
+RATINGS = RELATIONS[1:]
+
+
 #: Kinds of profile rule: words a paper must (not) mention, categories it must be in,
 #: authors and organizations followed (always shown), saved queries (alerts).
 RULE_KINDS = ("include", "exclude", "category", "author", "organization", "query")

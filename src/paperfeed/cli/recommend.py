@@ -10,11 +10,10 @@ from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
 from paperfeed.errors import NotFound
 from paperfeed.ingest import pipeline
-from paperfeed.models import RULE_KINDS, Rule
+from paperfeed.models import RATINGS, RULE_KINDS, Rule
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import recommend as rank_for_profile
 from paperfeed.recommend.feed import to_rate
-from paperfeed.store.sqlite import RELATIONS
 
 KINDS = ["researcher", "reader", "institution", "lab", "topic"]
 
@@ -61,7 +60,7 @@ def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("paper_id")
-@click.argument("signal", type=click.Choice(RELATIONS[1:]))
+@click.argument("signal", type=click.Choice(RATINGS))
 @click.option("--profile", required=True, help="Profile the rating is for.")
 @click.pass_obj
 def rate(obj: Context, paper_id: str, signal: str, profile: str) -> None:

@@ -20,6 +20,7 @@ import snowballstemmer
 from paperfeed.errors import Conflict, NotFound, StoreError
 from paperfeed.ingest.normalize import name_key, normalize_doi, org_key, parse_arxiv_id
 from paperfeed.models import (
+    RELATIONS,
     Author,
     AuthorRecord,
     Paper,
@@ -31,9 +32,6 @@ from paperfeed.models import (
 )
 from paperfeed.store import migrations
 from paperfeed.store.base import Store, Writer
-
-#: Marks a paper can carry in a profile: its own or saved papers, and feedback.
-RELATIONS = ("positive", "up", "save", "down", "hide")
 
 _PAPER_COLUMNS = (
     "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "

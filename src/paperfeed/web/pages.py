@@ -18,10 +18,9 @@ from paperfeed import export
 from paperfeed.digest.compose import rate_message, unsubscribe_message
 from paperfeed.errors import Conflict, Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.ingest import pipeline
-from paperfeed.models import RULE_KINDS, Paper, Rule, SearchFilters, User
+from paperfeed.models import RATINGS, RULE_KINDS, Paper, Rule, SearchFilters, User
 from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import MODES
-from paperfeed.store.sqlite import RELATIONS
 from paperfeed.web import accounts
 from paperfeed.web.app import SESSION_COOKIE, Services, services_of, templates
 
@@ -643,8 +642,8 @@ def _local(url: str) -> str:
 
 def rate(services: Services, user: User | None, profile: str, ref: str, signal: str) -> Paper:
     """Record a rating for a profile the user owns (the one place the web writes ratings)."""
-    if signal not in RELATIONS[1:]:
-        raise InputError(f"a rating is one of {', '.join(RELATIONS[1:])}")
+    if signal not in RATINGS:
+        raise InputError(f"a rating is one of {', '.join(RATINGS)}")
     chosen = services.owned(profile, user)
     paper = services.store.get_paper(ref)
     with services.store.writer() as w:
