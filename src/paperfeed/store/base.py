@@ -171,6 +171,10 @@ class Store(ABC):
         """``(profile, email, frequency)`` for every digest subscription."""
 
     @abstractmethod
+    def subscription(self, profile_id: int) -> tuple[str, str] | None:
+        """``(email, frequency)`` of a profile's digest subscription, if it has one."""
+
+    @abstractmethod
     def digest_status(self, profile_id: int, period: str) -> str | None:
         """``sending``, ``sent``, ``empty``, or None when that digest was never claimed."""
 

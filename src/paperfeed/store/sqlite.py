@@ -270,11 +270,21 @@ class SQLiteStore(Store):
         return (User(*row[:4]), row[4]) if row else None
 
     def subscriptions(self) -> list[tuple[Profile, str, str]]:
-        rows = self._read.execute(
-            "SELECT p.name, s.email, s.frequency FROM subscriptions s "
-            "JOIN profiles p ON p.id = s.profile_id ORDER BY p.name"
-        ).fetchall()
-        return [(self.profile(name), email, frequency) for name, email, frequency in rows]
+        subscribed = "p.id IN (SELECT profile_id FROM subscriptions)"
+        profiles = {p.id: p for p in self._profiles(subscribed, ())}  # in name order
+        rows = {
+            pid: (email, frequency)
+            for pid, email, frequency in self._read.execute(
+                "SELECT profile_id, email, frequency FROM subscriptions"
+            )
+        }
+        return [(p, *rows[pid]) for pid, p in profiles.items() if pid in rows]
+
+    def subscription(self, profile_id: int) -> tuple[str, str] | None:
+        row = self._read.execute(
+            "SELECT email, frequency FROM subscriptions WHERE profile_id = ?", (profile_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def digest_status(self, profile_id: int, period: str) -> str | None:
         row = self._read.execute(

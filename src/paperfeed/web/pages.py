@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed import export
 from paperfeed.digest.compose import rate_message, unsubscribe_message
-from paperfeed.errors import Conflict, Forbidden, InputError, NotFound, PaperfeedError
+from paperfeed.errors import Conflict, Forbidden, InputError, NotFound
 from paperfeed.ingest import pipeline
 from paperfeed.models import RATINGS, RULE_KINDS, Paper, Rule, SearchFilters, User
 from paperfeed.recommend.trending import trending
@@ -118,15 +118,6 @@ def _filters(
     return last, SearchFilters(since=first.isoformat(), until=last, categories=categories)
 
 
-def _rated(services: Services, profile: str | None, user: User | None) -> dict[int, str]:
-    if not profile or user is None:
-        return {}
-    try:
-        return services.store.profile_relations(services.owned(profile, user).name)
-    except PaperfeedError:
-        return {}
-
-
 # -- reading ----------------------------------------------------------------------------
 
 
@@ -163,7 +154,7 @@ def home(
                     teach=services.recommender.to_rate(chosen.name) if owner else [],
                     votes=votes,
                     day=day or services.store.latest_day(),
-                    rated=_rated(services, chosen.name, user),
+                    rated=services.store.profile_relations(chosen.name) if owner else {},
                     shared=services.store.profiles_of(None),
                 )
     else:
@@ -450,9 +441,7 @@ def library(request: Request, profile: str | None = None, message: str = "") -> 
         papers = {p.id: p for p in services.store.papers(sorted(relations))}
         marks = [(papers[i], m) for i, m in sorted(relations.items(), reverse=True) if i in papers]
         rules = services.store.rules(chosen.name)
-        subscription = next(
-            ((e, f) for p, e, f in services.store.subscriptions() if p.id == chosen.id), None
-        )
+        subscription = services.store.subscription(chosen.id)
     return render(
         request,
         "library.html",
