@@ -11,8 +11,22 @@ import orjson
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
+from paperfeed.embed.model import default_cache_dir
 from paperfeed.evaluate import authors, csfcube, daily_feed, reviewer_gold
 from paperfeed.recommend.rankers import RANKERS
+
+corpus_option = click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
+    show_default=True,
+    help="arXiv corpus (JSON lines with listing_date).",
+)
+
+
+def _cache_dir(obj: Context) -> Path:
+    """Where evaluations keep the vectors they embed: the configured cache folder."""
+    return Path(obj.settings["cache_dir"]) if obj.settings.get("cache_dir") else default_cache_dir()
 
 
 @click.group(name="eval")
@@ -46,13 +60,7 @@ def eval_csfcube(obj: Context, root: Path, as_json: bool) -> None:
 
 
 @evaluate.command(name="daily-feed")
-@click.option(
-    "--corpus",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
-    show_default=True,
-    help="arXiv corpus (JSON lines with listing_date).",
-)
+@corpus_option
 @click.option(
     "--cases",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -98,8 +106,7 @@ def eval_daily_feed(
             for c in chosen:
                 f.write(orjson.dumps(asdict(c)).decode() + "\n")
     names = tuple(r.strip() for r in rankers.split(",") if r.strip())
-    cache = Path(obj.settings["cache_dir"]) if obj.settings.get("cache_dir") else None
-    result = daily_feed.evaluate(data, chosen, obj.embedder, names, cache, progress=say)
+    result = daily_feed.evaluate(data, chosen, obj.embedder, names, _cache_dir(obj), progress=say)
     if as_json:
         _print_json(result)
         return
@@ -133,12 +140,7 @@ COMMANDS = [evaluate]
 
 
 @evaluate.command(name="authors")
-@click.option(
-    "--corpus",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
-    show_default=True,
-)
+@corpus_option
 @click.option("--parity", type=click.Choice(["even", "odd"]), default="even", show_default=True)
 @click.option("--pools", type=click.IntRange(1), default=150, show_default=True)
 @click.option("--size", type=click.IntRange(2), default=3, show_default=True)
@@ -149,12 +151,11 @@ def eval_authors(
 ) -> None:
     """Telling people with one name apart: real authors pooled under one name (B-cubed)."""
     data = daily_feed.load_corpus(corpus)
-    cache = Path(obj.settings["cache_dir"]) if obj.settings.get("cache_dir") else None
 
     def vectors(rows: list[int]) -> np.ndarray:
         say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
         return daily_feed.embed_cached(
-            obj.embedder, [data.texts[r] for r in rows], cache or daily_feed._cache(), say
+            obj.embedder, [data.texts[r] for r in rows], _cache_dir(obj), say
         )
 
     result = authors.evaluate(data, parity, pools, size, vectors=vectors)
