@@ -164,10 +164,8 @@ def _identities(obj: Context, name: str) -> list[Identity]:
     from paperfeed.search.engine import load_index
 
     model = obj.embedder.name
-    mean = None
-    if obj.store.stats()["embedded"].get(model):
-        mean = load_index(obj.store, model).mean
-    found = author_identities(obj.store, name, model if mean is not None else None, mean)
+    index = load_index(obj.store, model) if obj.store.stats()["embedded"].get(model) else None
+    found = author_identities(obj.store, name, index)
     if not found:
         raise NotFound(f"no author called {name!r}")
     return found

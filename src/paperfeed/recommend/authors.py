@@ -31,6 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from paperfeed.embed.model import paper_text
 from paperfeed.ingest.normalize import name_key
 from paperfeed.models import SearchFilters
+from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
 
 #: Cosine of two groups' centroids (centred embeddings) above which they are taken for one
@@ -197,19 +198,14 @@ def bcubed(predicted: Sequence[Sequence[int]], truth: Sequence[int]) -> dict[str
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def author_identities(
-    store: Store, name: str, model: str | None = None, mean: np.ndarray | None = None
-) -> list[Identity]:
+def author_identities(store: Store, name: str, index: VectorIndex | None = None) -> list[Identity]:
     """The people who signed ``name`` in the store; each identity's ``papers`` hold the
-    store's :class:`Paper` objects as their ``key``. With ``model`` (and the corpus ``mean``
-    to centre on), groups are compared by embeddings."""
+    store's :class:`Paper` objects as their ``key``. With the vector ``index`` (centred on
+    the corpus mean), groups are compared by embeddings."""
     key = name_key(name)
     papers = store.papers([int(i) for i in store.filter_ids(SearchFilters(author=name))])
-    vectors: dict[int, np.ndarray] = {}
-    if model is not None:
-        found, rows = store.vectors_for(model, [p.id for p in papers])
-        centre = np.zeros(rows.shape[1], np.float32) if mean is None else mean
-        vectors = dict(zip(found.tolist(), rows - centre, strict=True))
+    found = {p.id: index.vector_of(p.id) for p in papers} if index is not None else {}
+    vectors = {pid: v for pid, v in found.items() if v is not None}
     complete = len(vectors) == len(papers)
     signed = [
         Signed(

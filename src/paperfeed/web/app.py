@@ -176,9 +176,8 @@ class Services:
 
     def identities(self, name: str) -> list[Identity]:
         """The people who signed ``name``, told apart with embeddings once there are any."""
-        if self.semantic_ready():
-            return author_identities(self.store, name, self.embedder.name, self.searcher.index.mean)
-        return author_identities(self.store, name)
+        index = self.searcher.index if self.semantic_ready() else None
+        return author_identities(self.store, name, index)
 
     # -- who is asking, and what they may touch -------------------------------------------
 
