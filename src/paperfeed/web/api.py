@@ -82,10 +82,9 @@ def search(
 ) -> Any:
     """Keyword (BM25), semantic (embeddings) or hybrid (rank fusion) search."""
     services = services_of(request)
-    if mode != "keyword" and not services.semantic_ready():
-        mode = "keyword"
+    runs, _ = services.search_mode(mode)
     filters = SearchFilters(since, until, tuple(category or ()), author, organization)
-    return [h.to_dict() for h in services.searcher.search(q, mode, filters, limit)]
+    return [h.to_dict() for h in services.searcher.search(q, runs, filters, limit)]
 
 
 @router.get("/feed", response_model=list[FeedItem])

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
@@ -33,7 +33,7 @@ from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Profile, User
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import Recommender
-from paperfeed.search.engine import Searcher
+from paperfeed.search.engine import MODES, Mode, Searcher
 from paperfeed.store import Store, open_store
 from paperfeed.web.accounts import RateLimiter, hash_token
 
@@ -107,6 +107,14 @@ class Services:
         if not self._semantic:
             self._semantic = bool(self.store.stats()["embedded"].get(self.embedder.name))
         return self._semantic
+
+    def search_mode(self, mode: str) -> tuple[Mode, str]:
+        """The mode a search can run in now, and why it differs from the one asked."""
+        if mode not in MODES:
+            raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode != "keyword" and not self.semantic_ready():
+            return "keyword", "Semantic search starts once the first papers are embedded."
+        return cast(Mode, mode), ""
 
     def background(self, embed: bool = True) -> threading.Thread:
         """Fit the ranking's vocabulary, then embed what is missing, in a daemon thread."""

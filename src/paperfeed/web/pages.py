@@ -280,17 +280,14 @@ def search_page(
     category: str | None = None,
 ) -> Response:
     services = services_of(request)
-    hits, notice = [], ""
-    if mode not in MODES:
-        raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
-    if mode != "keyword" and not services.semantic_ready():
-        mode, notice = "keyword", "Semantic search starts once the first papers are embedded."
+    hits = []
+    mode, notice = services.search_mode(mode)
     if q.strip():
         filters = SearchFilters(
             since=since or None, until=until or None, categories=(category,) if category else ()
         )
         try:
-            hits = services.searcher.search(q, mode, filters, limit=30)  # type: ignore[arg-type]
+            hits = services.searcher.search(q, mode, filters, limit=30)
         except InputError as e:
             notice = str(e)
     return render(
