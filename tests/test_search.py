@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,6 +241,21 @@ def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
     assert not stale.uses_ann
 
 
+def test_ann_index_loads_before_the_embedding_model(tmp_path: Path) -> None:
+    """usearch imported before onnxruntime kills the process in onnxruntime's import: an
+    HNSW index built before the model is loaded must not."""
+    script = (
+        "import numpy as np\n"
+        "from paperfeed.search.vectors import VectorIndex\n"
+        "v = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)\n"
+        "assert VectorIndex(np.arange(300), v, ann_threshold=100).uses_ann\n"
+        "import onnxruntime\n"
+        "print('alive')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "alive", run.stderr[-2000:]
+
+
 def test_search_and_similar_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
     head = tmp_path / "h.jsonl"
@@ -257,3 +274,29 @@ def test_search_and_similar_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(similar) == 5 and first["id"] not in [h["id"] for h in similar]  # type: ignore[union-attr,arg-type]
     assert "empty" in cli("search", "***", expect=1).stderr
     assert cli("similar", "2199.00001", expect=3).exit_code == 3
+
+
+def test_hits_read_the_first_authors_of_a_collaboration(tmp_path: Path) -> None:
+    """A thousand-author paper costs a search the first names only; its page shows all, and
+    a name far down the list still finds it first."""
+    crowd = [AuthorRecord(f"Member{i:03d} Collab", []) for i in range(120)]
+    records = [
+        PaperRecord("t", "t:1", arxiv_id="2501.00001", title="A detector upgrade", authors=crowd),
+        PaperRecord(
+            "t",
+            "t:2",
+            arxiv_id="2501.00002",
+            title="Member100 Collab detector notes by others",
+            authors=[AuthorRecord("Ann Smith", [])],
+        ),
+    ]
+    s = open_store(str(tmp_path / "c.db"))
+    ingest_items(s, records, "t", "t")
+    hits = Searcher(s).search("Member100 Collab", "keyword", limit=5)
+    assert hits[0].paper.ref == "2501.00001"
+    assert len(hits[0].paper.authors) == 50 and hits[0].paper.more_authors == 70
+    assert hits[0].to_dict()["more_authors"] == 70
+    full = s.get_paper("2501.00001")
+    assert len(full.authors) == 120 and full.more_authors == 0
+    assert full.authors[100].name == "Member100 Collab"
+    s.close()

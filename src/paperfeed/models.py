@@ -88,6 +88,8 @@ class Paper:
     provenance: dict[str, str]
     title_raw: str | None = None
     abstract_raw: str | None = None
+    #: Authors not loaded: lists of papers read only the first few of a long author list.
+    more_authors: int = 0
 
     @classmethod
     def from_text(cls, text: str) -> Paper:
@@ -126,6 +128,7 @@ class Paper:
             "title": self.title,
             "abstract": self.abstract,
             "authors": [{"name": a.name, "affiliations": a.affiliations} for a in self.authors],
+            "more_authors": self.more_authors,
             "categories": self.categories,
             "published": self.published,
             "updated": self.updated,
@@ -256,6 +259,7 @@ class Hit:
             "score": round(self.score, 6),
             "ranks": self.ranks,
             "authors": [a.name for a in self.paper.authors],
+            "more_authors": self.paper.more_authors,
             "listed": self.paper.listed,
             "categories": self.paper.categories,
         }

@@ -28,6 +28,8 @@ RRF_K = 60
 DEPTH = 100
 #: Longest query text used; the rest cannot change a ranking much.
 MAX_QUERY_CHARS = 10_000
+#: Authors read per hit; the rest are counted (a collaboration paper signs thousands).
+HIT_AUTHORS = 50
 
 Ranking = list[tuple[int, float]]
 
@@ -54,9 +56,15 @@ class Searcher:
             self._index = load_index(self.store, self.embedder.name, build_ann=False)
         return self._index
 
-    def reload(self) -> None:
-        """Forget the loaded vectors, so the next semantic search sees newly embedded papers."""
-        self._index = None
+    def reload(self, build_ann: bool = False) -> None:
+        """Forget the loaded vectors, so the next semantic search sees newly embedded papers.
+
+        With ``build_ann``, the new index (HNSW included, once the corpus is large enough) is
+        built here and then swapped in: searches meanwhile use the old one."""
+        if build_ann and self.embedder is not None:
+            self._index = load_index(self.store, self.embedder.name, build_ann=True)
+        else:
+            self._index = None
 
     # -- the public face -----------------------------------------------------------------
 
@@ -78,27 +86,28 @@ class Searcher:
         def semantic() -> Ranking:
             return self.semantic(self.embed_query(text), filters, depth)
 
-        if mode == "hybrid":
-            # SQLite, onnxruntime and numpy all release the GIL: run both at once.
-            later = self._pool.submit(semantic)
-            rankings["keyword"] = self.store.keyword_search(text, filters, depth)
+        # SQLite, onnxruntime and numpy all release the GIL: the two halves run at once.
+        later = self._pool.submit(semantic) if mode != "keyword" else None
+        # in semantic mode, a paper's exact title goes first too: look for one by its words
+        keyword = self.store.keyword_search(text, filters, depth if mode != "semantic" else 3)
+        if mode != "semantic":
+            rankings["keyword"] = keyword
+        if later is not None:
             rankings["semantic"] = later.result()
-        elif mode == "keyword":
-            rankings["keyword"] = self.store.keyword_search(text, filters, depth)
-        else:
-            rankings["semantic"] = semantic()
         hits = self._hits(rankings, limit=limit + 5)
         if mode == "semantic":
-            # a paper's exact title goes first in every mode: look for one by its words
             shown = {h.paper.id for h in hits}
-            extra = [pid for pid, _ in self.store.keyword_search(text, filters, 3)]
             key = fold(text)
             hits += [
                 Hit(p, 0.0, {"keyword": 1})
-                for p in self.store.papers([pid for pid in extra if pid not in shown])
+                for p in self.store.papers(
+                    [pid for pid, _ in keyword if pid not in shown], max_authors=HIT_AUTHORS
+                )
                 if p.title and fold(p.title) == key
             ]
-        return _exact_matches_first(text, hits, self.store.author_ids(text))[:limit]
+        named = self.store.author_ids(text)
+        by_author = self.store.written_by(named, [h.paper.id for h in hits]) if named else set()
+        return _exact_matches_first(text, hits, by_author)[:limit]
 
     def similar(
         self,
@@ -175,7 +184,10 @@ class Searcher:
 
     def _hits(self, rankings: dict[str, Ranking], limit: int) -> list[Hit]:
         fused = fuse(rankings)[:limit]
-        papers = {p.id: p for p in self.store.papers([pid for pid, _, _ in fused])}
+        papers = {
+            p.id: p
+            for p in self.store.papers([pid for pid, _, _ in fused], max_authors=HIT_AUTHORS)
+        }
         return [Hit(papers[pid], score, ranks) for pid, score, ranks in fused if pid in papers]
 
 
@@ -211,11 +223,12 @@ def _clean_query(query: str) -> str:
     return text
 
 
-def _exact_matches_first(query: str, hits: Sequence[Hit], authors: set[int]) -> list[Hit]:
-    """A query that is a paper's exact title, then one that is an author's name (``authors``:
-    the entities it names), goes first: the searcher wants that paper, or that person's."""
+def _exact_matches_first(query: str, hits: Sequence[Hit], by_author: set[int]) -> list[Hit]:
+    """A query that is a paper's exact title, then one that is an author's name (``by_author``:
+    the hits that author signed), goes first: the searcher wants that paper, or that
+    person's."""
     key = fold(query)
     titled = [h for h in hits if h.paper.title and fold(h.paper.title) == key]
-    by_author = [h for h in hits if authors and any(a.id in authors for a in h.paper.authors)]
-    first = {h.paper.id: h for h in titled + by_author}
+    signed = [h for h in hits if h.paper.id in by_author]
+    first = {h.paper.id: h for h in titled + signed}
     return [*first.values(), *(h for h in hits if h.paper.id not in first)]

@@ -208,8 +208,15 @@ class Store(ABC):
         """``(ids, vectors)`` of those papers that ``model`` has embedded, in id order."""
 
     @abstractmethod
-    def papers(self, ids: Sequence[int]) -> list[Paper]:
-        """Papers by internal id, in the order asked; ids that do not exist are left out."""
+    def papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
+        """Papers by internal id, in the order asked; ids that do not exist are left out.
+
+        ``max_authors`` reads only the first authors of each paper, the rest counted in
+        ``more_authors``: a list of papers need not read a collaboration's thousand names."""
+
+    @abstractmethod
+    def written_by(self, authors: Collection[int], papers: Collection[int]) -> set[int]:
+        """Those of ``papers`` that any of the ``authors`` entities signed."""
 
     @abstractmethod
     def keyword_search(

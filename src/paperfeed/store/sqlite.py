@@ -175,14 +175,15 @@ class SQLiteStore(Store):
             yield from self._papers(ids)
             last = ids[-1]
 
-    def _papers(self, ids: Sequence[int]) -> list[Paper]:
+    def _papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
         """Papers in the order asked, read in one pass; ids that do not exist are left out."""
-        loaded = _load(self._read, ids) if ids else {}
+        loaded = _load(self._read, ids, max_authors) if ids else {}
         return [
             Paper(
                 id=i,
                 authors=[Author(aid, name, orgs) for aid, name, orgs in loaded[i].authors],
                 ids=loaded[i].ids,
+                more_authors=loaded[i].more_authors,
                 **loaded[i].fields,
             )
             for i in ids
@@ -357,8 +358,23 @@ class SQLiteStore(Store):
         ]
         return self._papers(ids) if ids else []
 
-    def papers(self, ids: Sequence[int]) -> list[Paper]:
-        return self._papers(ids)
+    def papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
+        return self._papers(ids, max_authors)
+
+    def written_by(self, authors: Collection[int], papers: Collection[int]) -> set[int]:
+        if not authors or not papers:
+            return set()
+        marks = ",".join("?" * len(authors))
+        return {
+            int(row[0])
+            for row in _where_in(
+                self._read,
+                f"SELECT DISTINCT paper_id FROM paper_authors WHERE author_id IN ({marks}) "
+                "AND paper_id IN ({})",
+                tuple(authors),
+                list(papers),
+            )
+        }
 
     # -- search ---------------------------------------------------------------------------
 
@@ -587,14 +603,19 @@ class _Loaded:
     fields: dict[str, Any]
     authors: list[tuple[int, str, list[str]]] = field(default_factory=list)  # id, name, orgs
     ids: dict[str, str] = field(default_factory=dict)
+    more_authors: int = 0
 
 
 _JSON_FIELDS = {"categories", "links", "versions", "provenance"}
 _FIELD_NAMES = [c.strip() for c in _PAPER_COLUMNS.split(",") if c.strip() != "authors_text"]
 
 
-def _load(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Loaded]:
-    """Papers with their authors (and affiliations) and ids, in a few queries."""
+def _load(
+    db: sqlite3.Connection, ids: Sequence[int], max_authors: int | None = None
+) -> dict[int, _Loaded]:
+    """Papers with their authors (and affiliations) and ids, in a few queries; with
+    ``max_authors``, only each paper's first authors, the others counted."""
+    limit = (-1 if max_authors is None else max_authors,)
     out: dict[int, _Loaded] = {}
     columns = ", ".join(_FIELD_NAMES)
     for row in _where_in(db, f"SELECT id, {columns} FROM papers WHERE id IN ({{}})", (), ids):
@@ -605,22 +626,33 @@ def _load(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Loaded]:
             }
         )
     orgs: dict[tuple[int, int], list[str]] = {}
+    # a negative limit reads every author
+    where = "(? < 0 OR {}position < ?) AND "
     for pid, pos, name in _where_in(
         db,
         "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
-        "JOIN organizations o ON o.id = pao.org_id WHERE pao.paper_id IN ({}) ORDER BY o.id",
-        (),
+        f"JOIN organizations o ON o.id = pao.org_id WHERE {where.format('pao.')}"
+        "pao.paper_id IN ({}) ORDER BY o.id",
+        limit * 2,
         ids,
     ):
         orgs.setdefault((pid, pos), []).append(name)
     for pid, pos, aid, name in _where_in(
         db,
-        "SELECT paper_id, position, author_id, name FROM paper_authors WHERE paper_id IN ({}) "
-        "ORDER BY paper_id, position",
-        (),
+        f"SELECT paper_id, position, author_id, name FROM paper_authors WHERE {where.format('')}"
+        "paper_id IN ({}) ORDER BY paper_id, position",
+        limit * 2,
         ids,
     ):
         out[pid].authors.append((aid, name, orgs.get((pid, pos), [])))
+    if max_authors is not None:
+        for pid, count in _where_in(
+            db,
+            "SELECT paper_id, count(*) FROM paper_authors WHERE paper_id IN ({}) GROUP BY paper_id",
+            (),
+            ids,
+        ):
+            out[pid].more_authors = int(count) - len(out[pid].authors)
     for pid, kind, value in _where_in(
         db, "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
     ):

@@ -35,7 +35,8 @@ class HitOut(BaseModel):
     id: str
     title: str | None
     score: float
-    authors: list[str] = []
+    authors: list[str] = Field([], description="The first authors, in order")
+    more_authors: int = Field(0, description="Authors after those listed")
     listed: str | None = None
     categories: list[str] = []
 

@@ -142,6 +142,8 @@ class Services:
 
                     embed_store(self.store, self.embedder, progress=progress)
                     self.searcher.reload()
+                    self.status.embedding = "indexing"
+                    self.searcher.reload(build_ann=True)
                     self.status.embedding = "done"
             except PaperfeedError as e:  # shown on the status line, not lost in a thread
                 self.status.errors.append(str(e))
