@@ -82,6 +82,51 @@ def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None
     assert second.id in {p.id for p in store.profile_papers("me")}  # a save is a positive
 
 
+def test_a_fitted_model_is_kept_for_the_next_process(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process (a cron digest run) reads the profile's model back instead of fitting
+    it again, and ranks the same; a rating makes the kept model stale, so it is refitted."""
+    from paperfeed.recommend import feed
+
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)
+    fits: list[int] = []
+    real_fit = feed._fit
+    monkeypatch.setattr(feed, "_fit", lambda *a: fits.append(1) or real_fit(*a))
+    first = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    again = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)  # a new cache
+    assert len(fits) == 1
+    assert [r.paper.id for r in again] == [r.paper.id for r in first]
+    np.testing.assert_allclose([r.score for r in again], [r.score for r in first], atol=1e-5)
+    with store.writer() as w:
+        w.set_relation(store.profile("me").id, [first[0].paper.id], "down")
+    recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    assert len(fits) == 2
+
+
+def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_path: Path) -> None:
+    from paperfeed.recommend.feed import Recommender
+
+    mine, _ = _setup(store, tmp_path)
+    with store.writer() as w:
+        w.add_to_profile(w.ensure_profile("half", "reader"), [store.get_paper(mine[0]["id"]).id])
+        w.ensure_profile("empty", "reader")
+        w.ensure_profile("topic", "topic", description="graph neural networks for molecules")
+    names = ["me", "half", "empty", "topic", "me"]
+    one = list(Recommender(store, HashingEmbedder()).recommend_many(names, limit=10))
+    two = list(Recommender(store, HashingEmbedder()).recommend_many(names, limit=10, workers=2))
+    assert [n for n, _ in two] == names
+    for (_, a), (_, b) in zip(one, two, strict=True):
+        if isinstance(a, InputError):
+            assert isinstance(b, InputError) and str(a) == str(b)
+            continue
+        assert not isinstance(b, InputError)
+        assert [(r.paper.id, r.why) for r in a] == [(r.paper.id, r.why) for r in b]
+        np.testing.assert_allclose([r.score for r in a], [r.score for r in b])
+    assert isinstance(two[2][1], InputError) and len(two[0][1]) == 10  # type: ignore[arg-type]
+
+
 def test_lexical_model_is_cached_beside_the_database(store: Store, tmp_path: Path) -> None:
     _setup(store, tmp_path)
     LexicalModel.for_store(store)
@@ -127,29 +172,40 @@ def test_recommend_rate_and_profile_cli(
     again = cli_json(cli("recommend", "--profile", "lab", "--limit", "5", "--json"))
     assert recs[0]["id"] not in [r["id"] for r in again]  # type: ignore[index,union-attr]
     assert cli("recommend", "--profile", "nobody", expect=3).exit_code == 3
+    every = cli_json(cli("recommend", "--all", "--limit", "5", "--json"))
+    assert [r["id"] for r in every["lab"]] == [r["id"] for r in again]  # type: ignore[index,call-overload]
+    assert cli("recommend", "--all", "--profile", "lab", expect=2).exit_code == 2
     assert cli("rate", "2501.99999", "up", "--profile", "lab", expect=3).exit_code == 3
 
 
-def test_the_kept_profile_model_decides_as_the_fitted_svm() -> None:
-    from scipy import sparse
+def test_the_dual_profile_model_decides_as_the_fitted_svm() -> None:
+    """The coefficients recovered from LinearSVC's margins rebuild its weights: the kept
+    model ranks candidates as the SVM does, from products with the rows it leans on."""
+    from scipy import sparse, stats
     from sklearn.svm import LinearSVC
 
-    from paperfeed.recommend.rankers import SparseLinear
+    from paperfeed.recommend.rankers import DualSvm
 
-    rng = np.random.default_rng(0)
-    x = sparse.random(300, 5000, density=0.001, random_state=1, format="csr")
-    y = (rng.random(300) < 0.1).astype(int)
+    positives = sparse.random(12, 5000, density=0.02, random_state=1, format="csr")
+    negatives = sparse.random(600, 5000, density=0.01, random_state=2, format="csr")
+    model = DualSvm.fit(positives, negatives)
+    assert 0 < model.rows.size < 600 and np.all(model.coef < 0) and np.all(model.own >= 0)
+    x = sparse.vstack([positives, negatives]).tocsr()
+    y = np.r_[np.ones(12), np.zeros(600)]
     svm = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y)
-    kept = SparseLinear.of(svm.coef_, float(svm.intercept_[0]))
-    assert kept.weights.size < 0.5 * 5000  # columns unseen in training are dropped
-    probe = sparse.random(50, 5000, density=0.02, random_state=2, format="csr")
-    np.testing.assert_allclose(kept.decision_function(probe), svm.decision_function(probe))
+    probe = sparse.random(80, 5000, density=0.02, random_state=3, format="csr")
+    decided = model.decide(
+        (probe @ positives.T).toarray(), (probe @ negatives[model.rows].T).toarray()
+    )
+    kept = svm.decision_function(probe)
+    assert stats.spearmanr(decided, kept).statistic > 0.999
+    np.testing.assert_allclose(decided - decided.mean(), kept - kept.mean(), atol=0.02)
 
 
 def test_cosines_match_the_plain_sparse_product() -> None:
     from scipy import sparse
 
-    from paperfeed.recommend.rankers import cosines
+    from paperfeed.recommend.rankers import Rows, cosines
 
     c = sparse.random(40, 100_000, density=0.0005, random_state=3, format="csr")
     p = sparse.random(7, 100_000, density=0.0008, random_state=4, format="csr")
@@ -158,6 +214,9 @@ def test_cosines_match_the_plain_sparse_product() -> None:
     assert cosines(c, p)[5, 7] > 0
     dense = np.random.default_rng(0).random((5, 8))
     np.testing.assert_allclose(cosines(dense, dense[:2]), dense @ dense[:2].T)
+    rows = Rows(c)  # cut once, then products with many others
+    for other in (p, c, sparse.csr_matrix((2, 100_000))):
+        np.testing.assert_allclose(rows.dot(other), (c @ other.T).toarray())
 
 
 def test_diversity_keeps_near_duplicates_apart() -> None:
@@ -189,8 +248,9 @@ def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_pa
 
 
 def test_papers_with_a_profiles_coauthors_say_so() -> None:
+    from paperfeed.ingest.normalize import name_key
     from paperfeed.models import Author, Paper
-    from paperfeed.recommend.feed import _coauthored
+    from paperfeed.recommend.feed import Listing, _coauthor_counts, _coauthored
 
     def paper(pid: int, *names: str) -> Paper:
         p = Paper.from_text("text")
@@ -203,6 +263,9 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
         paper(2, "Ada Lovelace", "Mary Somerville"),
     ]
     new = [paper(10, "Charles Babbage", "X"), paper(11, "Ada Lovelace"), paper(12, "Y")]
-    found = _coauthored(mine, new)
+    keys = [[name_key(a.name) for a in p.authors] for p in new]
+    listing = Listing(new, None, None, None, keys)  # type: ignore[arg-type]
+    found = _coauthored(_coauthor_counts(mine), listing, [0, 1, 2])
     # Babbage wrote with the owner; the owner's own name (on every paper) is not a co-author
     assert found == {10: ["with Charles Babbage, an author of your papers"]}
+    assert _coauthored(_coauthor_counts(mine), listing, [1, 2]) == {}  # only the rows asked

@@ -3,32 +3,68 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
-from paperfeed.errors import NotFound
+from paperfeed.errors import InputError, NotFound
 from paperfeed.ingest import pipeline
 from paperfeed.models import RATINGS, RULE_KINDS, Rule
 from paperfeed.recommend.authors import Identity, author_identities
+from paperfeed.recommend.feed import Recommender, to_rate
 from paperfeed.recommend.feed import recommend as rank_for_profile
-from paperfeed.recommend.feed import to_rate
 
 KINDS = ["researcher", "reader", "institution", "lab", "topic"]
 
 
 @click.command()
-@click.option("--profile", required=True, help="Profile to rank for.")
+@click.option("--profile", help="Profile to rank for.")
+@click.option("--all", "every", is_flag=True, help="Rank for every profile (the daily job).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes ranking profiles at once (with --all).",
+)
 @click.option("--day", metavar="YYYY-MM-DD", help="Papers listed that day [latest day].")
 @click.option("--since", metavar="YYYY-MM-DD", help="Papers listed since that day.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def recommend(
-    obj: Context, profile: str, day: str | None, since: str | None, limit: int, as_json: bool
+    obj: Context,
+    profile: str | None,
+    every: bool,
+    workers: int,
+    day: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
-    """Rank new papers for a profile, best first, each with the reasons why."""
+    """Rank new papers for a profile (or --all of them), best first, with the reasons why."""
+    if every == (profile is not None):
+        raise click.UsageError("give either --profile NAME or --all")
+    if profile is None:
+        names = [p.name for p in obj.store.profiles()]
+        ranked = Recommender(obj.store, obj.embedder).recommend_many(
+            names, day, since, limit, workers
+        )
+        out: dict[str, Any] = {}
+        for name, recs in ranked:
+            out[name] = (
+                {"error": str(recs)}
+                if isinstance(recs, InputError)
+                else [r.to_dict() for r in recs]
+            )
+            if not as_json:
+                shown = f"error: {recs}" if isinstance(recs, InputError) else f"{len(recs)} papers"
+                click.echo(f"{name}: {shown}")
+        if as_json:
+            _print_json(out)
+        return
     recs = rank_for_profile(obj.store, profile, obj.embedder, day, since, limit)
     if as_json:
         _print_json([r.to_dict() for r in recs])

@@ -40,16 +40,25 @@ def digest() -> None:
 
 @digest.command(name="send")
 @click.option("--dry-run", is_flag=True, help="Compose and show the digests; send and record none.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes ranking the due profiles at once.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def digest_send(obj: Context, dry_run: bool, as_json: bool) -> None:
+def digest_send(obj: Context, dry_run: bool, workers: int, as_json: bool) -> None:
     """Send every due digest once (safe to run from cron as often as you like)."""
     from paperfeed.digest import send_digests
     from paperfeed.recommend.feed import Recommender
     from paperfeed.web.app import secret_key
 
     settings = dict(obj.settings, secret_key=secret_key(obj.settings))
-    reports = send_digests(obj.store, Recommender(obj.store, obj.embedder), settings, dry_run)
+    reports = send_digests(
+        obj.store, Recommender(obj.store, obj.embedder), settings, dry_run, workers=workers
+    )
     if as_json:
         _print_json([r.to_dict() for r in reports])
         return

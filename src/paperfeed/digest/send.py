@@ -18,7 +18,7 @@ from typing import Any
 
 from paperfeed.digest.compose import compose, period_of
 from paperfeed.errors import InputError, SourceError
-from paperfeed.recommend.feed import Recommender
+from paperfeed.recommend.feed import Recommendation, Recommender
 from paperfeed.store import Store
 
 PAPERS_PER_DIGEST = 20
@@ -79,13 +79,17 @@ def send_digests(
     settings: dict[str, Any],
     dry_run: bool = False,
     send: Send | None = None,
+    workers: int = 1,
 ) -> list[DigestReport]:
-    """Send every subscription's digest that is due and not sent yet."""
+    """Send every subscription's digest that is due and not sent yet. The due profiles are
+    ranked first, all of a window's at once (``workers`` processes: see
+    :meth:`Recommender.recommend_many`), then composed and sent one by one."""
     send = send or smtp_sender(settings)
     latest = store.latest_day()
     reports: list[DigestReport] = []
     if latest is None:
         return reports
+    due = []
     for profile, email, frequency in store.subscriptions():
         period, first, last = period_of(frequency, latest)
         report = DigestReport(profile.name, email, period, "sent")
@@ -93,12 +97,20 @@ def send_digests(
         if store.digest_status(profile.id, period) in ("sent", "empty"):
             report.status = "already-sent"
             continue
-        try:
-            recs = recommender.recommend(
-                profile.name, day=last, since=first, limit=PAPERS_PER_DIGEST
-            )
-        except InputError as e:  # a profile with nothing to rank by yet
-            report.status, report.detail = "skipped", str(e)
+        due.append((profile, email, period, (first, last), report))
+    windows: dict[tuple[str, str], list[str]] = {}
+    for profile, _, _, window, _ in due:
+        windows.setdefault(window, []).append(profile.name)
+    ranked: dict[tuple[str, tuple[str, str]], list[Recommendation] | InputError] = {}
+    for window, names in windows.items():
+        for name, result in recommender.recommend_many(
+            list(dict.fromkeys(names)), window[1], window[0], PAPERS_PER_DIGEST, workers
+        ):
+            ranked[(name, window)] = result
+    for profile, email, period, window, report in due:
+        recs = ranked[(profile.name, window)]
+        if isinstance(recs, InputError):  # a profile with nothing to rank by yet
+            report.status, report.detail = "skipped", str(recs)
             continue
         report.papers = len(recs)
         if dry_run:

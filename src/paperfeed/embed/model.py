@@ -11,6 +11,7 @@ The tokenizer is the model's own (Apache-2.0), carried in ``embed/data``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -241,6 +242,13 @@ class MiniLM:
             for _ in range(workers)
         ]
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def forked(self) -> MiniLM:
+        """This model for a forked process: the parent's worker threads do not exist there,
+        so its batches run one after another."""
+        child = copy.copy(self)
+        child._pool = None
+        return child
 
     def embed(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None

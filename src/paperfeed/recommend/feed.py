@@ -8,6 +8,9 @@ changes the next ranking at once.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import os
 import pickle
 import re
@@ -24,20 +27,22 @@ import numpy as np
 from scipy import sparse
 
 from paperfeed.embed.model import Embedder, paper_text
-from paperfeed.errors import InputError
+from paperfeed.errors import InputError, StoreError
 from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
 from paperfeed.recommend.rankers import (
     Context,
+    DualSvm,
     Papers,
+    Rows,
     _zscore,
     category_counts,
-    cosines,
     paperfeed_scores,
-    profile_model,
 )
 from paperfeed.store import Store
+
+log = logging.getLogger(__name__)
 
 POSITIVE = ("positive", "up", "save")
 NEGATIVE = ("down", "hide")
@@ -45,6 +50,10 @@ NEGATIVE = ("down", "hide")
 BACKGROUND = 20_000
 #: Rebuild the lexical model once the store has grown by this fraction.
 STALE_GROWTH = 0.10
+#: Listings up to this size keep their products with the whole background sample (~24 MB
+#: for a day of 300 papers), shared by every profile's model; larger windows compute each
+#: profile's few thousand support rows instead.
+KEEP_BACKGROUND_PRODUCTS = 2_500
 
 
 @dataclass
@@ -112,6 +121,16 @@ class LexicalModel:
         return model
 
     @property
+    def fingerprint(self) -> bytes:
+        """Names this model's background sample: kept profile models refer to its rows."""
+        found = self.__dict__.get("_fingerprint")
+        if found is None:
+            h = hashlib.blake2b(self.background_ids.tobytes(), digest_size=16)
+            h.update(str((self.size, self.background_terms.shape)).encode())
+            found = self.__dict__["_fingerprint"] = h.digest()
+        return found
+
+    @property
     def names(self) -> np.ndarray:
         """Term of each rare-terms column (built once per process: ~1M strings)."""
         names = self.__dict__.get("_names")
@@ -139,16 +158,51 @@ class Listing:
 
     papers: list[Paper]
     prepared: Papers
+    lex: Rows  # the tf-idf rows, cut once for every profile's products with them
+    rare: Rows  # the rare-terms rows, likewise
+    author_keys: list[list[str]]  # each paper's authors' name keys
+    _background: np.ndarray | None = None
+    _signed: dict[str, list[int]] | None = None
+
+    def signed(self, key: str) -> list[int]:
+        """The rows of the papers an author's name key signed."""
+        if self._signed is None:
+            signed: dict[str, list[int]] = {}
+            for row, keys in enumerate(self.author_keys):
+                for k in dict.fromkeys(keys):
+                    signed.setdefault(k, []).append(row)
+            self._signed = signed
+        return self._signed.get(key, [])
+
+    def background(self, lexical: LexicalModel, rows: np.ndarray) -> np.ndarray:
+        """Products of every listed paper (rows of the answer) with these rows of the
+        lexical model's background sample (columns), float32."""
+        if len(self.papers) > KEEP_BACKGROUND_PRODUCTS:
+            return self.rare.dot(lexical.background_terms[rows]).astype(np.float32)
+        if self._background is None:  # two threads may both compute it: the same result
+            sample = lexical.background_terms
+            # kept one background row per row, so that a profile's rows are read contiguously
+            self._background = np.ascontiguousarray(
+                np.vstack(
+                    [
+                        self.rare.dot(sample[at : at + 5000]).T.astype(np.float32)
+                        for at in range(0, sample.shape[0], 5000)
+                    ]
+                )
+            )
+        return self._background[rows].T
 
 
 @dataclass
 class ProfileState:
-    """A profile's papers as the ranker sees them, and its negatives."""
+    """A profile's papers as the ranker sees them, its negatives and its fitted model."""
 
     mine: list[Paper]
     prepared: Papers
-    background: Any  # rare-terms rows of the model's negatives
     against: Any  # rare-terms rows of disliked papers, or None
+    model: DualSvm  # its negative rows are rows of the lexical model's background sample
+    against_coef: np.ndarray  # the model's coefficients of the disliked papers
+    coauthors: Counter[str]  # name keys on the profile's papers (the owner's left out)
 
 
 def recommend(
@@ -177,7 +231,8 @@ def recommend(
     marks = store.profile_relations(profile)
     rules = store.rules(profile)
     positives = sorted(p for p, r in marks.items() if r in POSITIVE)
-    description = store.profile(profile).description if not positives else None
+    about = store.profile(profile)
+    description = about.description if not positives else None
     if not positives and not description and not rules:
         raise InputError(
             f"profile {profile!r} has no papers yet: import some (paperfeed profile import), "
@@ -198,15 +253,15 @@ def recommend(
     if not positives and not description:  # rules alone: what they pick, newest first
         chosen = sorted(new, key=lambda p: (p.id not in pinned, -p.id))[:limit]
         return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
-    key, state = _state_of(store, embedder, lexical, cache, profile, marks, description)
-    cand = listing.prepared.take(rows)
+    state = _state_of(store, embedder, lexical, cache, about.id, marks, description)
+    given, against = _products(listing, state, lexical)
+    cand = _subset(listing.prepared, rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    scores = paperfeed_scores(
-        state.prepared, cand, Context(mean, None, state.background, cache, key)
-    )
-    if state.against is not None:
-        scores = scores - 0.5 * _zscore(cosines(cand.terms, state.against).max(axis=1))
-    together = _coauthored(state.mine, new)
+    mine = {name: values[rows] for name, values in given.items()}
+    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=mine)
+    if against is not None:
+        scores = scores - 0.5 * _zscore(against[rows].max(axis=1))
+    together = _coauthored(state.coauthors, listing, rows)
     if together:  # a paper with one of your co-authors (not measured: the benchmark hides authors)
         scores = scores + COAUTHOR_BONUS * np.array([p.id in together for p in new])
     first = np.array([p.id in pinned for p in new])
@@ -217,17 +272,44 @@ def recommend(
     ]
     order = np.concatenate([*parts, order[DIVERSE:]])[:limit]
     counts = category_counts(state.prepared.categories)
-    sims = cosines(cand.terms[order], state.prepared.terms)
     return [
         Recommendation(
             new[i],
             float(scores[i]),
             pinned.get(new[i].id, [])
             + together.get(new[i].id, [])
-            + explain(i, state.prepared, cand, state.mine, lexical.names, counts, sims[n]),
+            + explain(
+                rows[i],
+                state.prepared,
+                listing.prepared,
+                state.mine,
+                lexical.names,
+                counts,
+                mine["rare"][i],
+            ),
         )
-        for n, i in enumerate(order)
+        for i in order
     ]
+
+
+def _products(
+    listing: Listing, state: ProfileState, lexical: LexicalModel
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Every listed paper's cosines with the profile's papers (tf-idf and rare terms) and
+    its model's decision value, for :func:`paperfeed_scores`; and its rare-terms cosines
+    with the papers the profile disliked (or None)."""
+    rare = listing.rare.dot(state.prepared.terms)
+    svm = state.model.decide(rare, listing.background(lexical, state.model.rows))
+    against = None
+    if state.against is not None:
+        against = listing.rare.dot(state.against)
+        svm = svm + against @ state.against_coef
+    return {"lex": listing.lex.dot(state.prepared.tfidf), "rare": rare, "svm": svm}, against
+
+
+def _subset(papers: Papers, rows: list[int]) -> Papers:
+    """The rows' vectors and categories: all a ranking reads once products are given."""
+    return Papers(None, None, papers.vectors[rows], [papers.categories[i] for i in rows])
 
 
 def to_rate(
@@ -246,7 +328,8 @@ def to_rate(
     cache = {} if cache is None else cache
     marks = store.profile_relations(profile)
     positives = [p for p, r in marks.items() if r in POSITIVE]
-    description = store.profile(profile).description if not positives else None
+    about = store.profile(profile)
+    description = about.description if not positives else None
     last = store.latest_day()
     if last is None or (not positives and not description):
         return []
@@ -256,12 +339,13 @@ def to_rate(
     rows = [i for i, p in enumerate(listing.papers) if p.id not in marks]
     if not rows:
         return []
-    key, state = _state_of(store, embedder, lexical, cache, profile, marks, description)
-    cand = listing.prepared.take(rows)
+    state = _state_of(store, embedder, lexical, cache, about.id, marks, description)
+    given, _ = _products(listing, state, lexical)
+    cand = _subset(listing.prepared, rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    ctx = Context(mean, None, state.background, cache, key)
-    scores = paperfeed_scores(state.prepared, cand, ctx)
-    margin = np.abs(profile_model(state.prepared, ctx).decision_function(cand.terms))
+    mine = {name: values[rows] for name, values in given.items()}
+    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=mine)
+    margin = np.abs(mine["svm"])
     pool = np.argsort(-scores, kind="stable")[:100]
     v = cand.vectors - mean
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
@@ -299,14 +383,16 @@ def diversify(
     v = vectors[order] - mean
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     z = _zscore(scores[order])
+    similar = v @ v.T
     placed: list[int] = []
-    closest = np.full(len(order), -1.0)
-    left = list(range(len(order)))
-    while left:
-        gain = [z[i] - REDUNDANCY * max(closest[i], 0.0) for i in left]
-        best = left.pop(int(np.argmax(gain)))
+    closest = np.zeros(len(order))
+    left = np.ones(len(order), dtype=bool)
+    for _ in range(len(order)):
+        gain = np.where(left, z - REDUNDANCY * closest, -np.inf)
+        best = int(np.argmax(gain))
         placed.append(best)
-        closest = np.maximum(closest, v @ v[best])
+        left[best] = False
+        closest = np.maximum(closest, similar[best])
     return order[placed]
 
 
@@ -315,21 +401,26 @@ def _state_of(
     embedder: Embedder,
     lexical: LexicalModel,
     cache: MutableMapping[Any, Any],
-    profile: str,
+    profile_id: int,
     marks: dict[int, str],
     description: str | None,
-) -> tuple[Any, ProfileState]:
-    """The profile's prepared papers and negatives, kept in ``cache`` under a key that
-    changes with its marks and description (the fitted model is kept under it too)."""
+) -> ProfileState:
+    """The profile's prepared papers, negatives and fitted model, kept in ``cache`` under a
+    key that changes with its marks and description. A model fitted before on the same
+    marks is read back from the store rather than fitted again."""
     positives = sorted(p for p, r in marks.items() if r in POSITIVE)
     negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
-    key = ("profile", profile, tuple(positives), tuple(negatives), description, lexical.size)
+    key = ("profile", profile_id, tuple(positives), tuple(negatives), description, lexical.size)
     state = cache.get(key)
     if state is None:
+        fitted_on = hashlib.blake2b(
+            repr((positives, negatives, description)).encode() + lexical.fingerprint,
+            digest_size=16,
+        ).digest()
         state = cache[key] = _profile_state(
-            store, embedder, lexical, positives, negatives, description
+            store, embedder, lexical, positives, negatives, description, profile_id, fitted_on
         )
-    return key, state
+    return state
 
 
 def _vectors(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndarray:
@@ -357,10 +448,19 @@ def _listing(
     listing = cache.get(key)
     if listing is None:
         papers = store.papers(ids)
+        prepared = lexical.papers(papers, _vectors(store, embedder, papers))
         listing = cache[key] = Listing(
-            papers, lexical.papers(papers, _vectors(store, embedder, papers))
+            papers,
+            prepared,
+            Rows(prepared.tfidf),
+            Rows(prepared.terms),
+            [[name_key(a.name) for a in p.authors] for p in papers],
         )
     return listing
+
+
+#: Disliked papers weigh this many background papers in the profile's model.
+AGAINST_WEIGHT = 20
 
 
 def _profile_state(
@@ -370,39 +470,97 @@ def _profile_state(
     positives: list[int],
     negatives: list[int],
     description: str | None,
+    profile_id: int,
+    fitted_on: bytes,
 ) -> ProfileState:
     loaded = {p.id: p for p in store.papers(positives + negatives)}
     mine = [loaded[i] for i in positives if i in loaded]
     if description:  # cold start: the description stands in for the profile's papers
         mine = [Paper.from_text(description)]
     prepared = lexical.papers(mine, _vectors(store, embedder, mine))
-    background = lexical.background_terms[~np.isin(lexical.background_ids, positives)]
     disliked = [loaded[i] for i in negatives if i in loaded]
     against = None
-    if disliked:  # explicit negatives count more than sampled ones
+    if disliked:
         against = lexical.papers(disliked, _vectors(store, embedder, disliked)).terms
-        background = sparse.vstack([background] + [against] * 20)
-    return ProfileState(mine, prepared, background, against)
+    kept = store.profile_model(profile_id, fitted_on)
+    if kept is not None:
+        model, against_coef = _read_model(kept)
+    else:
+        model, against_coef = _fit(lexical, prepared, positives, against)
+        try:
+            with store.writer() as w:
+                w.save_profile_model(profile_id, fitted_on, _model_bytes(model, against_coef))
+        except StoreError as e:  # a read-only store: the model is fitted again next time
+            log.warning("could not keep the fitted model: %s", e)
+    return ProfileState(mine, prepared, against, model, against_coef, _coauthor_counts(mine))
+
+
+def _fit(
+    lexical: LexicalModel, prepared: Papers, positives: list[int], against: Any
+) -> tuple[DualSvm, np.ndarray]:
+    """The profile's SVM against the background sample (its own papers left out) and the
+    papers it disliked, which count more than sampled ones."""
+    sample = np.flatnonzero(~np.isin(lexical.background_ids, positives))
+    n_against = 0 if against is None else against.shape[0]
+    parts = [lexical.background_terms[sample]] + [against] * (AGAINST_WEIGHT if n_against else 0)
+    fitted = DualSvm.fit(prepared.terms, sparse.vstack(parts))
+    # the negatives' coefficients go back to the background sample's rows and, summed over
+    # their copies, to the disliked papers
+    sampled = fitted.rows < sample.size
+    against_coef = np.zeros(n_against)
+    np.add.at(
+        against_coef,
+        (fitted.rows[~sampled] - sample.size) % max(n_against, 1),
+        fitted.coef[~sampled],
+    )
+    model = DualSvm(
+        fitted.own, sample[fitted.rows[sampled]], fitted.coef[sampled], fitted.intercept
+    )
+    return model, against_coef
+
+
+def _model_bytes(model: DualSvm, against_coef: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.savez(
+        out,
+        own=model.own,
+        rows=model.rows.astype(np.int32),
+        coef=model.coef.astype(np.float32),
+        intercept=np.array([model.intercept]),
+        against=against_coef,
+    )
+    return out.getvalue()
+
+
+def _read_model(data: bytes) -> tuple[DualSvm, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        model = DualSvm(z["own"], z["rows"].astype(np.int64), z["coef"], float(z["intercept"][0]))
+        return model, z["against"]
 
 
 #: Added to a z-scored score when a paper has one of the profile's co-authors.
 COAUTHOR_BONUS = 1.0
 
 
-def _coauthored(mine: list[Paper], papers: list[Paper]) -> dict[int, list[str]]:
-    """Papers written with someone who wrote the profile's papers, with that reason. The
-    name on at least half of a profile's papers is its owner's, not a co-author's."""
+def _coauthor_counts(mine: list[Paper]) -> Counter[str]:
+    """How many of a profile's papers each co-author signed. The name on at least half of
+    them is its owner's, not a co-author's, and is left out."""
     counts = Counter(name_key(a.name) for p in mine for a in p.authors)
-    if not counts:
-        return {}
     owners = {k for k, n in counts.items() if n >= max(2, len(mine) / 2)}
-    found: dict[int, list[str]] = {}
-    for p in papers:
-        names = [a.name for a in p.authors if name_key(a.name) in counts]
-        names = [n for n in names if name_key(n) not in owners]
-        if names:
-            found[p.id] = [f"with {', '.join(names[:2])}, an author of your papers"]
-    return found
+    return Counter({k: n for k, n in counts.items() if k not in owners})
+
+
+def _coauthored(coauthors: Counter[str], listing: Listing, rows: list[int]) -> dict[int, list[str]]:
+    """Papers among the listing's ``rows`` written with someone who wrote the profile's
+    papers (``coauthors``, from :func:`_coauthor_counts`), with that reason."""
+    wanted = set(rows)
+    found = sorted({r for k in coauthors for r in listing.signed(k) if r in wanted})
+    reasons: dict[int, list[str]] = {}
+    for r in found:
+        paper, keys = listing.papers[r], listing.author_keys[r]
+        names = [a.name for a, k in zip(paper.authors, keys, strict=True) if k in coauthors]
+        reasons[paper.id] = [f"with {', '.join(names[:2])}, an author of your papers"]
+    return reasons
 
 
 def _mentions(paper: Paper, word: str) -> bool:
@@ -611,3 +769,84 @@ class Recommender:
             while len(self._cache) > self.CACHED:
                 self._cache.popitem(last=False)
         return recs
+
+    def recommend_many(
+        self,
+        profiles: list[str],
+        day: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
+        workers: int = 1,
+    ) -> Iterator[tuple[str, list[Recommendation] | InputError]]:
+        """Every profile's ranking of one window, in order: the daily job behind digests.
+
+        The window's papers are prepared once here (their products with the background
+        sample included); with ``workers`` > 1, forked processes share them and rank the
+        profiles between them, each with its own store connection. A profile that cannot be
+        ranked (no papers yet) yields its :class:`InputError`."""
+        self.warm()
+        if workers <= 1 or len(profiles) < 2 * workers or not _can_fork():
+            for name in profiles:
+                try:
+                    yield name, self.recommend(name, day, since, limit)
+                except InputError as e:
+                    yield name, e
+            return
+        day = day or (None if since else self.store.latest_day())
+        window = SearchFilters(since=since or day, until=day)
+        assert self.lexical is not None
+        listing = _listing(self.store, self.embedder, self.lexical, window, self._parts)
+        listing.background(self.lexical, np.zeros(0, dtype=np.int64))  # computed before fork
+        by_id = {p.id: p for p in listing.papers}
+        global _FORKED
+        _FORKED = (self.store.location, self.embedder, self.lexical, dict(self._parts.items()))
+        import multiprocessing
+
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                jobs = [(name, day, since, limit) for name in profiles]
+                for name, ranked in pool.imap(_rank_in_worker, jobs, chunksize=16):
+                    if isinstance(ranked, str):
+                        yield name, InputError(ranked)
+                    else:
+                        yield (
+                            name,
+                            [Recommendation(by_id[pid], score, why) for pid, score, why in ranked],
+                        )
+        finally:
+            _FORKED = None
+
+
+#: What forked ranking workers inherit: the store's location, the embedder, the lexical
+#: model and the prepared parts (set just before the fork, cleared after).
+_FORKED: tuple[str, Embedder, LexicalModel, dict[Any, Any]] | None = None
+_WORKER: Recommender | None = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _rank_in_worker(
+    job: tuple[str, str | None, str | None, int],
+) -> tuple[str, list[tuple[int, float, list[str]]] | str]:
+    """Rank one profile in a forked worker; the papers go back as ids (the parent has them)."""
+    global _WORKER
+    if _WORKER is None:
+        from paperfeed.store import open_store
+
+        assert _FORKED is not None
+        location, embedder, lexical, parts = _FORKED
+        forked = getattr(embedder, "forked", None)  # its thread pool stayed in the parent
+        _WORKER = Recommender(open_store(location), forked() if forked else embedder, lexical)
+        _WORKER._parts.size = max(_WORKER._parts.size, len(parts) + Recommender.PARTS)
+        for key, value in parts.items():
+            _WORKER._parts[key] = value
+    name, day, since, limit = job
+    try:
+        recs = _WORKER.recommend(name, day, since, limit)
+    except InputError as e:
+        return name, str(e)
+    return name, [(r.paper.id, r.score, r.why) for r in recs]

@@ -34,7 +34,7 @@ class Papers:
     listed: Sequence[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return int(self.tfidf.shape[0])
+        return len(self.vectors)
 
     def take(self, rows: Sequence[int] | np.ndarray) -> Papers:
         rows = np.asarray(rows, dtype=np.int64)
@@ -104,68 +104,104 @@ def _centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SparseLinear:
-    """A fitted linear model kept by its nonzero weights only: a LinearSVC over ~1M rare
-    terms has ~120k of them (terms never seen in training stay exactly 0), so this holds
-    the same decisions in an eighth of the memory."""
+class DualSvm:
+    """A linear SVM (squared hinge, balanced classes) kept as its dual: the weights are
+    ``w = sum_i a_i x_i`` over the training rows, and only rows with ``a_i != 0`` count.
 
-    indices: np.ndarray  # int32 columns
-    weights: np.ndarray  # float64
+    LinearSVC solves the dual (Hsieh et al., ICML 2008) but keeps only ``w``; the KKT
+    conditions give the coefficients back from its margins, ``a_i = 2 C_i y_i max(0, 1 -
+    y_i f(x_i))``. Kept this way a profile's model is the profile's own rows plus the ~10% of
+    the shared background rows it leans on (~20 KB, not the ~1 MB of ``w`` over a million
+    terms), and its decisions are products with rows that a day's candidates meet once for
+    every profile (:class:`Rows`)."""
+
+    own: np.ndarray  # coefficient of each positive (the profile's) row
+    rows: np.ndarray  # negative rows with a nonzero coefficient
+    coef: np.ndarray  # their coefficients (all negative)
     intercept: float
-    width: int
 
     @classmethod
-    def of(cls, coef: np.ndarray, intercept: float) -> SparseLinear:
-        coef = np.asarray(coef, dtype=np.float64).ravel()
-        nonzero = np.flatnonzero(coef).astype(np.int32)
-        return cls(nonzero, coef[nonzero], float(intercept), coef.size)
+    def fit(cls, positives: Any, negatives: Any, c: float = 1.0) -> DualSvm:
+        from sklearn.svm import LinearSVC
 
-    def decision_function(self, x: Any) -> np.ndarray:
-        x = sparse.csr_matrix(x)
-        return np.asarray(x[:, self.indices] @ self.weights).ravel() + self.intercept
+        x = sparse.vstack([positives, negatives]).tocsr()
+        n, n_pos = x.shape[0], positives.shape[0]
+        y = np.zeros(n)
+        y[:n_pos] = 1
+        svm = LinearSVC(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
+        sign = np.where(y == 1, 1.0, -1.0)
+        weight = np.where(y == 1, n / (2 * n_pos), n / (2 * (n - n_pos)))  # "balanced"
+        a = 2 * c * weight * np.maximum(0.0, 1 - sign * svm.decision_function(x)) * sign
+        rows = np.flatnonzero(a[n_pos:])
+        return cls(a[:n_pos], rows, a[n_pos:][rows], float(svm.intercept_[0]))
+
+    def decide(self, own: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+        """Decision values from the candidates' products with the positive rows (``own``,
+        one column per row) and with the negative rows in ``rows`` (one column each)."""
+        coef = self.coef.astype(negatives.dtype, copy=False)  # no float64 copy of a float32 side
+        return own @ self.own + negatives @ coef + self.intercept
 
 
-def profile_model(profile: Papers, ctx: Context) -> SparseLinear:
-    """A linear SVM on rare terms: the profile's papers against background papers."""
-    from sklearn.svm import LinearSVC
-
-    model = ctx.cache.get(("terms-svm", ctx.key)) if ctx.key is not None else None
-    if model is None:
-        x = sparse.vstack([profile.terms, ctx.background_terms])
-        y = np.zeros(x.shape[0])
-        y[: len(profile)] = 1
-        svm = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y)
-        model = SparseLinear.of(svm.coef_, float(svm.intercept_[0]))
+def profile_model(profile: Papers, ctx: Context) -> tuple[DualSvm, Any]:
+    """A linear SVM on rare terms, the profile's papers against background papers, with the
+    background rows it kept (its support)."""
+    key = ("terms-svm", ctx.key)
+    found = ctx.cache.get(key) if ctx.key is not None else None
+    if found is None:
+        model = DualSvm.fit(profile.terms, ctx.background_terms)
+        found = (model, sparse.csr_matrix(ctx.background_terms)[model.rows])
         if ctx.key is not None:
-            ctx.cache[("terms-svm", ctx.key)] = model
-    return model
+            ctx.cache[key] = found
+    return found
+
+
+class Rows:
+    """Sparse rows cut to the columns they use, once, for many products with other rows.
+
+    Over ~1M rare terms scipy's product builds index arrays as long as the vocabulary,
+    which costs more than the product; a day's candidates use ~20k of them, and each
+    profile's products with them then cost a fraction of a millisecond."""
+
+    def __init__(self, matrix: Any) -> None:
+        m = sparse.csr_matrix(matrix)
+        self.n = m.shape[0]
+        self.columns, inverse = np.unique(m.indices, return_inverse=True)
+        self.small = sparse.csr_matrix(
+            (m.data, inverse.ravel(), m.indptr), shape=(self.n, self.columns.size)
+        )
+
+    def dot(self, other: Any) -> np.ndarray:
+        """``self @ other.T`` as a dense array."""
+        o = sparse.csr_matrix(other)
+        if not self.columns.size or not o.nnz:
+            return np.zeros((self.n, o.shape[0]))
+        at = np.searchsorted(self.columns, o.indices).clip(0, self.columns.size - 1)
+        keep = self.columns[at] == o.indices
+        rows = np.repeat(np.arange(o.shape[0]), np.diff(o.indptr))[keep]
+        cut = sparse.csr_matrix(
+            (o.data[keep], (rows, at[keep])), shape=(o.shape[0], self.columns.size)
+        )
+        return np.asarray((self.small @ cut.T).toarray())
 
 
 def cosines(candidates: Any, profile: Any) -> np.ndarray:
-    """``candidates @ profile.T`` as a dense array. For sparse rows over ~1M terms, both
-    sides are first cut to the profile's own terms: scipy's product would build index arrays
-    as long as the vocabulary, which costs more than the product itself."""
+    """``candidates @ profile.T`` as a dense array (rows are unit length: cosines). Sparse
+    rows over ~1M terms are cut to the candidates' terms first (:class:`Rows`)."""
     if not sparse.issparse(candidates):
         return np.asarray(candidates @ profile.T)
-    c, p = sparse.csr_matrix(candidates), sparse.csr_matrix(profile)
-    terms, p_cols = np.unique(p.indices, return_inverse=True)
-    if not terms.size or not c.nnz:
-        return np.zeros((c.shape[0], p.shape[0]))
-    at = np.searchsorted(terms, c.indices).clip(0, terms.size - 1)
-    keep = terms[at] == c.indices
-    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))[keep]
-    small_c = sparse.csr_matrix((c.data[keep], (rows, at[keep])), shape=(c.shape[0], terms.size))
-    small_p = sparse.csr_matrix((p.data, p_cols, p.indptr), shape=(p.shape[0], terms.size))
-    return np.asarray((small_c @ small_p.T).toarray())
+    return Rows(candidates).dot(profile)
 
 
-def _similarities(candidates: Any, profile: Any, k: int) -> dict[str, np.ndarray]:
-    sim = cosines(candidates, profile)
-    centre = np.asarray(profile.mean(axis=0)).ravel()
+def _similarities(sim: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """A candidate's best match, best ``k`` and mean over the profile's papers (the mean of
+    cosines is the product with the profile's mean row: its centroid)."""
+    if not sim.shape[1]:
+        zero = np.zeros(sim.shape[0])
+        return {"max": zero, "top3": zero, "centroid": zero}
     return {
         "max": sim.max(axis=1),
         "top3": np.sort(sim, axis=1)[:, -k:].mean(axis=1),
-        "centroid": np.asarray(candidates @ centre).ravel(),
+        "centroid": sim.mean(axis=1),
     }
 
 
@@ -174,26 +210,37 @@ def category_counts(categories: Sequence[Sequence[str]]) -> Counter[str]:
     return Counter(c for cats in categories for c in cats)
 
 
-def features(profile: Papers, candidates: Papers, ctx: Context) -> dict[str, np.ndarray]:
+def features(
+    profile: Papers,
+    candidates: Papers,
+    ctx: Context,
+    given: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Per-candidate evidence, each z-scored over the candidate set.
 
     Similarities compare a candidate with each profile paper (best match, best three) and
     with the profile's mean, so a researcher with several interests is matched on any of
-    them; embeddings are centred on the corpus mean first.
+    them; embeddings are centred on the corpus mean first. ``given`` holds parts a caller
+    already computed for many profiles at once: the cosine matrices ``lex`` and ``rare``
+    (candidates x profile papers) and the ``svm`` decision values.
     """
+    given = given or {}
     k = min(3, len(profile))
+    sims = {
+        "lex": given["lex"] if "lex" in given else cosines(candidates.tfidf, profile.tfidf),
+        "rare": given["rare"] if "rare" in given else cosines(candidates.terms, profile.terms),
+        "sem": _centred(candidates.vectors, ctx.mean_vector)
+        @ _centred(profile.vectors, ctx.mean_vector).T,
+    }
     out: dict[str, np.ndarray] = {}
-    for space, (c, p) in {
-        "lex": (candidates.tfidf, profile.tfidf),
-        "rare": (candidates.terms, profile.terms),
-        "sem": (
-            _centred(candidates.vectors, ctx.mean_vector),
-            _centred(profile.vectors, ctx.mean_vector),
-        ),
-    }.items():
-        for name, values in _similarities(c, p, k).items():
+    for space, sim in sims.items():
+        for name, values in _similarities(sim, k).items():
             out[f"{space}_{name}"] = values
-    out["svm"] = profile_model(profile, ctx).decision_function(candidates.terms)
+    if "svm" in given:
+        out["svm"] = given["svm"]
+    else:
+        model, support = profile_model(profile, ctx)
+        out["svm"] = model.decide(sims["rare"], cosines(candidates.terms, support))
     counts = category_counts(profile.categories)
     out["category"] = np.array(
         [max((counts.get(c, 0) for c in cats), default=0) for cats in candidates.categories],
@@ -218,10 +265,14 @@ WEIGHTS: dict[str, float] = {
 
 
 def paperfeed_scores(
-    profile: Papers, candidates: Papers, ctx: Context, weights: dict[str, float] | None = None
+    profile: Papers,
+    candidates: Papers,
+    ctx: Context,
+    weights: dict[str, float] | None = None,
+    given: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A weighted sum of z-scored evidence (:func:`features`); weights in :data:`WEIGHTS`."""
-    f = features(profile, candidates, ctx)
+    f = features(profile, candidates, ctx, given)
     w = WEIGHTS if weights is None else weights
     return sum((w.get(name, 0.0) * v for name, v in f.items()), np.zeros(len(candidates)))
 

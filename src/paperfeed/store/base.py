@@ -81,6 +81,11 @@ class Writer(ABC):
         """Forget a session (sign-out); expired ones are dropped too."""
 
     @abstractmethod
+    def save_profile_model(self, profile_id: int, key: bytes, model: bytes) -> None:
+        """Keep a profile's fitted model (serialized) with the ``key`` of what it was fitted
+        on; it replaces the one kept before."""
+
+    @abstractmethod
     def set_feed_token(self, profile_id: int, token: str | None) -> None:
         """The secret in the profile's private Atom feed address (None revokes it)."""
 
@@ -173,6 +178,10 @@ class Store(ABC):
     @abstractmethod
     def subscription(self, profile_id: int) -> tuple[str, str] | None:
         """``(email, frequency)`` of a profile's digest subscription, if it has one."""
+
+    @abstractmethod
+    def profile_model(self, profile_id: int, key: bytes) -> bytes | None:
+        """The profile's kept model if it was fitted on ``key``, else None."""
 
     @abstractmethod
     def digest_status(self, profile_id: int, period: str) -> str | None:

@@ -222,6 +222,23 @@ def m004_accounts(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(5, "profile models")
+def m005_profile_models(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- A profile's fitted ranking model, kept so that a new process (a cron digest run)
+        -- need not fit it again; ``key`` names what it was fitted on.
+        CREATE TABLE profile_models (
+            profile_id INTEGER PRIMARY KEY REFERENCES profiles(id) ON DELETE CASCADE,
+            key BLOB NOT NULL,
+            model BLOB NOT NULL,
+            fitted_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

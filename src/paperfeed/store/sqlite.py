@@ -124,13 +124,15 @@ class SQLiteStore(Store):
     def writer(self) -> Iterator[SQLiteWriter]:
         with self._write_lock:
             self._write.execute("BEGIN IMMEDIATE")
+            writer = SQLiteWriter(self._write)
             try:
-                yield SQLiteWriter(self._write)
+                yield writer
             except BaseException:
                 self._write.execute("ROLLBACK")
                 raise
             self._write.execute("COMMIT")
-            self._vocabulary = self._papers_counted = None
+            if writer.papers_changed:  # a rating or a kept model leaves both as they were
+                self._vocabulary = self._papers_counted = None
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -286,6 +288,13 @@ class SQLiteStore(Store):
             "SELECT email, frequency FROM subscriptions WHERE profile_id = ?", (profile_id,)
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def profile_model(self, profile_id: int, key: bytes) -> bytes | None:
+        row = self._read.execute(
+            "SELECT model FROM profile_models WHERE profile_id = ? AND key = ?",
+            (profile_id, key),
+        ).fetchone()
+        return bytes(row[0]) if row else None
 
     def digest_status(self, profile_id: int, period: str) -> str | None:
         row = self._read.execute(
@@ -669,6 +678,7 @@ class SQLiteWriter(Writer):
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.papers_changed = False
         self._next: dict[str, int] = {}
         self._entities: dict[str, dict[str, int]] = {"authors": {}, "organizations": {}}
 
@@ -729,6 +739,7 @@ class SQLiteWriter(Writer):
         }
 
     def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
+        self.papers_changed = True
         now = _now()
         new = [d for d, _ in drafts if d.id is None]
         old = [d for d, _ in drafts if d.id is not None]
@@ -906,6 +917,14 @@ class SQLiteWriter(Writer):
             (profile_id, period, message_id, papers, _now()),
         )
         return message_id
+
+    def save_profile_model(self, profile_id: int, key: bytes, model: bytes) -> None:
+        self.db.execute(
+            "INSERT INTO profile_models (profile_id, key, model, fitted_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (profile_id) DO UPDATE SET key = excluded.key, model = excluded.model, "
+            "fitted_at = excluded.fitted_at",
+            (profile_id, key, model, _now()),
+        )
 
     def finish_digest(self, profile_id: int, period: str, status: str = "sent") -> None:
         self.db.execute(
