@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import pickle
 import random
 import shutil
 import sqlite3
@@ -107,6 +108,15 @@ def main() -> None:
         print(
             f"ranking, model fitted now (and kept in the store): mean {np.mean(fits) * 1000:.0f} "
             f"ms, p50 {pct(fits, 50):.0f} ms, p99 {pct(fits, 99):.0f} ms per profile"
+        )
+        states = [v for k, v in recommender._parts._data.items() if k[0] == "profile"]
+        models = store._read.execute(  # type: ignore[attr-defined]
+            "SELECT avg(length(model)) FROM profile_models"
+        ).fetchone()[0]
+        print(
+            f"a kept profile (papers, rows, model), pickled: "
+            f"{np.mean([len(pickle.dumps(s)) for s in states]) / 1024:.0f} KB on average; "
+            f"its model in the store: {models / 1024:.0f} KB"
         )
         pages = []
         for name in names[:200]:

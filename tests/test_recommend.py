@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,6 +136,11 @@ def test_lexical_model_is_cached_beside_the_database(store: Store, tmp_path: Pat
     mtime = cached.stat().st_mtime_ns
     LexicalModel.for_store(store)
     assert cached.stat().st_mtime_ns == mtime
+    # a model cached by an older paperfeed (no version, fewer fields) is fitted again
+    old = LexicalModel.for_store(store)
+    del old.__dict__["version"], old.__dict__["terms_rows"]
+    cached.write_bytes(pickle.dumps(old))
+    assert LexicalModel.for_store(store).terms_rows is not None
 
 
 def test_profiles_without_papers_or_unknown(store: Store, tmp_path: Path) -> None:
@@ -269,3 +275,19 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
     # Babbage wrote with the owner; the owner's own name (on every paper) is not a co-author
     assert found == {10: ["with Charles Babbage, an author of your papers"]}
     assert _coauthored(_coauthor_counts(mine), listing, [1, 2]) == {}  # only the rows asked
+
+
+def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
+    store: Store, tmp_path: Path
+) -> None:
+    from paperfeed.embed.model import paper_text
+
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)
+    items = store.papers([int(i) for i in lexical.ids[[5, 0, 42]]])
+    items.insert(1, replace(items[0], id=0, title="A description, never fitted"))
+    got = lexical.papers(items, np.zeros((4, 8), np.float32))
+    texts = [paper_text(p.title, p.abstract) for p in items]
+    for space, vectorizer in (("tfidf", lexical.tfidf), ("terms", lexical.terms)):
+        made = vectorizer.transform(texts).toarray()
+        np.testing.assert_allclose(getattr(got, space).toarray(), made, atol=1e-6)

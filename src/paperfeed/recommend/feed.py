@@ -74,20 +74,30 @@ class Recommendation:
         }
 
 
+#: Bumped when :class:`LexicalModel` changes shape: older cached models are refitted.
+LEXICAL_VERSION = 2
+
+
 @dataclass
 class LexicalModel:
-    """The tf-idf spaces fitted on a store's papers, with a background sample in them."""
+    """The tf-idf spaces fitted on a store's papers, with a background sample in them, and
+    every fitted paper's rows (a profile's papers are read, not transformed again: the
+    vectorizers cost ~0.5 ms a paper)."""
 
     tfidf: Any
     terms: Any
     background_ids: np.ndarray
     background_terms: Any
     size: int  # papers in the store when fitted
+    ids: np.ndarray  # the papers fitted on, sorted
+    tfidf_rows: Any  # CSR float32, a row per paper of ``ids``
+    terms_rows: Any
+    version: int = LEXICAL_VERSION
 
     @classmethod
     def build(cls, store: Store, seed: int = 0) -> LexicalModel:
         ids, texts = [], []
-        # embedding_inputs is the store's light read of (id, title, abstract)
+        # embedding_inputs is the store's light read of (id, title, abstract), in id order
         for batch in store.embedding_inputs("", batch_size=20_000):
             for pid, title, abstract, _ in batch:
                 text = paper_text(title, abstract)
@@ -98,11 +108,20 @@ class LexicalModel:
             raise InputError("too few papers in the store to learn a vocabulary from")
         # Rare and common words are cut by document counts: a small store keeps them all.
         loose = {"min_df": 1, "max_df": 1.0} if len(texts) < 200 else {}
-        tfidf, _ = fit_tfidf(texts, **loose)
+        tfidf, tfidf_rows = fit_tfidf(texts, **loose)
         terms, matrix = fit_terms(texts, **loose)
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(ids), min(BACKGROUND, len(ids)), replace=False))
-        return cls(tfidf, terms, np.asarray(ids)[rows], matrix[rows], len(ids))
+        return cls(
+            tfidf,
+            terms,
+            np.asarray(ids)[rows],
+            matrix[rows],
+            len(ids),
+            np.asarray(ids, dtype=np.int64),
+            tfidf_rows.astype(np.float32),
+            matrix.astype(np.float32),
+        )
 
     @classmethod
     def for_store(cls, store: Store) -> LexicalModel:
@@ -111,7 +130,11 @@ class LexicalModel:
         path = None if store.location in ("", ":memory:") else Path(f"{store.location}.lexical")
         if path is not None and path.exists():
             model = pickle.loads(path.read_bytes())
-            if isinstance(model, cls) and count <= model.size * (1 + STALE_GROWTH):
+            if (
+                isinstance(model, cls)
+                and model.__dict__.get("version") == LEXICAL_VERSION  # not the class default
+                and count <= model.size * (1 + STALE_GROWTH)
+            ):
                 return model
         model = cls.build(store)
         if path is not None:
@@ -142,10 +165,27 @@ class LexicalModel:
         return {k: v for k, v in self.__dict__.items() if k != "_names"}
 
     def papers(self, items: list[Paper], vectors: np.ndarray) -> Papers:
-        texts = [paper_text(p.title, p.abstract) for p in items]
+        """``items`` as rankers see them: fitted papers' rows are read, others transformed."""
+        wanted = np.array([p.id for p in items], dtype=np.int64)
+        at = np.searchsorted(self.ids, wanted).clip(0, max(len(self.ids) - 1, 0))
+        known = self.ids[at] == wanted if len(self.ids) else np.zeros(len(items), dtype=bool)
+        fresh = [
+            paper_text(p.title, p.abstract)
+            for p, k in zip(items, known.tolist(), strict=True)
+            if not k
+        ]
+        # the known rows, then the fresh ones, put back in the items' order
+        order = np.empty(len(items), dtype=np.int64)
+        order[known] = np.arange(int(known.sum()))
+        order[~known] = int(known.sum()) + np.arange(len(fresh))
+        tfidf = [self.tfidf_rows[at[known]]]
+        terms = [self.terms_rows[at[known]]]
+        if fresh:
+            tfidf.append(self.tfidf.transform(fresh))
+            terms.append(self.terms.transform(fresh))
         return Papers(
-            self.tfidf.transform(texts).tocsr(),
-            self.terms.transform(texts).tocsr(),
+            sparse.vstack(tfidf, format="csr")[order],
+            sparse.vstack(terms, format="csr")[order],
             vectors,
             [p.categories for p in items],
             [p.listed for p in items],
@@ -696,8 +736,9 @@ class Recommender:
     kept for the next one."""
 
     CACHED = 512
-    #: Prepared listings, profiles and fitted models kept (a model is ~8 MB on 75k papers).
-    PARTS = 96
+    #: Prepared listings (a day's: ~30 MB with its background products) and profiles (their
+    #: papers and fitted model: see bench/bench_recommend.py for their size) kept.
+    PARTS = 1024
 
     def __init__(self, store: Store, embedder: Embedder, lexical: LexicalModel | None = None):
         self.store = store
