@@ -220,9 +220,10 @@ def test_cosines_match_the_plain_sparse_product() -> None:
     assert cosines(c, p)[5, 7] > 0
     dense = np.random.default_rng(0).random((5, 8))
     np.testing.assert_allclose(cosines(dense, dense[:2]), dense @ dense[:2].T)
-    rows = Rows(c)  # cut once, then products with many others
-    for other in (p, c, sparse.csr_matrix((2, 100_000))):
-        np.testing.assert_allclose(rows.dot(other), (c @ other.T).toarray())
+    assert Rows(c).dense is None and Rows(c, dense_limit=10**9).dense is not None
+    for rows in (Rows(c), Rows(c, dense_limit=10**9)):  # cut once, then many products
+        for other in (p, c, sparse.csr_matrix((2, 100_000))):
+            np.testing.assert_allclose(rows.dot(other), (c @ other.T).toarray())
 
 
 def test_diversity_keeps_near_duplicates_apart() -> None:
@@ -291,3 +292,22 @@ def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
     for space, vectorizer in (("tfidf", lexical.tfidf), ("terms", lexical.terms)):
         made = vectorizer.transform(texts).toarray()
         np.testing.assert_allclose(getattr(got, space).toarray(), made, atol=1e-6)
+
+
+def test_category_share_is_the_best_category_of_each_paper() -> None:
+    from collections import Counter
+
+    from paperfeed.models import Paper
+    from paperfeed.recommend.feed import Listing
+
+    cats = [["cs.CV", "cs.LG"], [], ["cs.CL"], ["math.OC", "cs.LG"], [], ["q-bio.NC"]]
+    papers = []
+    for i, c in enumerate(cats):
+        p = Paper.from_text("text")
+        p.id, p.categories = i + 1, c
+        papers.append(p)
+    listing = Listing(papers, None, None, None, [[] for _ in papers])  # type: ignore[arg-type]
+    counts = Counter({"cs.LG": 3, "cs.CV": 1, "cs.CL": 2, "stat.ML": 9})
+    expected = [max((counts.get(c, 0) for c in cs), default=0) / 4 for cs in cats]
+    np.testing.assert_allclose(listing.category_share(counts, 4), expected)
+    np.testing.assert_allclose(listing.category_share(Counter(), 4), np.zeros(6))

@@ -9,7 +9,6 @@ changes the next ranking at once.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import pickle
@@ -50,6 +49,9 @@ NEGATIVE = ("down", "hide")
 BACKGROUND = 20_000
 #: Rebuild the lexical model once the store has grown by this fraction.
 STALE_GROWTH = 0.10
+#: A listing's rows are also kept dense up to this many cells (a day of 300 papers uses
+#: ~25,000 terms: 7.5M), for faster products with each profile's papers.
+DENSE_CELLS = 12_000_000
 #: Listings up to this size keep their products with the whole background sample (~24 MB
 #: for a day of 300 papers), shared by every profile's model; larger windows compute each
 #: profile's few thousand support rows instead.
@@ -203,6 +205,26 @@ class Listing:
     author_keys: list[list[str]]  # each paper's authors' name keys
     _background: np.ndarray | None = None
     _signed: dict[str, list[int]] | None = None
+    _categories: tuple[dict[str, int], Any] | None = None
+
+    def category_share(self, counts: Counter[str], papers: int) -> np.ndarray:
+        """For every listed paper, the share of a profile's ``papers`` in its best category
+        (``counts``: the profile's papers per category)."""
+        if self._categories is None:
+            vocab: dict[str, int] = {}
+            cols = [[vocab.setdefault(c, len(vocab)) for c in p.categories] for p in self.papers]
+            indptr = np.r_[0, np.cumsum([len(c) for c in cols])]
+            flat = np.fromiter((c for row in cols for c in row), dtype=np.int64)
+            self._categories = (vocab, (flat, indptr))
+        vocab, (flat, indptr) = self._categories
+        weight = np.zeros(len(vocab) + 1)
+        for name, n in counts.items():
+            if name in vocab:
+                weight[vocab[name]] = n
+        values = np.r_[weight[flat], 0.0]  # a paper with no category reads the 0 at the end
+        best = np.maximum.reduceat(values, np.minimum(indptr[:-1], len(values) - 1))
+        best[np.diff(indptr) == 0] = 0.0
+        return best / max(papers, 1)
 
     def signed(self, key: str) -> list[int]:
         """The rows of the papers an author's name key signed."""
@@ -243,6 +265,7 @@ class ProfileState:
     model: DualSvm  # its negative rows are rows of the lexical model's background sample
     against_coef: np.ndarray  # the model's coefficients of the disliked papers
     coauthors: Counter[str]  # name keys on the profile's papers (the owner's left out)
+    categories: Counter[str]  # the profile's papers per category
 
 
 def recommend(
@@ -297,8 +320,8 @@ def recommend(
     given, against = _products(listing, state, lexical)
     cand = _subset(listing.prepared, rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    mine = {name: values[rows] for name, values in given.items()}
-    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=mine)
+    evidence = {name: values[rows] for name, values in given.items()}
+    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
     if against is not None:
         scores = scores - 0.5 * _zscore(against[rows].max(axis=1))
     together = _coauthored(state.coauthors, listing, rows)
@@ -311,7 +334,7 @@ def recommend(
         diversify(part, scores, cand.vectors, mean) for part in (top[first[top]], top[~first[top]])
     ]
     order = np.concatenate([*parts, order[DIVERSE:]])[:limit]
-    counts = category_counts(state.prepared.categories)
+    counts = state.categories
     return [
         Recommendation(
             new[i],
@@ -325,7 +348,7 @@ def recommend(
                 state.mine,
                 lexical.names,
                 counts,
-                mine["rare"][i],
+                evidence["rare"][i],
             ),
         )
         for i in order
@@ -344,7 +367,9 @@ def _products(
     if state.against is not None:
         against = listing.rare.dot(state.against)
         svm = svm + against @ state.against_coef
-    return {"lex": listing.lex.dot(state.prepared.tfidf), "rare": rare, "svm": svm}, against
+    share = listing.category_share(state.categories, len(state.prepared))
+    given = {"lex": listing.lex.dot(state.prepared.tfidf), "rare": rare, "svm": svm}
+    return {**given, "category": share}, against
 
 
 def _subset(papers: Papers, rows: list[int]) -> Papers:
@@ -383,9 +408,9 @@ def to_rate(
     given, _ = _products(listing, state, lexical)
     cand = _subset(listing.prepared, rows)
     mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    mine = {name: values[rows] for name, values in given.items()}
-    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=mine)
-    margin = np.abs(mine["svm"])
+    evidence = {name: values[rows] for name, values in given.items()}
+    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
+    margin = np.abs(evidence["svm"])
     pool = np.argsort(-scores, kind="stable")[:100]
     v = cand.vectors - mean
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
@@ -454,7 +479,7 @@ def _state_of(
     state = cache.get(key)
     if state is None:
         fitted_on = hashlib.blake2b(
-            repr((positives, negatives, description)).encode() + lexical.fingerprint,
+            repr((MODEL_FORMAT, positives, negatives, description)).encode() + lexical.fingerprint,
             digest_size=16,
         ).digest()
         state = cache[key] = _profile_state(
@@ -492,8 +517,8 @@ def _listing(
         listing = cache[key] = Listing(
             papers,
             prepared,
-            Rows(prepared.tfidf),
-            Rows(prepared.terms),
+            Rows(prepared.tfidf, DENSE_CELLS),
+            Rows(prepared.terms, DENSE_CELLS),
             [[name_key(a.name) for a in p.authors] for p in papers],
         )
     return listing
@@ -532,7 +557,15 @@ def _profile_state(
                 w.save_profile_model(profile_id, fitted_on, _model_bytes(model, against_coef))
         except StoreError as e:  # a read-only store: the model is fitted again next time
             log.warning("could not keep the fitted model: %s", e)
-    return ProfileState(mine, prepared, against, model, against_coef, _coauthor_counts(mine))
+    return ProfileState(
+        mine,
+        prepared,
+        against,
+        model,
+        against_coef,
+        _coauthor_counts(mine),
+        category_counts(prepared.categories),
+    )
 
 
 def _fit(
@@ -559,23 +592,31 @@ def _fit(
     return model, against_coef
 
 
+#: Part of a kept model's key: a model kept in another format is fitted again.
+MODEL_FORMAT = 2
+
+
 def _model_bytes(model: DualSvm, against_coef: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    np.savez(
-        out,
-        own=model.own,
-        rows=model.rows.astype(np.int32),
-        coef=model.coef.astype(np.float32),
-        intercept=np.array([model.intercept]),
-        against=against_coef,
-    )
-    return out.getvalue()
+    """A model as five arrays one after another, each behind its length (npz's zip reading
+    cost more than the ranking it serves)."""
+    arrays = [
+        model.own.astype("<f8"),
+        model.rows.astype("<i4"),
+        model.coef.astype("<f4"),
+        np.array([model.intercept], "<f8"),
+        against_coef.astype("<f8"),
+    ]
+    return b"".join(np.array([a.size], "<i8").tobytes() + a.tobytes() for a in arrays)
 
 
 def _read_model(data: bytes) -> tuple[DualSvm, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        model = DualSvm(z["own"], z["rows"].astype(np.int64), z["coef"], float(z["intercept"][0]))
-        return model, z["against"]
+    arrays, at = [], 0
+    for dtype in ("<f8", "<i4", "<f4", "<f8", "<f8"):
+        size = int(np.frombuffer(data, "<i8", 1, at)[0])
+        arrays.append(np.frombuffer(data, dtype, size, at + 8))
+        at += 8 + size * np.dtype(dtype).itemsize
+    own, rows, coef, intercept, against = arrays
+    return DualSvm(own, rows.astype(np.int64), coef, float(intercept[0])), against
 
 
 #: Added to a z-scored score when a paper has one of the profile's co-authors.
@@ -827,11 +868,14 @@ class Recommender:
         ranked (no papers yet) yields its :class:`InputError`."""
         self.warm()
         if workers <= 1 or len(profiles) < 2 * workers or not _can_fork():
-            for name in profiles:
-                try:
-                    yield name, self.recommend(name, day, since, limit)
-                except InputError as e:
-                    yield name, e
+            with _one_blas_thread():
+                for name in profiles:
+                    try:
+                        recs = self.recommend(name, day, since, limit)
+                    except InputError as e:
+                        yield name, e
+                    else:
+                        yield name, recs
             return
         day = day or (None if since else self.store.latest_day())
         window = SearchFilters(since=since or day, until=day)
@@ -864,6 +908,15 @@ _FORKED: tuple[str, Embedder, LexicalModel, dict[Any, Any]] | None = None
 _WORKER: Recommender | None = None
 
 
+def _one_blas_thread() -> Any:
+    """Numpy's BLAS on one thread (a context manager, or for good if not used as one): a
+    ranking's products are small, and BLAS threads spinning between them take the CPU that
+    other rankings need."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _can_fork() -> bool:
     import multiprocessing
 
@@ -882,6 +935,7 @@ def _rank_in_worker(
         location, embedder, lexical, parts = _FORKED
         forked = getattr(embedder, "forked", None)  # its thread pool stayed in the parent
         _WORKER = Recommender(open_store(location), forked() if forked else embedder, lexical)
+        _one_blas_thread()  # for the worker's life: two workers x two BLAS threads thrash
         _WORKER._parts.size = max(_WORKER._parts.size, len(parts) + Recommender.PARTS)
         for key, value in parts.items():
             _WORKER._parts[key] = value
