@@ -67,6 +67,22 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
     assert _label(replace(untitled, abstract=None)) == untitled.ref
 
 
+def test_large_windows_rank_as_a_day_does(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past KEEP_BACKGROUND_PRODUCTS papers, each profile's support rows are multiplied
+    instead of the whole background sample kept: the same ranking."""
+    from paperfeed.recommend import feed
+
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)
+    kept = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    monkeypatch.setattr(feed, "KEEP_BACKGROUND_PRODUCTS", 0)
+    again = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    assert [r.paper.id for r in again] == [r.paper.id for r in kept]
+    np.testing.assert_allclose([r.score for r in again], [r.score for r in kept], atol=1e-5)
+
+
 def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None:
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)

@@ -53,9 +53,9 @@ STALE_GROWTH = 0.10
 #: ~25,000 terms: 7.5M), for faster products with each profile's papers.
 DENSE_CELLS = 12_000_000
 #: Listings up to this size keep their products with the whole background sample (~24 MB
-#: for a day of 300 papers), shared by every profile's model; larger windows compute each
-#: profile's few thousand support rows instead.
-KEEP_BACKGROUND_PRODUCTS = 2_500
+#: for a day of 300 papers), shared by every profile's model; larger windows (a week of
+#: ~2,000 papers would keep 160 MB) compute each profile's few thousand support rows instead.
+KEEP_BACKGROUND_PRODUCTS = 1_000
 
 
 @dataclass
