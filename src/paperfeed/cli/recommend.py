@@ -19,16 +19,21 @@ from paperfeed.recommend.feed import recommend as rank_for_profile
 KINDS = ["researcher", "reader", "institution", "lab", "topic"]
 
 
+def workers_option(what: str) -> Any:
+    """``--workers N``: how many processes rank ``what`` at once."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=1,
+        show_default=True,
+        help=f"Processes ranking {what} at once.",
+    )
+
+
 @click.command()
 @click.option("--profile", help="Profile to rank for.")
 @click.option("--all", "every", is_flag=True, help="Rank for every profile (the daily job).")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Processes ranking profiles at once (with --all).",
-)
+@workers_option("profiles with --all")
 @click.option("--day", metavar="YYYY-MM-DD", help="Papers listed that day [latest day].")
 @click.option("--since", metavar="YYYY-MM-DD", help="Papers listed since that day.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)

@@ -6,6 +6,7 @@ import click
 
 from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
+from paperfeed.cli.recommend import workers_option
 
 
 @click.command()
@@ -40,13 +41,7 @@ def digest() -> None:
 
 @digest.command(name="send")
 @click.option("--dry-run", is_flag=True, help="Compose and show the digests; send and record none.")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Processes ranking the due profiles at once.",
-)
+@workers_option("the due profiles")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def digest_send(obj: Context, dry_run: bool, workers: int, as_json: bool) -> None:
