@@ -14,7 +14,7 @@ import pytest
 from conftest import CORPUS, SEEDS, cli_json
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
-from paperfeed.errors import InputError, NotFound
+from paperfeed.errors import InputError, NotFound, StoreError
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.recommend.feed import LexicalModel, _label, recommend
 from paperfeed.store import Store
@@ -120,6 +120,15 @@ def test_a_fitted_model_is_kept_for_the_next_process(
         w.set_relation(store.profile("me").id, [first[0].paper.id], "down")
     recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
     assert len(fits) == 2
+
+    def locked() -> None:
+        raise StoreError("database is locked")
+
+    with store.writer() as w:  # a profile changed while the store cannot be written to
+        w.set_relation(store.profile("me").id, [first[1].paper.id], "down")
+    monkeypatch.setattr(store, "writer", locked)
+    assert recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    assert len(fits) == 3
 
 
 def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_path: Path) -> None:

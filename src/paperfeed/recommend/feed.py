@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from paperfeed.embed.model import Embedder, paper_text
-from paperfeed.errors import InputError, StoreError
+from paperfeed.errors import InputError
 from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
@@ -555,8 +555,8 @@ def _profile_state(
         try:
             with store.writer() as w:
                 w.save_profile_model(profile_id, fitted_on, _model_bytes(model, against_coef))
-        except StoreError as e:  # a read-only store: the model is fitted again next time
-            log.warning("could not keep the fitted model: %s", e)
+        except Exception as e:  # read-only or locked: the model is fitted again next time
+            log.warning("could not keep the fitted model of profile %s: %s", profile_id, e)
     return ProfileState(
         mine,
         prepared,
