@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from conftest import CORPUS, SEEDS, cli_json
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound, StoreError
+from paperfeed.ingest.normalize import name_key
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.recommend.feed import LexicalModel, _label, recommend
 from paperfeed.store import Store
@@ -61,6 +63,10 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
     rest = [r.score for r in everything[30:]]
     assert rest == sorted(rest, reverse=True) and max(rest) <= cut
     assert not {r.paper.ref for r in recs} & {m["id"] for m in mine}
+    # co-authors are counted by the store as from the papers' author lists
+    ids = [store.get_paper(m["id"]).id for m in mine]
+    listed = Counter(name_key(a.name) for p in store.papers(ids) for a in p.authors)
+    assert store.signers(ids) == dict(listed) and max(listed.values()) == len(mine)
     # a paper known only by its abstract (some lists give no titles) is named by its opening
     untitled = replace(recs[0].paper, title=None)
     assert _label(untitled).startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
@@ -280,6 +286,8 @@ def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_pa
 
 
 def test_papers_with_a_profiles_coauthors_say_so() -> None:
+    from collections import Counter
+
     from paperfeed.ingest.normalize import name_key
     from paperfeed.models import Author, Paper
     from paperfeed.recommend.feed import Listing, _coauthor_counts, _coauthored
@@ -297,10 +305,11 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
     new = [paper(10, "Charles Babbage", "X"), paper(11, "Ada Lovelace"), paper(12, "Y")]
     keys = [[name_key(a.name) for a in p.authors] for p in new]
     listing = Listing(new, None, None, None, keys)  # type: ignore[arg-type]
-    found = _coauthored(_coauthor_counts(mine), listing, [0, 1, 2])
+    signed = Counter(name_key(a.name) for p in mine for a in p.authors)
+    found = _coauthored(_coauthor_counts(signed, len(mine)), listing, [0, 1, 2])
     # Babbage wrote with the owner; the owner's own name (on every paper) is not a co-author
     assert found == {10: ["with Charles Babbage, an author of your papers"]}
-    assert _coauthored(_coauthor_counts(mine), listing, [1, 2]) == {}  # only the rows asked
+    assert _coauthored(_coauthor_counts(signed, 2), listing, [1, 2]) == {}  # only the rows asked
 
 
 def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(

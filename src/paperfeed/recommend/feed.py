@@ -538,8 +538,10 @@ def _profile_state(
     profile_id: int,
     fitted_on: bytes,
 ) -> ProfileState:
-    loaded = {p.id: p for p in store.papers(positives + negatives)}
+    # no author lists: co-authors are counted by the store (a collaboration signs hundreds)
+    loaded = {p.id: p for p in store.papers(positives + negatives, max_authors=0)}
     mine = [loaded[i] for i in positives if i in loaded]
+    coauthors = _coauthor_counts(store.signers([p.id for p in mine]), len(mine))
     if description:  # cold start: the description stands in for the profile's papers
         mine = [Paper.from_text(description)]
     prepared = lexical.papers(mine, _vectors(store, embedder, mine))
@@ -563,7 +565,7 @@ def _profile_state(
         against,
         model,
         against_coef,
-        _coauthor_counts(mine),
+        coauthors,
         category_counts(prepared.categories),
     )
 
@@ -623,12 +625,12 @@ def _read_model(data: bytes) -> tuple[DualSvm, np.ndarray]:
 COAUTHOR_BONUS = 1.0
 
 
-def _coauthor_counts(mine: list[Paper]) -> Counter[str]:
-    """How many of a profile's papers each co-author signed. The name on at least half of
-    them is its owner's, not a co-author's, and is left out."""
-    counts = Counter(name_key(a.name) for p in mine for a in p.authors)
-    owners = {k for k, n in counts.items() if n >= max(2, len(mine) / 2)}
-    return Counter({k: n for k, n in counts.items() if k not in owners})
+def _coauthor_counts(signed: dict[str, int], papers: int) -> Counter[str]:
+    """How many of a profile's ``papers`` each co-author signed (``signed``: every author's
+    count). The name on at least half of them is its owner's, not a co-author's, and is left
+    out."""
+    owners = {k for k, n in signed.items() if n >= max(2, papers / 2)}
+    return Counter({k: n for k, n in signed.items() if k not in owners})
 
 
 def _coauthored(coauthors: Counter[str], listing: Listing, rows: list[int]) -> dict[int, list[str]]:

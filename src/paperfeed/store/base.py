@@ -192,6 +192,10 @@ class Store(ABC):
         """The author entities a name (any spelling of it) stands for."""
 
     @abstractmethod
+    def signers(self, paper_ids: Collection[int]) -> dict[str, int]:
+        """The name keys of these papers' authors, each with how many of them it signed."""
+
+    @abstractmethod
     def author_counts(self, keys: Collection[str]) -> dict[str, int]:
         """For author name keys (``name_key``), how many papers each signed."""
 

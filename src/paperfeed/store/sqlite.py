@@ -289,6 +289,18 @@ class SQLiteStore(Store):
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def signers(self, paper_ids: Collection[int]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key, n in _where_in(
+            self._read,
+            "SELECT a.key, count(*) FROM paper_authors pa JOIN authors a ON a.id = pa.author_id "
+            "WHERE pa.paper_id IN ({}) GROUP BY a.key",
+            (),
+            sorted(paper_ids),
+        ):
+            counts[key] = counts.get(key, 0) + int(n)  # summed over chunks of ids
+        return counts
+
     def profile_model(self, profile_id: int, key: bytes) -> bytes | None:
         row = self._read.execute(
             "SELECT model FROM profile_models WHERE profile_id = ? AND key = ?",
