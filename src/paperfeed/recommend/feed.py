@@ -239,11 +239,19 @@ class Listing:
     def background(self, lexical: LexicalModel, rows: np.ndarray) -> np.ndarray:
         """Products of every listed paper (rows of the answer) with these rows of the
         lexical model's background sample (columns), float32."""
-        if len(self.papers) > KEEP_BACKGROUND_PRODUCTS:
+        kept = self.kept_background(lexical)
+        if kept is None:
             return self.rare.dot(lexical.background_terms[rows]).astype(np.float32)
+        return kept[rows].T
+
+    def kept_background(self, lexical: LexicalModel) -> np.ndarray | None:
+        """The products with the whole background sample, one background row per row (so a
+        profile's rows are read contiguously), computed on first use; None for a listing
+        too large to keep them."""
+        if len(self.papers) > KEEP_BACKGROUND_PRODUCTS:
+            return None
         if self._background is None:  # two threads may both compute it: the same result
             sample = lexical.background_terms
-            # kept one background row per row, so that a profile's rows are read contiguously
             self._background = np.ascontiguousarray(
                 np.vstack(
                     [
@@ -252,7 +260,7 @@ class Listing:
                     ]
                 )
             )
-        return self._background[rows].T
+        return self._background
 
 
 @dataclass
@@ -317,13 +325,10 @@ def recommend(
         chosen = sorted(new, key=lambda p: (p.id not in pinned, -p.id))[:limit]
         return [Recommendation(p, 0.0, pinned.get(p.id, [])) for p in chosen]
     state = _state_of(store, embedder, lexical, cache, about.id, marks, description)
-    given, against = _products(listing, state, lexical)
-    cand = _subset(listing.prepared, rows)
-    mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    evidence = {name: values[rows] for name, values in given.items()}
-    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
-    if against is not None:
-        scores = scores - 0.5 * _zscore(against[rows].max(axis=1))
+    scored = _scored(listing, state, lexical, rows)
+    cand, mean, evidence, scores = scored.cand, scored.mean, scored.evidence, scored.scores
+    if scored.against is not None:
+        scores = scores - 0.5 * _zscore(scored.against.max(axis=1))
     together = _coauthored(state.coauthors, listing, rows)
     if together:  # a paper with one of your co-authors (not measured: the benchmark hides authors)
         scores = scores + COAUTHOR_BONUS * np.array([p.id in together for p in new])
@@ -355,26 +360,42 @@ def recommend(
     ]
 
 
-def _products(
-    listing: Listing, state: ProfileState, lexical: LexicalModel
-) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Every listed paper's cosines with the profile's papers (tf-idf and rare terms) and
-    its model's decision value, for :func:`paperfeed_scores`; and its rare-terms cosines
-    with the papers the profile disliked (or None)."""
+@dataclass
+class Scored:
+    """A ranking's candidates (listing ``rows``) as scored for one profile."""
+
+    cand: Papers  # their vectors and categories
+    mean: np.ndarray  # the vector the embeddings are centred on
+    evidence: dict[str, np.ndarray]  # the parts given to paperfeed_scores, raw
+    scores: np.ndarray
+    against: np.ndarray | None  # rare-terms cosines with the papers the profile disliked
+
+
+def _scored(
+    listing: Listing, state: ProfileState, lexical: LexicalModel, rows: list[int]
+) -> Scored:
+    """Score the listing's ``rows`` for a profile with :func:`paperfeed_scores`, from the
+    listed papers' products with the profile's papers (tf-idf and rare terms), its model's
+    decision values and category shares, computed for the whole listing at once."""
     rare = listing.rare.dot(state.prepared.terms)
     svm = state.model.decide(rare, listing.background(lexical, state.model.rows))
     against = None
     if state.against is not None:
         against = listing.rare.dot(state.against)
         svm = svm + against @ state.against_coef
-    share = listing.category_share(state.categories, len(state.prepared))
-    given = {"lex": listing.lex.dot(state.prepared.tfidf), "rare": rare, "svm": svm}
-    return {**given, "category": share}, against
-
-
-def _subset(papers: Papers, rows: list[int]) -> Papers:
-    """The rows' vectors and categories: all a ranking reads once products are given."""
-    return Papers(None, None, papers.vectors[rows], [papers.categories[i] for i in rows])
+    given = {
+        "lex": listing.lex.dot(state.prepared.tfidf),
+        "rare": rare,
+        "svm": svm,
+        "category": listing.category_share(state.categories, len(state.prepared)),
+    }
+    evidence = {name: values[rows] for name, values in given.items()}
+    # all a ranking reads of the candidates once the products are given
+    prepared = listing.prepared
+    cand = Papers(None, None, prepared.vectors[rows], [prepared.categories[i] for i in rows])
+    mean = np.vstack([prepared.vectors, state.prepared.vectors]).mean(axis=0)
+    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
+    return Scored(cand, mean, evidence, scores, None if against is None else against[rows])
 
 
 def to_rate(
@@ -405,14 +426,11 @@ def to_rate(
     if not rows:
         return []
     state = _state_of(store, embedder, lexical, cache, about.id, marks, description)
-    given, _ = _products(listing, state, lexical)
-    cand = _subset(listing.prepared, rows)
-    mean = np.vstack([listing.prepared.vectors, state.prepared.vectors]).mean(axis=0)
-    evidence = {name: values[rows] for name, values in given.items()}
-    scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
-    margin = np.abs(evidence["svm"])
+    scored = _scored(listing, state, lexical, rows)
+    scores, mean = scored.scores, scored.mean
+    margin = np.abs(scored.evidence["svm"])
     pool = np.argsort(-scores, kind="stable")[:100]
-    v = cand.vectors - mean
+    v = scored.cand.vectors - mean
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     picked: list[int] = []
     for i in pool[np.argsort(margin[pool], kind="stable")]:
@@ -883,7 +901,7 @@ class Recommender:
         window = SearchFilters(since=since or day, until=day)
         assert self.lexical is not None
         listing = _listing(self.store, self.embedder, self.lexical, window, self._parts)
-        listing.background(self.lexical, np.zeros(0, dtype=np.int64))  # computed before fork
+        listing.kept_background(self.lexical)  # computed before the fork, shared by the workers
         by_id = {p.id: p for p in listing.papers}
         global _FORKED
         _FORKED = (self.store.location, self.embedder, self.lexical, dict(self._parts.items()))
