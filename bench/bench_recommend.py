@@ -36,7 +36,7 @@ from paperfeed.embed import load_embedder
 from paperfeed.embed.model import paper_text
 from paperfeed.errors import NotFound
 from paperfeed.models import SearchFilters
-from paperfeed.recommend.feed import LexicalModel, Recommender
+from paperfeed.recommend.feed import LexicalModel, Recommender, model_key
 from paperfeed.recommend.rankers import Context, asl_scores
 from paperfeed.store import open_store
 
@@ -110,13 +110,17 @@ def main() -> None:
             f"ms, p50 {pct(fits, 50):.0f} ms, p99 {pct(fits, 99):.0f} ms per profile"
         )
         states = [v for k, v in recommender._parts._data.items() if k[0] == "profile"]
-        models = store._read.execute(  # type: ignore[attr-defined]
-            "SELECT avg(length(model)) FROM profile_models"
-        ).fetchone()[0]
+        kept = {}  # each profile's model as the store keeps it
+        for name in names:
+            profile = store.profile(name)
+            marks = store.profile_relations(name)
+            key = model_key(lexical, marks, None)
+            kept[name] = (key, store.profile_model(profile.id, key))
+        sizes = [len(model) for _, model in kept.values() if model is not None]
         print(
             f"a kept profile (papers, rows, model), pickled: "
             f"{np.mean([len(pickle.dumps(s)) for s in states]) / 1024:.0f} KB on average; "
-            f"its model in the store: {models / 1024:.0f} KB"
+            f"its model in the store: {np.mean(sizes) / 1024:.0f} KB ({len(sizes)} kept)"
         )
         pages = []
         for name in names[:200]:
@@ -134,14 +138,11 @@ def main() -> None:
         with store.writer() as w:
             for copy in range(1, args.copies):
                 for name in names:
-                    source = store.profile(name)
                     twin = w.ensure_profile(f"{name} #{copy}", "researcher")
                     w.add_to_profile(twin, [p.id for p in store.profile_papers(name)])
-                    w.db.execute(  # type: ignore[attr-defined]
-                        "INSERT INTO profile_models SELECT ?, key, model, fitted_at "
-                        "FROM profile_models WHERE profile_id = ?",
-                        (twin, source.id),
-                    )
+                    key, model = kept[name]
+                    if model is not None:  # the same papers: the same model, kept for the twin
+                        w.save_profile_model(twin, key, model)
                     everyone.append(f"{name} #{copy}")
         print(f"\ndaily job over {len(everyone)} profiles, as a new process (models in the store):")
         rates = {}

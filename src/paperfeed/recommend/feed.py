@@ -496,14 +496,22 @@ def _state_of(
     key = ("profile", profile_id, tuple(positives), tuple(negatives), description, lexical.size)
     state = cache.get(key)
     if state is None:
-        fitted_on = hashlib.blake2b(
-            repr((MODEL_FORMAT, positives, negatives, description)).encode() + lexical.fingerprint,
-            digest_size=16,
-        ).digest()
+        fitted_on = model_key(lexical, marks, description)
         state = cache[key] = _profile_state(
             store, embedder, lexical, positives, negatives, description, profile_id, fitted_on
         )
     return state
+
+
+def model_key(lexical: LexicalModel, marks: dict[int, str], description: str | None) -> bytes:
+    """Names what a profile's model is fitted on (its marks, its description, the lexical
+    model and the kept format): the key its model is kept in the store under."""
+    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
+    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    return hashlib.blake2b(
+        repr((MODEL_FORMAT, positives, negatives, description)).encode() + lexical.fingerprint,
+        digest_size=16,
+    ).digest()
 
 
 def _vectors(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndarray:
