@@ -35,6 +35,7 @@ from paperfeed.recommend.rankers import (
     DualSvm,
     Papers,
     Rows,
+    _centred,
     _zscore,
     category_counts,
     paperfeed_scores,
@@ -171,6 +172,10 @@ class LexicalModel:
         wanted = np.array([p.id for p in items], dtype=np.int64)
         at = np.searchsorted(self.ids, wanted).clip(0, max(len(self.ids) - 1, 0))
         known = self.ids[at] == wanted if len(self.ids) else np.zeros(len(items), dtype=bool)
+        categories = [p.categories for p in items]
+        listed = [p.listed for p in items]
+        if known.all():  # every row fitted (the usual case): read in the items' order
+            return Papers(self.tfidf_rows[at], self.terms_rows[at], vectors, categories, listed)
         fresh = [
             paper_text(p.title, p.abstract)
             for p, k in zip(items, known.tolist(), strict=True)
@@ -189,8 +194,8 @@ class LexicalModel:
             sparse.vstack(tfidf, format="csr")[order],
             sparse.vstack(terms, format="csr")[order],
             vectors,
-            [p.categories for p in items],
-            [p.listed for p in items],
+            categories,
+            listed,
         )
 
 
@@ -206,6 +211,17 @@ class Listing:
     _background: np.ndarray | None = None
     _signed: dict[str, list[int]] | None = None
     _categories: tuple[dict[str, int], Any] | None = None
+    _space: tuple[np.ndarray, np.ndarray] | None = None
+
+    def centred(self) -> tuple[np.ndarray, np.ndarray]:
+        """The listed papers' mean embedding, and their embeddings centred on it and made
+        unit length: the space semantic similarities are taken in, the same for every
+        profile."""
+        if self._space is None:
+            vectors = self.prepared.vectors
+            mean = vectors.mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1])
+            self._space = (mean, _centred(vectors, mean))
+        return self._space
 
     def category_share(self, counts: Counter[str], papers: int) -> np.ndarray:
         """For every listed paper, the share of a profile's ``papers`` in its best category
@@ -315,8 +331,9 @@ def recommend(
     lexical = lexical or LexicalModel.for_store(store)
     listing = _listing(store, embedder, lexical, window, cache)
     rows = [i for i, p in enumerate(listing.papers) if p.id not in marks]
-    allowed = {p.id for p in _apply_filters([listing.papers[i] for i in rows], rules)}
-    rows = [i for i in rows if listing.papers[i].id in allowed]
+    if any(r.kind in FILTERS for r in rules):
+        allowed = {p.id for p in _apply_filters([listing.papers[i] for i in rows], rules)}
+        rows = [i for i in rows if listing.papers[i].id in allowed]
     if not rows:
         return []
     new = [listing.papers[i] for i in rows]
@@ -383,9 +400,11 @@ def _scored(
     if state.against is not None:
         against = listing.rare.dot(state.against)
         svm = svm + against @ state.against_coef
+    mean, centred = listing.centred()
     given = {
         "lex": listing.lex.dot(state.prepared.tfidf),
         "rare": rare,
+        "sem": centred @ _centred(state.prepared.vectors, mean).T,
         "svm": svm,
         "category": listing.category_share(state.categories, len(state.prepared)),
     }
@@ -393,7 +412,6 @@ def _scored(
     # all a ranking reads of the candidates once the products are given
     prepared = listing.prepared
     cand = Papers(None, None, prepared.vectors[rows], [prepared.categories[i] for i in rows])
-    mean = np.vstack([prepared.vectors, state.prepared.vectors]).mean(axis=0)
     scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
     return Scored(cand, mean, evidence, scores, None if against is None else against[rows])
 
@@ -534,11 +552,10 @@ def _listing(
     window: SearchFilters,
     cache: MutableMapping[Any, Any],
 ) -> Listing:
-    ids = [int(i) for i in store.filter_ids(window)]
-    key = ("listing", window, len(ids), ids[-1] if ids else 0, lexical.size)
+    key = ("listing", window, *store.filter_summary(window), lexical.size)
     listing = cache.get(key)
     if listing is None:
-        papers = store.papers(ids)
+        papers = store.papers([int(i) for i in store.filter_ids(window)])
         prepared = lexical.papers(papers, _vectors(store, embedder, papers))
         listing = cache[key] = Listing(
             papers,
@@ -677,6 +694,10 @@ def _mentions(paper: Paper, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
 
 
+#: Kinds of rule that drop papers (the others pick papers to show first).
+FILTERS = ("category", "exclude")
+
+
 def _apply_filters(papers: list[Paper], rules: list[Rule]) -> list[Paper]:
     """Drop the papers a profile's must-have categories or excluded words rule out."""
     wanted = {r.value for r in rules if r.kind == "category"}
@@ -761,9 +782,16 @@ def _shared_terms(a: Any, i: int, b: Any, j: int, n: int) -> np.ndarray:
     av = a.data[a.indptr[i] : a.indptr[i + 1]]
     bj = b.indices[b.indptr[j] : b.indptr[j + 1]]
     bv = b.data[b.indptr[j] : b.indptr[j + 1]]
-    common, at_a, at_b = np.intersect1d(ai, bj, assume_unique=True, return_indices=True)
-    weight = av[at_a] * bv[at_b]
-    return common[np.argsort(-weight, kind="stable")[:n]]
+    if not ai.size or not bj.size:
+        return bj[:0]
+    if not a.has_sorted_indices:  # found by binary search below
+        order = np.argsort(ai, kind="stable")
+        ai, av = ai[order], av[order]
+    at = np.minimum(np.searchsorted(ai, bj), ai.size - 1)
+    shared = ai[at] == bj
+    weight = av[at[shared]] * bv[shared]
+    common = bj[shared]
+    return common[np.lexsort((common, -weight))[:n]]
 
 
 class LRU(MutableMapping[Any, Any]):
@@ -910,6 +938,7 @@ class Recommender:
         assert self.lexical is not None
         listing = _listing(self.store, self.embedder, self.lexical, window, self._parts)
         listing.kept_background(self.lexical)  # computed before the fork, shared by the workers
+        listing.centred()
         by_id = {p.id: p for p in listing.papers}
         global _FORKED
         _FORKED = (self.store.location, self.embedder, self.lexical, dict(self._parts.items()))

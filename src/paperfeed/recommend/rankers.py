@@ -170,6 +170,9 @@ class Rows:
         self.small = sparse.csr_matrix(
             (m.data, inverse.ravel(), m.indptr), shape=(self.n, self.columns.size)
         )
+        # where each of the matrix's columns went (-1: unused), for the other side's indices
+        self.position = np.full(m.shape[1] + 1, -1, dtype=np.int32)
+        self.position[self.columns] = np.arange(self.columns.size, dtype=np.int32)
         cells = self.n * self.columns.size
         self.dense = None  # C order: scipy copies anything else on every product
         if 0 < cells <= dense_limit:
@@ -180,12 +183,12 @@ class Rows:
         o = sparse.csr_matrix(other)
         if not self.columns.size or not o.nnz:
             return np.zeros((self.n, o.shape[0]))
-        at = np.searchsorted(self.columns, o.indices).clip(0, self.columns.size - 1)
-        keep = self.columns[at] == o.indices
-        rows = np.repeat(np.arange(o.shape[0]), np.diff(o.indptr))
-        per_row = np.bincount(rows[keep], minlength=o.shape[0])
+        at = self.position[np.minimum(o.indices, self.position.size - 1)]
+        keep = at >= 0
+        kept_before = np.zeros(keep.size + 1, dtype=np.int64)  # kept entries before each one
+        np.cumsum(keep, out=kept_before[1:])
         cut = sparse.csr_matrix(
-            (o.data[keep], at[keep], np.r_[0, np.cumsum(per_row)]),
+            (o.data[keep], at[keep], kept_before[o.indptr]),
             shape=(o.shape[0], self.columns.size),
         )
         if self.dense is not None:
@@ -230,8 +233,8 @@ def features(
     Similarities compare a candidate with each profile paper (best match, best three) and
     with the profile's mean, so a researcher with several interests is matched on any of
     them; embeddings are centred on the corpus mean first. ``given`` holds parts a caller
-    already computed for many profiles at once: the cosine matrices ``lex`` and ``rare``
-    (candidates x profile papers), the ``svm`` decision values and the ``category``
+    already computed for many profiles at once: the cosine matrices ``lex``, ``rare`` and
+    ``sem`` (candidates x profile papers), the ``svm`` decision values and the ``category``
     shares.
     """
     given = given or {}
@@ -239,7 +242,9 @@ def features(
     sims = {
         "lex": given["lex"] if "lex" in given else cosines(candidates.tfidf, profile.tfidf),
         "rare": given["rare"] if "rare" in given else cosines(candidates.terms, profile.terms),
-        "sem": _centred(candidates.vectors, ctx.mean_vector)
+        "sem": given["sem"]
+        if "sem" in given
+        else _centred(candidates.vectors, ctx.mean_vector)
         @ _centred(profile.vectors, ctx.mean_vector).T,
     }
     out: dict[str, np.ndarray] = {}

@@ -243,6 +243,12 @@ class Store(ABC):
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
         """The ids of every paper the filters let through, sorted."""
 
+    def filter_summary(self, filters: SearchFilters) -> tuple[int, int]:
+        """How many papers the filters let through and the largest id among them (0 for
+        none): enough to tell that a window's papers changed, without reading them."""
+        ids = self.filter_ids(filters)
+        return len(ids), int(ids[-1]) if len(ids) else 0
+
     @abstractmethod
     def embedding_inputs(
         self, model: str, batch_size: int = 5000

@@ -461,6 +461,14 @@ class SQLiteStore(Store):
         sql = "SELECT p.id FROM papers p" + (f" WHERE {where}" if where else "") + " ORDER BY p.id"
         return np.fromiter((r[0] for r in self._read.execute(sql, params)), dtype=np.int64)
 
+    def filter_summary(self, filters: SearchFilters) -> tuple[int, int]:
+        where, params = _filter_sql(filters)
+        sql = "SELECT count(*), coalesce(max(p.id), 0) FROM papers p"
+        count, last = self._read.execute(
+            sql + (f" WHERE {where}" if where else ""), params
+        ).fetchone()
+        return int(count), int(last)
+
     # -- vectors --------------------------------------------------------------------------
 
     def embedding_inputs(
@@ -636,7 +644,6 @@ def _load(
 ) -> dict[int, _Loaded]:
     """Papers with their authors (and affiliations) and ids, in a few queries; with
     ``max_authors``, only each paper's first authors, the others counted."""
-    limit = (-1 if max_authors is None else max_authors,)
     out: dict[int, _Loaded] = {}
     columns = ", ".join(_FIELD_NAMES)
     for row in _where_in(db, f"SELECT id, {columns} FROM papers WHERE id IN ({{}})", (), ids):
@@ -646,26 +653,8 @@ def _load(
                 for name, value in zip(_FIELD_NAMES, row[1:], strict=True)
             }
         )
-    orgs: dict[tuple[int, int], list[str]] = {}
-    # a negative limit reads every author
-    where = "(? < 0 OR {}position < ?) AND "
-    for pid, pos, name in _where_in(
-        db,
-        "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
-        f"JOIN organizations o ON o.id = pao.org_id WHERE {where.format('pao.')}"
-        "pao.paper_id IN ({}) ORDER BY o.id",
-        limit * 2,
-        ids,
-    ):
-        orgs.setdefault((pid, pos), []).append(name)
-    for pid, pos, aid, name in _where_in(
-        db,
-        f"SELECT paper_id, position, author_id, name FROM paper_authors WHERE {where.format('')}"
-        "paper_id IN ({}) ORDER BY paper_id, position",
-        limit * 2,
-        ids,
-    ):
-        out[pid].authors.append((aid, name, orgs.get((pid, pos), [])))
+    if max_authors != 0:  # none wanted: only counted below
+        _load_authors(db, ids, -1 if max_authors is None else max_authors, out)
     if max_authors is not None:
         for pid, count in _where_in(
             db,
@@ -679,6 +668,31 @@ def _load(
     ):
         out[pid].ids[kind] = value
     return out
+
+
+def _load_authors(
+    db: sqlite3.Connection, ids: Sequence[int], limit: int, out: dict[int, _Loaded]
+) -> None:
+    """Each paper's first ``limit`` authors (all for a negative limit), with affiliations."""
+    orgs: dict[tuple[int, int], list[str]] = {}
+    where = "(? < 0 OR {}position < ?) AND "
+    for pid, pos, name in _where_in(
+        db,
+        "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
+        f"JOIN organizations o ON o.id = pao.org_id WHERE {where.format('pao.')}"
+        "pao.paper_id IN ({}) ORDER BY o.id",
+        (limit, limit),
+        ids,
+    ):
+        orgs.setdefault((pid, pos), []).append(name)
+    for pid, pos, aid, name in _where_in(
+        db,
+        f"SELECT paper_id, position, author_id, name FROM paper_authors WHERE {where.format('')}"
+        "paper_id IN ({}) ORDER BY paper_id, position",
+        (limit, limit),
+        ids,
+    ):
+        out[pid].authors.append((aid, name, orgs.get((pid, pos), [])))
 
 
 class SQLiteWriter(Writer):
