@@ -26,6 +26,19 @@ from paperfeed.models import AuthorRecord, PaperDraft, PaperRecord
 
 _SCALARS = ("comment", "journal_ref", "license", "venue", "year")
 _ID_ORDER = ("arxiv", "doi", "s2", "openalex")
+#: Fields whose source is recorded (provenance).
+_TRACED = (
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "published",
+    "updated",
+    "listed",
+    "links",
+    "versions",
+    *_SCALARS,
+)
 
 
 def draft_from_record(rec: PaperRecord) -> tuple[PaperDraft, dict[str, str]]:
@@ -67,20 +80,7 @@ def draft_from_record(rec: PaperRecord) -> tuple[PaperDraft, dict[str, str]]:
         arxiv_version=rec.arxiv_version,
         versions=rec.versions,
     )
-    for f in (
-        "title",
-        "abstract",
-        "authors",
-        "categories",
-        "published",
-        "updated",
-        "listed",
-        "links",
-        "versions",
-        *_SCALARS,
-    ):
-        if getattr(draft, f):
-            draft.provenance[f] = rec.source
+    draft.provenance = {f: rec.source for f in _TRACED if getattr(draft, f)}
     keys = {}
     if k := title_key(title):
         keys["title"] = k

@@ -103,7 +103,9 @@ def normalize_doi(value: str | None) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def split_name(name: str) -> tuple[str, str]:
     """``(given, family)`` from "First Last", "Last, First" or "Last, Jr., First"."""
-    name = _WS.sub(" ", unicodedata.normalize("NFC", name)).strip().strip(",")
+    if not name.isascii():
+        name = unicodedata.normalize("NFC", name)
+    name = " ".join(name.split()).strip(",")
     if "," in name:
         parts = [p.strip() for p in name.split(",")]
         family = parts[0]
