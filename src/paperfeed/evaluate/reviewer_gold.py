@@ -24,8 +24,8 @@ import numpy as np
 
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
-from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-from paperfeed.recommend.rankers import Context, Papers, paperfeed_scores
+from paperfeed.recommend.lexical import fit_terms
+from paperfeed.recommend.rankers import Context, Papers, expertise_scores
 
 Scores = dict[str, dict[str, float]]  # researcher -> paper -> value
 
@@ -111,8 +111,8 @@ def _read_dataset(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 
 def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
-    """Each researcher's affinity to each submission: the recommender's score (its category
-    prior is silent here: these papers carry no categories)."""
+    """Each researcher's expertise affinity to each submission (:func:`expertise_scores`),
+    from their own papers; rare terms are fitted on the set's papers."""
     submissions, archives = _read_dataset(folder)
     sub_ids = list(submissions)
     texts = [submissions[p] for p in sub_ids]
@@ -120,22 +120,19 @@ def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
     for researcher, papers in archives.items():
         texts += papers
         owners += [researcher] * len(papers)
-    _, tfidf = fit_tfidf(texts, min_df=1, max_df=0.5)
     _, terms = fit_terms(texts, min_df=1, max_df=0.5)
     vectors = embedder.embed(texts)
-    everything = Papers(tfidf, terms, vectors, [[] for _ in texts])
+    everything = Papers(None, terms, vectors, [[] for _ in texts])
     n = len(sub_ids)
     candidates = everything.take(np.arange(n))
     owner = np.array(owners)
-    mean = vectors.mean(axis=0)
+    ctx = Context(vectors.mean(axis=0), None, None)
     out: Scores = {}
     for researcher in archives:
         mine = n + np.flatnonzero(owner == researcher)
-        others = n + np.flatnonzero(owner != researcher)
         if not len(mine):
             continue
-        ctx = Context(mean, None, terms[others])
-        score = paperfeed_scores(everything.take(mine), candidates, ctx)
+        score = expertise_scores(everything.take(mine), candidates, ctx)
         out[researcher] = dict(zip(sub_ids, np.asarray(score, dtype=float).tolist(), strict=True))
     return out
 
