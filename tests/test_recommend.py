@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -15,11 +17,11 @@ import pytest
 from conftest import CORPUS, SEEDS, cli_json
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
-from paperfeed.errors import InputError, NotFound, StoreError
+from paperfeed.errors import InputError, NotFound, StoreBusy, StoreError
 from paperfeed.ingest.normalize import name_key
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.recommend.feed import LexicalModel, _label, recommend
-from paperfeed.store import Store
+from paperfeed.store import Store, open_store
 
 AUTHOR = "Nicu Sebe"
 
@@ -127,14 +129,61 @@ def test_a_fitted_model_is_kept_for_the_next_process(
     recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
     assert len(fits) == 2
 
-    def locked() -> None:
-        raise StoreError("database is locked")
-
-    with store.writer() as w:  # a profile changed while the store cannot be written to
+    with store.writer() as w:  # a profile changed while another process writes (an ingest)
         w.set_relation(store.profile("me").id, [first[1].paper.id], "down")
-    monkeypatch.setattr(store, "writer", locked)
+    other = open_store(store.location)
+    try:
+        with other.writer():
+            started = time.perf_counter()
+            assert recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+            assert time.perf_counter() - started < 20  # did not wait out the 30 s busy timeout
+            assert len(fits) == 3
+    finally:
+        other.close()
+    recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    assert len(fits) == 4  # the model was not kept: fitted again, and kept now
+    recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
+    assert len(fits) == 4
+
+    def read_only(wait: bool = True) -> None:
+        raise StoreError("attempt to write a readonly database")
+
+    with store.writer() as w:
+        w.set_relation(store.profile("me").id, [first[2].paper.id], "down")
+    monkeypatch.setattr(store, "writer", read_only)
     assert recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
-    assert len(fits) == 3
+    assert len(fits) == 5
+
+
+def test_a_writer_that_may_not_wait_fails_at_once_when_another_write_is_under_way(
+    store: Store,
+) -> None:
+    other = open_store(store.location)
+    try:
+        with other.writer():  # another process's transaction
+            started = time.perf_counter()
+            with pytest.raises(StoreBusy), store.writer(wait=False):
+                pass
+            assert time.perf_counter() - started < 5
+        with store.writer(wait=False) as w:  # free again; and the busy timeout is back
+            w.ensure_profile("after", "reader")
+        assert store.profile("after").name == "after"
+        with store.writer():  # this process's own writer, held by another thread
+            outcome: list[BaseException] = []
+
+            def try_write() -> None:
+                try:
+                    with store.writer(wait=False):
+                        pass
+                except StoreBusy as e:
+                    outcome.append(e)
+
+            thread = threading.Thread(target=try_write)
+            thread.start()
+            thread.join(5)
+            assert len(outcome) == 1
+    finally:
+        other.close()
 
 
 def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_path: Path) -> None:

@@ -70,3 +70,7 @@ class NotFound(PaperfeedError):
 
 class StoreError(PaperfeedError):
     """The database cannot be used as it is."""
+
+
+class StoreBusy(StoreError):
+    """Another write is under way and the caller chose not to wait for it."""

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from paperfeed.embed.model import Embedder, paper_text
-from paperfeed.errors import InputError
+from paperfeed.errors import InputError, StoreBusy
 from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
 from paperfeed.recommend.lexical import fit_terms, fit_tfidf
@@ -597,10 +597,14 @@ def _profile_state(
         model, against_coef = _read_model(kept)
     else:
         model, against_coef = _fit(lexical, prepared, positives, against)
+        # a ranking is a read: it never waits for another write (an ingest may hold the
+        # store for minutes), and a model not kept is fitted again next time
         try:
-            with store.writer() as w:
+            with store.writer(wait=False) as w:
                 w.save_profile_model(profile_id, fitted_on, _model_bytes(model, against_coef))
-        except Exception as e:  # read-only or locked: the model is fitted again next time
+        except StoreBusy as e:
+            log.info("did not keep the fitted model of profile %s: %s", profile_id, e)
+        except Exception as e:  # read-only, say
             log.warning("could not keep the fitted model of profile %s: %s", profile_id, e)
     return ProfileState(
         mine,

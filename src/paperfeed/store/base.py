@@ -120,8 +120,10 @@ class Store(ABC):
     location: str
 
     @abstractmethod
-    def writer(self) -> AbstractContextManager[Writer]:
-        """A transaction: commits when the block ends, rolls back if it raises."""
+    def writer(self, wait: bool = True) -> AbstractContextManager[Writer]:
+        """A transaction: commits when the block ends, rolls back if it raises. With
+        ``wait=False`` it raises :class:`StoreBusy` at once if another write (in this
+        process or another) is under way, for work that may be skipped (keeping a cache)."""
 
     @abstractmethod
     def get_paper(self, ref: str) -> Paper:

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import snowballstemmer
 
-from paperfeed.errors import Conflict, NotFound, StoreError
+from paperfeed.errors import Conflict, NotFound, StoreBusy, StoreError
 from paperfeed.ingest.normalize import name_key, normalize_doi, org_key, parse_arxiv_id
 from paperfeed.models import (
     RELATIONS,
@@ -74,8 +74,14 @@ def _row(d: PaperDraft) -> tuple[Any, ...]:
     )
 
 
+#: How long a connection waits for another process's write before giving up.
+BUSY_TIMEOUT_MS = 30_000
+
+
 def connect(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
@@ -121,9 +127,11 @@ class SQLiteStore(Store):
             self._local.db = None
 
     @contextmanager
-    def writer(self) -> Iterator[SQLiteWriter]:
-        with self._write_lock:
-            self._write.execute("BEGIN IMMEDIATE")
+    def writer(self, wait: bool = True) -> Iterator[SQLiteWriter]:
+        if not self._write_lock.acquire(blocking=wait):
+            raise StoreBusy(f"{self.location}: another write is under way")
+        try:
+            self._begin(wait)
             writer = SQLiteWriter(self._write)
             try:
                 yield writer
@@ -133,6 +141,20 @@ class SQLiteStore(Store):
             self._write.execute("COMMIT")
             if writer.papers_changed:  # a rating or a kept model leaves both as they were
                 self._vocabulary = self._papers_counted = None
+        finally:
+            self._write_lock.release()
+
+    def _begin(self, wait: bool) -> None:
+        if wait:
+            self._write.execute("BEGIN IMMEDIATE")
+            return
+        self._write.execute("PRAGMA busy_timeout = 0")  # another process's write: fail now
+        try:
+            self._write.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreBusy(f"{self.location}: another write is under way ({e})") from e
+        finally:
+            self._write.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     # -- reads ---------------------------------------------------------------------------
 
