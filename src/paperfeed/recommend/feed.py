@@ -317,7 +317,7 @@ def recommend(
     cache = {} if cache is None else cache
     marks = store.profile_relations(profile)
     rules = store.rules(profile)
-    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
+    positives, _ = _marked(marks)
     about = store.profile(profile)
     description = about.description if not positives else None
     if not positives and not description and not rules:
@@ -431,7 +431,7 @@ def to_rate(
     cosine under 0.8)."""
     cache = {} if cache is None else cache
     marks = store.profile_relations(profile)
-    positives = [p for p, r in marks.items() if r in POSITIVE]
+    positives, _ = _marked(marks)
     about = store.profile(profile)
     description = about.description if not positives else None
     last = store.latest_day()
@@ -509,8 +509,7 @@ def _state_of(
     """The profile's prepared papers, negatives and fitted model, kept in ``cache`` under a
     key that changes with its marks and description. A model fitted before on the same
     marks is read back from the store rather than fitted again."""
-    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
-    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    positives, negatives = _marked(marks)
     key = ("profile", profile_id, tuple(positives), tuple(negatives), description, lexical.size)
     state = cache.get(key)
     if state is None:
@@ -521,11 +520,17 @@ def _state_of(
     return state
 
 
+def _marked(marks: dict[int, str]) -> tuple[list[int], list[int]]:
+    """A profile's liked papers (its own, up-rated, saved) and disliked ones, each sorted."""
+    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
+    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    return positives, negatives
+
+
 def model_key(lexical: LexicalModel, marks: dict[int, str], description: str | None) -> bytes:
     """Names what a profile's model is fitted on (its marks, its description, the lexical
     model and the kept format): the key its model is kept in the store under."""
-    positives = sorted(p for p, r in marks.items() if r in POSITIVE)
-    negatives = sorted(p for p, r in marks.items() if r in NEGATIVE)
+    positives, negatives = _marked(marks)
     return hashlib.blake2b(
         repr((MODEL_FORMAT, positives, negatives, description)).encode() + lexical.fingerprint,
         digest_size=16,
