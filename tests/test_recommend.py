@@ -365,23 +365,34 @@ def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
     store: Store, tmp_path: Path
 ) -> None:
     from paperfeed.embed.model import paper_text
+    from paperfeed.recommend.lexical import terms_text
 
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)
-    items = store.papers([int(i) for i in lexical.ids[[5, 0, 42]]])
+    first = store.papers([int(i) for i in lexical.ids[:100]])
+    noted = [p for p in first if p.comment]  # "Accepted at ...": the comments space reads them
+    items = [noted[3], first[0], noted[0]]
     items.insert(1, replace(items[0], id=0, title="A description, never fitted"))
     got = lexical.papers(items, np.zeros((4, 8), np.float32))
     texts = [paper_text(p.title, p.abstract) for p in items]
-    for space, vectorizer in (("tfidf", lexical.tfidf), ("terms", lexical.terms)):
-        made = vectorizer.transform(texts).toarray()
+    with_comments = [terms_text(t, p.comment) for t, p in zip(texts, items, strict=True)]
+    comments = [p.comment or "" for p in items]
+    for space, vectorizer, inputs in (
+        ("tfidf", lexical.tfidf, texts),
+        ("terms", lexical.terms, with_comments),
+        ("comments", lexical.comments, comments),
+    ):
+        made = vectorizer.transform(inputs).toarray()
         np.testing.assert_allclose(getattr(got, space).toarray(), made, atol=1e-6)
+    assert any(comments), "the test papers should carry a comment"
 
 
-def test_category_share_is_the_best_category_of_each_paper() -> None:
+def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categories() -> None:
     from collections import Counter
 
     from paperfeed.models import Paper
     from paperfeed.recommend.feed import Listing
+    from paperfeed.recommend.rankers import category_evidence
 
     cats = [["cs.CV", "cs.LG"], [], ["cs.CL"], ["math.OC", "cs.LG"], [], ["q-bio.NC"]]
     papers = []
@@ -390,7 +401,23 @@ def test_category_share_is_the_best_category_of_each_paper() -> None:
         p.id, p.categories = i + 1, c
         papers.append(p)
     listing = Listing(papers, None, None, None, [[] for _ in papers])  # type: ignore[arg-type]
-    counts = Counter({"cs.LG": 3, "cs.CV": 1, "cs.CL": 2, "stat.ML": 9})
-    expected = [max((counts.get(c, 0) for c in cs), default=0) / 4 for cs in cats]
-    np.testing.assert_allclose(listing.category_share(counts, 4), expected)
-    np.testing.assert_allclose(listing.category_share(Counter(), 4), np.zeros(6))
+    prior = {"cs.LG": 0.4, "cs.CV": 0.3, "cs.CL": 0.2, "math.OC": 0.01}
+    counts = Counter({"cs.LG": 3, "cs.CV": 1, "cs.CL": 2, "stat.ML": 4})
+
+    def weight(c: str) -> float:  # log(p(c | profile) / p(c)), smoothed with 2 papers
+        return float(np.log((counts.get(c, 0) + 2 * prior[c]) / (6 * prior[c])))
+
+    missing = np.log(2 / 6)  # a category the profile never used
+    expected = [
+        weight("cs.CV") + weight("cs.LG"),
+        0.0,
+        weight("cs.CL"),
+        missing + weight("cs.LG"),
+        0.0,
+        missing,
+    ]
+    np.testing.assert_allclose(listing.category_evidence(counts, 4, prior), expected)
+    np.testing.assert_allclose(category_evidence(cats, counts, 4, prior), expected)
+    assert weight("cs.CL") > 0 > weight("cs.CV")  # 2 of 4 papers vs 1 in 5; 1 of 4 vs 3 in 10
+    # with no categories counted, every listed category is one the profile never used
+    assert listing.category_evidence(Counter(), 4, prior).max() == 0.0

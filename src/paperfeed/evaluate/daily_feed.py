@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,8 @@ from paperfeed.embed.model import Embedder, content_hash, paper_text
 from paperfeed.errors import InputError, RecordError
 from paperfeed.evaluate.metrics import ndcg, reciprocal_rank
 from paperfeed.ingest.normalize import clean_text
-from paperfeed.recommend.lexical import fit_terms, fit_tfidf
-from paperfeed.recommend.rankers import RANKERS, Context, Papers
+from paperfeed.recommend.lexical import fit_comments, fit_terms, fit_tfidf, terms_text
+from paperfeed.recommend.rankers import RANKERS, Context, Papers, category_prior
 
 CUTOFF = "2026-01-01"
 #: Background papers sampled as negatives for paperfeed's per-profile model.
@@ -57,6 +57,7 @@ class Corpus:
     authors: list[list[str]]
     categories: list[list[str]]
     listed: list[str]
+    comments: list[str] = field(default_factory=list)  # cleaned as the store cleans them
 
     def __post_init__(self) -> None:
         self.row = {pid: i for i, pid in enumerate(self.ids)}
@@ -64,7 +65,7 @@ class Corpus:
 
 def load_corpus(path: Path | str) -> Corpus:
     path = Path(path)
-    ids, texts, authors, cats, listed = [], [], [], [], []
+    ids, texts, authors, cats, listed, comments = [], [], [], [], [], []
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
@@ -79,11 +80,12 @@ def load_corpus(path: Path | str) -> Corpus:
                     authors.append(list(row.get("authors") or []))
                     cats.append(list(row.get("categories") or []))
                     listed.append(str(row.get("listing_date") or ""))
+                    comments.append(clean_text(row.get("comment")) or "")
                 except (ValueError, KeyError, TypeError) as e:
                     raise RecordError(f"{path}:{n}", f"not an arXiv corpus record ({e})") from e
     except OSError as e:
         raise InputError(f"{path}: cannot read the corpus ({e})") from e
-    return Corpus(ids, texts, authors, cats, listed)
+    return Corpus(ids, texts, authors, cats, listed, comments)
 
 
 def name_parity(name: str) -> str:
@@ -212,16 +214,19 @@ def prepared_cases(
     fitted on the whole corpus; models fit for a profile are reused across its days."""
     progress(f"tf-idf over {len(corpus.ids)} papers")
     _, tfidf = fit_tfidf(corpus.texts)
-    _, terms = fit_terms(corpus.texts)
+    comments = corpus.comments or [""] * len(corpus.ids)
+    _, terms = fit_terms([terms_text(t, c) for t, c in zip(corpus.texts, comments, strict=True)])
+    _, comment_rows = fit_comments(comments)
     needed = sorted({corpus.row[x] for c in cases for x in c.profile + c.candidates})
     vectors = np.zeros((len(corpus.ids), embedder.dim), dtype=np.float32)
     vectors[needed] = embed_cached(
         embedder, [corpus.texts[i] for i in needed], cache_dir or _cache(), progress
     )
-    papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed)
+    papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed, comment_rows)
     mean_vector = vectors[needed].mean(axis=0)
     listed = np.array(corpus.listed)
     models: dict[Any, Any] = {}
+    priors: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
     progress(f"ranking {len(cases)} cases")
     for case in cases:
@@ -235,7 +240,11 @@ def prepared_cases(
             background = tfidf[rows]
             sample = rng.choice(rows, min(len(rows), NEGATIVES), replace=False)
             background_terms = terms[np.sort(sample)]
-        ctx = Context(mean_vector, background, background_terms, models, key)
+        if cutoff not in priors:
+            priors[cutoff] = category_prior(
+                corpus.categories[i] for i in np.flatnonzero(listed < cutoff)
+            )
+        ctx = Context(mean_vector, background, background_terms, models, key, priors[cutoff])
         yield case, papers.take(prof_rows), papers.take(cand_rows), ctx
 
 

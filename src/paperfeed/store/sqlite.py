@@ -509,6 +509,21 @@ class SQLiteStore(Store):
             yield rows
             last = rows[-1][0]
 
+    def lexical_inputs(
+        self, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str | None, str | None, str | None, list[str]]]]:
+        last = 0
+        while True:
+            rows = self._read.execute(
+                "SELECT id, title, abstract, comment, categories FROM papers "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield [(i, t, a, c, orjson.loads(cats)) for i, t, a, c, cats in rows]
+            last = rows[-1][0]
+
     def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._read.execute(
             "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? ORDER BY paper_id",
