@@ -421,3 +421,25 @@ def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categori
     assert weight("cs.CL") > 0 > weight("cs.CV")  # 2 of 4 papers vs 1 in 5; 1 of 4 vs 3 in 10
     # with no categories counted, every listed category is one the profile never used
     assert listing.category_evidence(Counter(), 4, prior).max() == 0.0
+
+
+def test_a_comment_like_the_profiles_lifts_a_paper_and_no_comment_space_is_no_evidence() -> None:
+    from paperfeed.recommend.lexical import fit_comments
+    from paperfeed.recommend.rankers import comment_similarity
+
+    comments = [
+        "Accepted at CoRL 2025. Project page: https://tidy-lab.github.io/grasp",
+        "Accepted at CoRL 2025. Code: https://github.com/tidy-lab/reach",
+        "",
+        "12 pages, 5 figures",
+        "Accepted at CoRL 2026. Code: https://github.com/tidy-lab/place",
+        "Accepted to ACL 2026",
+        "12 pages, 5 figures",
+    ]
+    _, rows = fit_comments(comments, min_df=1)
+    profile, candidates = rows[:3], rows[3:]
+    got = comment_similarity(candidates, profile, 4)
+    assert got.argmax() == 1  # the lab's next paper: same venue, same code host
+    assert got[1] > got[2] > got[3] == 0.0  # "Accepted" alone counts a little; no comment: 0
+    assert not comment_similarity(None, None, 4).any()
+    assert fit_comments(["", ""]) == (None, None)  # no comment token: no space at all
