@@ -419,8 +419,9 @@ def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categori
     np.testing.assert_allclose(listing.category_evidence(counts, 4, prior), expected)
     np.testing.assert_allclose(category_evidence(cats, counts, 4, prior), expected)
     assert weight("cs.CL") > 0 > weight("cs.CV")  # 2 of 4 papers vs 1 in 5; 1 of 4 vs 3 in 10
-    # with no categories counted, every listed category is one the profile never used
-    assert listing.category_evidence(Counter(), 4, prior).max() == 0.0
+    # a profile with no categories (a description) has no category evidence
+    assert not listing.category_evidence(Counter(), 1, prior).any()
+    assert not category_evidence(cats, Counter(), 1, prior).any()
 
 
 def test_a_comment_like_the_profiles_lifts_a_paper_and_no_comment_space_is_no_evidence() -> None:

@@ -300,3 +300,21 @@ def test_hits_read_the_first_authors_of_a_collaboration(tmp_path: Path) -> None:
     assert len(full.authors) == 120 and full.more_authors == 0
     assert full.authors[100].name == "Member100 Collab"
     s.close()
+
+
+def test_the_stores_light_reads_agree_with_the_interfaces_defaults(corpus: Store) -> None:
+    """SQLite overrides two reads that the base Store builds from its other methods (what a
+    second backend gets for free); both must give the same answers."""
+    base = Store
+    fast = list(corpus.lexical_inputs(batch_size=700))
+    default = list(base.lexical_inputs(corpus, batch_size=700))
+    assert fast == default
+    rows = [row for batch in fast for row in batch]
+    assert len(rows) == corpus.paper_count() and [r[0] for r in rows] == sorted(r[0] for r in rows)
+    assert any(r[3] for r in rows) and all(isinstance(r[4], list) for r in rows)
+    for window in (
+        SearchFilters(),
+        SearchFilters(categories=("cs.RO",)),
+        SearchFilters(since="2999"),
+    ):
+        assert corpus.filter_summary(window) == base.filter_summary(corpus, window)

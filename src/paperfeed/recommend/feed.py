@@ -263,6 +263,8 @@ class Listing:
             flat = np.fromiter((c for row in cols for c in row), dtype=np.int64)
             self._categories = (vocab, (flat, indptr))
         vocab, (flat, indptr) = self._categories
+        if not counts:  # a description: no category evidence
+            return np.zeros(len(self.papers))
         missing = np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING))
         weight = np.full(len(vocab), missing)
         for name, w in category_weights(counts, papers, prior).items():

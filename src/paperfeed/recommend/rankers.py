@@ -264,7 +264,10 @@ def category_evidence(
     prior: Mapping[str, float],
 ) -> np.ndarray:
     """For each paper, the sum of its categories' :func:`category_weights` (a naive-Bayes
-    log-likelihood ratio: several matching categories add up, an unrelated one costs)."""
+    log-likelihood ratio: several matching categories add up, an unrelated one costs). A
+    profile with no categories (a description) has no category evidence: zeros."""
+    if not counts:
+        return np.zeros(len(categories))
     weights = category_weights(counts, papers, prior)
     missing = float(np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING)))
     return np.array(
