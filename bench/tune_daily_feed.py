@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+GRID = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # crowding counts against
 
 
 def _features(corpus_path: Path, authors: int, cache: Path) -> list[tuple[str, dict, np.ndarray]]:

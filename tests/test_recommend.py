@@ -444,3 +444,67 @@ def test_a_comment_like_the_profiles_lifts_a_paper_and_no_comment_space_is_no_ev
     assert got[1] > got[2] > got[3] == 0.0  # "Accepted" alone counts a little; no comment: 0
     assert not comment_similarity(None, None, 4).any()
     assert fit_comments(["", ""]) == (None, None)  # no comment token: no space at all
+
+
+def test_term_evidence_weighs_the_words_a_profile_uses_most_and_others_use_least() -> None:
+    from scipy import sparse
+
+    from paperfeed.recommend.rankers import term_evidence, term_shares, term_weights
+
+    # columns: 0 "splatting" (in 2 of 3 profile papers, 1% of papers), 1 "transformer" (in
+    # all 3, 30% of papers), 2 "gaussian" (in 1, 1%), 3 "protein" (not in the profile)
+    profile = sparse.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 0]], float))
+    shares = np.array([0.01, 0.3, 0.01, 0.02], np.float32)
+    got = term_weights(profile, shares).toarray().ravel()
+
+    def weight(n: int, p: float) -> float:  # log(p(t | profile) / p(t)), smoothed with 2 papers
+        return float(np.log((n + 2 * p) / (5 * p)))
+
+    np.testing.assert_allclose(
+        got, [weight(2, 0.01), weight(3, 0.3), weight(1, 0.01), 0.0], rtol=1e-6
+    )
+    assert got[0] > got[2] > got[1] > 0  # used often and rarely elsewhere weighs most
+    candidates = sparse.csr_matrix(np.array([[0.6, 0.8, 0, 0], [0, 0.8, 0, 0.6], [0, 0, 0, 1]]))
+    evidence = term_evidence(candidates, profile, shares)
+    np.testing.assert_allclose(evidence, candidates @ got, rtol=1e-6)
+    assert evidence[0] > evidence[1] > evidence[2] == 0.0
+    assert not term_evidence(candidates, profile, None).any()  # no shares: no evidence
+    # a term the shares never saw counts as the rarest one seen, not as a division by zero
+    unseen = term_weights(profile, np.array([0.0, 0.3, 0.01, 0.02], np.float32))
+    np.testing.assert_allclose(unseen.toarray().ravel()[0], weight(2, 0.01), rtol=1e-6)
+    # shares are taken over the papers' rows: the share of rows using each column
+    rows = sparse.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]], float))
+    np.testing.assert_allclose(term_shares(rows), [0.75, 0.25, 0.0])
+
+
+def test_crowding_is_the_mean_of_each_papers_nearest_references_over_blocks() -> None:
+    from paperfeed.recommend.rankers import crowding
+
+    products = np.random.default_rng(0).random((7, 53)).astype(np.float32)
+    blocks = [products[:, at : at + 10] for at in range(0, 53, 10)]
+    expected = np.sort(products, axis=1)[:, -20:].mean(axis=1)
+    np.testing.assert_allclose(crowding(iter(blocks), 7), expected, rtol=1e-6)
+    np.testing.assert_allclose(crowding(iter(blocks), 7, k=3), np.sort(products)[:, -3:].mean(1))
+    # fewer references than k: the mean over all of them; none at all: zeros
+    np.testing.assert_allclose(crowding(iter([products[:, :4]]), 7), products[:, :4].mean(1))
+    assert not crowding(iter([]), 7).any()
+
+
+def test_a_listings_crowding_leaves_out_each_paper_itself(store: Store, tmp_path: Path) -> None:
+    from paperfeed.models import SearchFilters
+    from paperfeed.recommend.feed import _listing
+    from paperfeed.recommend.rankers import CROWD
+
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)  # 3,001 papers: all of them are its sample
+    day = store.latest_day()
+    listing = _listing(store, HashingEmbedder(), lexical, SearchFilters(since=day, until=day), {})
+    got = listing.crowding(lexical)
+    products = listing.rare.dot(lexical.background_terms)  # listed papers x sample
+    ids = np.array([p.id for p in listing.papers])
+    itself = lexical.background_ids[None, :] == ids[:, None]
+    assert itself.any(axis=1).all(), "every listed paper should be in the sample here"
+    kept = np.where(itself, 0.0, products)
+    np.testing.assert_allclose(got, np.sort(kept, axis=1)[:, -CROWD:].mean(axis=1), rtol=1e-5)
+    with_itself = np.sort(products, axis=1)[:, -CROWD:].mean(axis=1)
+    assert (with_itself > got + 0.5 / CROWD).all()  # its own cosine, 1, would count

@@ -31,7 +31,15 @@ from paperfeed.errors import InputError, RecordError
 from paperfeed.evaluate.metrics import ndcg, reciprocal_rank
 from paperfeed.ingest.normalize import clean_text
 from paperfeed.recommend.lexical import fit_comments, fit_terms, fit_tfidf, terms_text
-from paperfeed.recommend.rankers import RANKERS, Context, Papers, category_prior
+from paperfeed.recommend.rankers import (
+    RANKERS,
+    Context,
+    Papers,
+    category_prior,
+    cosines,
+    crowding,
+    term_shares,
+)
 
 CUTOFF = "2026-01-01"
 #: Background papers sampled as negatives for paperfeed's per-profile model.
@@ -225,14 +233,16 @@ def prepared_cases(
     papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed, comment_rows)
     mean_vector = vectors[needed].mean(axis=0)
     listed = np.array(corpus.listed)
+    shares = term_shares(terms)
     models: dict[Any, Any] = {}
     priors: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
+    crowd = _crowding(corpus, cases, terms, listed, progress)
     progress(f"ranking {len(cases)} cases")
     for case in cases:
         cand_rows = [corpus.row[x] for x in case.candidates]
         prof_rows = [corpus.row[x] for x in case.profile]
-        cutoff = case.cutoff or min(corpus.listed[i] for i in cand_rows)
+        cutoff = _cutoff(corpus, case)
         key = (tuple(case.profile), cutoff)
         background = background_terms = None
         if not all((r, key) in models for r in ("asl", "terms-svm")):
@@ -244,8 +254,48 @@ def prepared_cases(
             priors[cutoff] = category_prior(
                 corpus.categories[i] for i in np.flatnonzero(listed < cutoff)
             )
-        ctx = Context(mean_vector, background, background_terms, models, key, priors[cutoff])
-        yield case, papers.take(prof_rows), papers.take(cand_rows), ctx
+        ctx = Context(
+            mean_vector, background, background_terms, models, key, priors[cutoff], shares
+        )
+        candidates = papers.take(cand_rows)
+        candidates.crowding = crowd[cutoff][cand_rows]
+        yield case, papers.take(prof_rows), candidates, ctx
+
+
+def _cutoff(corpus: Corpus, case: Case) -> str:
+    """The day a case's profile ends: given, or the first day of its candidates."""
+    return case.cutoff or min(corpus.listed[corpus.row[x]] for x in case.candidates)
+
+
+def _crowding(
+    corpus: Corpus,
+    cases: list[Case],
+    terms: Any,
+    listed: np.ndarray,
+    progress: Callable[[str], None],
+) -> dict[str, np.ndarray]:
+    """For each cutoff, every candidate's :func:`~paperfeed.recommend.rankers.crowding`
+    among a sample of the papers listed before it (as the feed takes it among its lexical
+    model's background sample), by corpus row (zeros for rows no case ranks)."""
+    wanted: dict[str, set[int]] = {}
+    for case in cases:
+        wanted.setdefault(_cutoff(corpus, case), set()).update(
+            corpus.row[x] for x in case.candidates
+        )
+    progress(f"crowding of {sum(map(len, wanted.values()))} candidates")
+    rng = np.random.default_rng(1)
+    out = {}
+    for cutoff, rows in wanted.items():
+        before = np.flatnonzero(listed < cutoff)
+        sample = terms[np.sort(rng.choice(before, min(len(before), NEGATIVES), replace=False))]
+        at = np.array(sorted(rows), dtype=np.int64)
+        values = np.zeros(len(corpus.ids))
+        for start in range(0, len(at), 2000):
+            chunk = terms[at[start : start + 2000]]
+            blocks = (cosines(chunk, sample[s : s + 5000]) for s in range(0, sample.shape[0], 5000))
+            values[at[start : start + 2000]] = crowding(blocks, chunk.shape[0])
+        out[cutoff] = values
+    return out
 
 
 def evaluate(

@@ -31,7 +31,7 @@ from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
 from paperfeed.recommend.lexical import fit_comments, fit_terms, fit_tfidf, terms_text
 from paperfeed.recommend.rankers import (
-    CATEGORY_SMOOTHING,
+    SMOOTHING,
     Context,
     DualSvm,
     Papers,
@@ -42,7 +42,10 @@ from paperfeed.recommend.rankers import (
     category_prior,
     category_weights,
     comment_similarity,
+    crowding,
     paperfeed_scores,
+    term_shares,
+    term_weights,
 )
 from paperfeed.store import Store
 
@@ -82,7 +85,7 @@ class Recommendation:
 
 
 #: Bumped when :class:`LexicalModel` changes shape: older cached models are refitted.
-LEXICAL_VERSION = 3
+LEXICAL_VERSION = 4
 
 
 @dataclass
@@ -102,6 +105,7 @@ class LexicalModel:
     comments: Any = None  # the comments' vectorizer (None: no comment token seen twice)
     comment_rows: Any = None
     category_prior: dict[str, float] = field(default_factory=dict)
+    term_shares: np.ndarray | None = None  # each rare term's share of the papers using it
     version: int = LEXICAL_VERSION
 
     @classmethod
@@ -138,6 +142,7 @@ class LexicalModel:
             comments_space,
             comment_rows,
             category_prior(categories),
+            term_shares(matrix),
         )
 
     @classmethod
@@ -238,6 +243,7 @@ class Listing:
     _signed: dict[str, list[int]] | None = None
     _categories: tuple[dict[str, int], Any] | None = None
     _space: tuple[np.ndarray, np.ndarray] | None = None
+    _crowding: np.ndarray | None = None
 
     def centred(self) -> tuple[np.ndarray, np.ndarray]:
         """The listed papers' mean embedding, and their embeddings centred on it and made
@@ -265,7 +271,7 @@ class Listing:
         vocab, (flat, indptr) = self._categories
         if not counts:  # a description: no category evidence
             return np.zeros(len(self.papers))
-        missing = np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING))
+        missing = np.log(SMOOTHING / (papers + SMOOTHING))
         weight = np.full(len(vocab), missing)
         for name, w in category_weights(counts, papers, prior).items():
             if name in vocab:
@@ -290,6 +296,29 @@ class Listing:
         if kept is None:
             return self.rare.dot(lexical.background_terms[rows]).astype(np.float32)
         return kept[rows].T
+
+    def crowding(self, lexical: LexicalModel) -> np.ndarray:
+        """Every listed paper's :func:`~paperfeed.recommend.rankers.crowding`: its mean
+        rare-terms cosine with its nearest papers in the lexical model's background sample
+        (itself left out), the same for every profile."""
+        if self._crowding is None:
+            sample = lexical.background_terms
+            ids = np.array([p.id for p in self.papers], dtype=np.int64)
+            kept = self.kept_background(lexical)
+
+            def blocks() -> Iterator[np.ndarray]:
+                for at in range(0, sample.shape[0], 5000):
+                    block = (
+                        self.rare.dot(sample[at : at + 5000]).astype(np.float32)
+                        if kept is None
+                        else kept[at : at + 5000].T.copy()
+                    )
+                    # a listed paper in the sample would be its own nearest paper
+                    block[lexical.background_ids[at : at + 5000][None, :] == ids[:, None]] = 0
+                    yield block
+
+            self._crowding = crowding(blocks(), len(self.papers))
+        return self._crowding
 
     def kept_background(self, lexical: LexicalModel) -> np.ndarray | None:
         """The products with the whole background sample, one background row per row (so a
@@ -443,6 +472,8 @@ def _scored(
         "comment": comment_similarity(
             listing.prepared.comments, state.prepared.comments, len(listing.papers)
         ),
+        "terms": _term_evidence(listing, state, lexical),
+        "crowding": listing.crowding(lexical),
     }
     evidence = {name: values[rows] for name, values in given.items()}
     # all a ranking reads of the candidates once the products are given
@@ -450,6 +481,14 @@ def _scored(
     cand = Papers(None, None, prepared.vectors[rows], [prepared.categories[i] for i in rows])
     scores = paperfeed_scores(state.prepared, cand, Context(mean, None, None), given=evidence)
     return Scored(cand, mean, evidence, scores, None if against is None else against[rows])
+
+
+def _term_evidence(listing: Listing, state: ProfileState, lexical: LexicalModel) -> np.ndarray:
+    """:func:`~paperfeed.recommend.rankers.term_evidence` of every listed paper for a
+    profile, from the listing's rare-terms rows cut once."""
+    if lexical.term_shares is None or not state.prepared.terms.shape[0]:
+        return np.zeros(len(listing.papers))
+    return listing.rare.dot(term_weights(state.prepared.terms, lexical.term_shares)).ravel()
 
 
 def to_rate(

@@ -33,6 +33,7 @@ class Papers:
     categories: list[list[str]]
     listed: Sequence[str | None] = field(default_factory=list)
     comments: Any = None  # scipy.sparse CSR, the arXiv comments' space (lexical.py), or None
+    crowding: np.ndarray | None = None  # each paper's :func:`crowding` among earlier papers
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -46,6 +47,7 @@ class Papers:
             [self.categories[i] for i in rows],
             [self.listed[i] for i in rows] if self.listed else [],
             None if self.comments is None else self.comments[rows],
+            None if self.crowding is None else self.crowding[rows],
         )
 
 
@@ -61,6 +63,8 @@ class Context:
     key: Any = None  # names the (profile, background) pair, so models fit once are reused
     #: each category's share of the background's papers (:func:`category_prior`)
     category_prior: Mapping[str, float] = field(default_factory=dict)
+    #: each rare-terms column's share of the store's papers (:func:`term_shares`), or None
+    term_shares: np.ndarray | None = None
 
 
 Ranker = Callable[[Papers, Papers, Context], np.ndarray]
@@ -236,25 +240,35 @@ def category_prior(categories: Iterable[Sequence[str]]) -> dict[str, float]:
     return {c: n / papers for c, n in counts.items()}
 
 
-#: Papers' worth of the background that a profile's category counts are smoothed with.
-CATEGORY_SMOOTHING = 2.0
+#: Papers' worth of the background that a profile's counts (of categories, of terms) are
+#: smoothed with (:func:`log_ratios`).
+SMOOTHING = 2.0
+
+
+def log_ratios(counts: np.ndarray, papers: int, prior: np.ndarray) -> np.ndarray:
+    """``log(p(x | profile) / p(x))`` for features seen ``counts`` times in a profile of
+    ``papers`` papers and in a ``prior`` share of papers at large, the profile's share
+    smoothed towards the prior with :data:`SMOOTHING` (``m``) papers: a feature the
+    profile uses more often than papers at large weighs more than zero."""
+    m = SMOOTHING
+    return np.log((counts + m * prior) / ((papers + m) * prior))
 
 
 def category_weights(
     counts: Counter[str], papers: int, prior: Mapping[str, float]
 ) -> dict[str, float]:
-    """How much more often a profile's papers are in each category than papers at large:
-    ``log(p(c | profile) / p(c))``, the profile's share smoothed towards the prior with
-    :data:`CATEGORY_SMOOTHING` (``m``) papers. A category missing from ``counts`` weighs
-    ``log(m / (papers + m))`` (:func:`category_evidence`): a paper listed in a category the
-    profile never uses loses."""
-    m = CATEGORY_SMOOTHING
+    """How much more often a profile's papers are in each category than papers at large
+    (:func:`log_ratios`). A category missing from ``counts`` weighs ``log(m / (papers +
+    m))`` (:func:`category_evidence`): a paper listed in a category the profile never uses
+    loses."""
     rarest = min(prior.values(), default=1.0)  # for a category the prior never saw
-    weights = {}
-    for c, n in counts.items():
-        p = prior.get(c) or rarest
-        weights[c] = float(np.log((n + m * p) / ((papers + m) * p)))
-    return weights
+    names = list(counts)
+    weights = log_ratios(
+        np.array([counts[c] for c in names], dtype=np.float64),
+        papers,
+        np.array([prior.get(c) or rarest for c in names], dtype=np.float64),
+    )
+    return dict(zip(names, weights.tolist(), strict=True))
 
 
 def category_evidence(
@@ -269,7 +283,7 @@ def category_evidence(
     if not counts:
         return np.zeros(len(categories))
     weights = category_weights(counts, papers, prior)
-    missing = float(np.log(CATEGORY_SMOOTHING / (papers + CATEGORY_SMOOTHING)))
+    missing = float(np.log(SMOOTHING / (papers + SMOOTHING)))
     return np.array(
         [sum(weights.get(c, missing) for c in cats) for cats in categories], dtype=np.float64
     )
@@ -282,6 +296,57 @@ def comment_similarity(candidates: Any, profile: Any, n: int) -> np.ndarray:
         return np.zeros(n)
     mean = sparse.csr_matrix(profile.mean(axis=0))
     return np.asarray((candidates @ mean.T).toarray()).ravel()
+
+
+def term_shares(terms: Any) -> np.ndarray:
+    """Each rare-terms column's share of the papers (rows of ``terms``) that use it."""
+    m = sparse.csr_matrix(terms)
+    counts = np.bincount(m.indices, minlength=m.shape[1])
+    return (counts / max(m.shape[0], 1)).astype(np.float32)
+
+
+def term_weights(profile: Any, shares: np.ndarray) -> Any:
+    """A 1-row CSR over the rare terms: each term a profile's papers use weighs
+    :func:`log_ratios` of the papers using it against its ``shares`` of papers at large, so
+    a term in most of a researcher's papers and few others' counts most. Terms the profile
+    does not use weigh nothing."""
+    m = sparse.csr_matrix(profile)
+    used, counts = np.unique(m.indices, return_counts=True)
+    prior = shares[used].astype(np.float64)
+    if not prior.all():  # a term no fitted paper used (shares from another fit): the rarest
+        prior[prior == 0] = shares[shares > 0].min(initial=1.0)
+    weights = log_ratios(counts.astype(np.float64), m.shape[0], prior)
+    return sparse.csr_matrix(
+        (weights, used, np.array([0, used.size])), shape=(1, m.shape[1]), dtype=np.float64
+    )
+
+
+def term_evidence(candidates: Any, profile: Any, shares: np.ndarray | None) -> np.ndarray:
+    """Each candidate's rare-terms row weighted by the profile's :func:`term_weights`: a
+    naive-Bayes-like score of how typical its words are of the profile (zeros without
+    ``shares``)."""
+    n = candidates.shape[0] if candidates is not None else 0
+    if shares is None or profile is None or not profile.shape[0] or not n:
+        return np.zeros(n)
+    return cosines(candidates, term_weights(profile, shares)).ravel()
+
+
+#: How many of the nearest earlier papers a paper's :func:`crowding` is the mean over.
+CROWD = 20
+
+
+def crowding(products: Iterable[np.ndarray], n: int, k: int = CROWD) -> np.ndarray:
+    """Each of ``n`` papers' mean cosine with its ``k`` nearest papers in a reference sample
+    of the store, from its products with the sample given in blocks of columns (``n`` rows
+    each). A paper in a crowded topic is close to many papers, its author's among them;
+    its similarities to a profile count for less (hubness)."""
+    best = np.zeros((n, 0), dtype=np.float32)
+    for block in products:
+        both = np.hstack([best, np.asarray(block, dtype=np.float32)])
+        if both.shape[1] > k:
+            both = np.partition(both, both.shape[1] - k, axis=1)[:, -k:]
+        best = both
+    return best.mean(axis=1).astype(np.float64) if best.shape[1] else np.zeros(n)
 
 
 def features(
@@ -297,7 +362,9 @@ def features(
     them; embeddings are centred on the corpus mean first. ``given`` holds parts a caller
     already computed for many profiles at once: the cosine matrices ``lex``, ``rare`` and
     ``sem`` (candidates x profile papers), the ``svm`` decision values, the ``category``
-    evidence (:func:`category_evidence`) and the ``comment`` similarities.
+    evidence (:func:`category_evidence`), the ``comment`` similarities, the ``terms``
+    evidence (:func:`term_evidence`) and the candidates' ``crowding`` (else read from
+    ``candidates.crowding``).
     """
     given = given or {}
     k = min(3, len(profile))
@@ -329,13 +396,24 @@ def features(
         out["comment"] = given["comment"]
     else:
         out["comment"] = comment_similarity(candidates.comments, profile.comments, len(candidates))
+    if "terms" in given:
+        out["terms"] = given["terms"]
+    else:
+        out["terms"] = term_evidence(candidates.terms, profile.terms, ctx.term_shares)
+    if "crowding" in given:
+        out["crowding"] = given["crowding"]
+    elif candidates.crowding is not None:
+        out["crowding"] = candidates.crowding
+    else:
+        out["crowding"] = np.zeros(len(candidates))
     return {name: _zscore(np.asarray(v, dtype=np.float64)) for name, v in out.items()}
 
 
 #: Weights of :func:`paperfeed_scores`: coordinate ascent on MRR over half of the first 200
 #: even-SHA-1 authors of the daily benchmark (bench/tune_daily_feed.py), the other half
 #: checking them; ``comment`` and ``category`` were then chosen on a grid with the others
-#: held, on all 200 (README, "The daily-feed benchmark").
+#: held, on all 200, and ``terms`` and ``crowding`` likewise later (README, "The daily-feed
+#: benchmark"). Crowding counts against: a paper close to many is close to you by chance.
 WEIGHTS: dict[str, float] = {
     "svm": 1.0,
     "lex_max": 0.25,
@@ -346,6 +424,8 @@ WEIGHTS: dict[str, float] = {
     "sem_centroid": 0.5,
     "category": 1.0,
     "comment": 0.5,
+    "terms": 0.5,
+    "crowding": -0.5,
 }
 
 
