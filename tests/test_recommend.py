@@ -304,6 +304,11 @@ def test_cosines_match_the_plain_sparse_product() -> None:
     for rows in (Rows(c), Rows(c, dense_limit=10**9)):  # cut once, then many products
         for other in (p, c, sparse.csr_matrix((2, 100_000))):
             np.testing.assert_allclose(rows.dot(other), (c @ other.T).toarray())
+    # float32 rows (the feed's) times a float64 side: computed in float32, same values
+    rows32 = Rows(c.astype(np.float32), dense_limit=10**9)
+    got = rows32.dot(p)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, (c @ p.T).toarray(), rtol=1e-5)
 
 
 def test_diversity_keeps_near_duplicates_apart() -> None:

@@ -195,8 +195,9 @@ class Rows:
         keep = at >= 0
         kept_before = np.zeros(keep.size + 1, dtype=np.int64)  # kept entries before each one
         np.cumsum(keep, out=kept_before[1:])
+        # in the rows' own dtype: a float64 side would have scipy copy the dense rows upcast
         cut = sparse.csr_matrix(
-            (o.data[keep], at[keep], kept_before[o.indptr]),
+            (o.data[keep].astype(self.small.dtype, copy=False), at[keep], kept_before[o.indptr]),
             shape=(o.shape[0], self.columns.size),
         )
         if self.dense is not None:
