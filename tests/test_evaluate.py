@@ -149,12 +149,38 @@ def test_reviewer_gold_reproduces_the_published_baselines() -> None:
     assert reviewer_gold.metrics(reverse, ratings, papers)["loss"] == 1.0
 
 
-def test_reviewer_gold_cli_scores_paperfeed_beside_the_baselines(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_gold_cli_scores_paperfeed_beside_the_baselines(
+    cli, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
     root = SHARED / "data" / "reviewer-gold"
-    out = json.loads(cli("eval", "reviewer-gold", root, "--set", "d_20_1", "--json").stdout)
-    methods = out["methods"]
-    assert set(methods) == {"tpms", "specter", "specter_mfr", "paperfeed"}
-    ours = methods["paperfeed"]
-    assert ours["sets"] == 1 and 0 <= ours["easy"] <= 1 and 0 <= ours["hard"] <= 1
-    assert ours["loss"] < 0.4  # a random order loses 0.5
+    small = _small_corpus(tmp_path)
+    runs = {
+        "corpus": ("--corpus", small),
+        "set alone": ("--no-corpus",),
+    }
+    got = {}
+    for name, how in runs.items():
+        out = json.loads(
+            cli("eval", "reviewer-gold", root, "--set", "d_20_1", *how, "--json").stdout
+        )
+        methods = out["methods"]
+        assert set(methods) == {"tpms", "specter", "specter_mfr", "paperfeed"}
+        ours = got[name] = methods["paperfeed"]
+        assert ours["sets"] == 1 and 0 <= ours["easy"] <= 1 and 0 <= ours["hard"] <= 1
+        assert ours["loss"] < 0.4  # a random order loses 0.5
+    assert got["corpus"] != got["set alone"]  # the background changed the terms' weights
+    missing = cli("eval", "reviewer-gold", root, "--corpus", tmp_path / "none.jsonl", expect=2)
+    assert "--no-corpus" in missing.stderr
+
+
+def test_reviewer_gold_weighs_rare_terms_over_the_background() -> None:
+    """Document frequencies come from the background and the sets together: a word a few of
+    the set's papers use is a rare term, until the background shows it is common."""
+    folder = SHARED / "data" / "reviewer-gold" / "evaluation_datasets" / "d_20_1"
+    rare = [f"survey of topic{i}" for i in range(2000)]
+    assert "sinkhorn" in reviewer_gold.rare_terms(rare, [folder]).vocabulary_
+    common = rare + ["sinkhorn iterations for transport"] * 500
+    vocabulary = reviewer_gold.rare_terms(common, [folder]).vocabulary_
+    assert "sinkhorn" not in vocabulary and "survey" not in vocabulary
+    assert "permutation" in vocabulary

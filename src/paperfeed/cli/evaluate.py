@@ -13,12 +13,14 @@ from paperfeed.cli import Context
 from paperfeed.cli.papers import _print_json
 from paperfeed.embed.model import default_cache_dir
 from paperfeed.evaluate import authors, csfcube, daily_feed, reviewer_gold
+from paperfeed.recommend.lexical import terms_text
 from paperfeed.recommend.rankers import RANKERS
 
+SHARED_CORPUS = Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz")
 corpus_option = click.option(
     "--corpus",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz"),
+    default=SHARED_CORPUS,
     show_default=True,
     help="arXiv corpus (JSON lines with listing_date).",
 )
@@ -122,12 +124,31 @@ def eval_daily_feed(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("../shared/data/reviewer-gold"),
 )
+@click.option(
+    "--corpus",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SHARED_CORPUS,
+    show_default=True,
+    help="Background papers whose document frequencies weigh the rare terms.",
+)
+@click.option(
+    "--no-corpus", is_flag=True, help="Fit rare terms on each set's papers alone, not the corpus."
+)
 @click.option("--set", "sets", multiple=True, help="Evaluation set, e.g. d_20_1 (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def eval_reviewer_gold(obj: Context, root: Path, sets: tuple[str, ...], as_json: bool) -> None:
-    """Reviewer expertise: loss and easy/hard triple accuracy, shipped baselines beside ours."""
-    results = reviewer_gold.evaluate(root, obj.embedder, sets or None)
+def eval_reviewer_gold(
+    obj: Context, root: Path, corpus: Path, no_corpus: bool, sets: tuple[str, ...], as_json: bool
+) -> None:
+    """Reviewer expertise: loss and easy/hard triple accuracy, shipped baselines beside ours.
+    paperfeed weighs rare terms over the corpus and the sets' papers, as a store would."""
+    background: list[str] = []
+    if not no_corpus:
+        if not corpus.is_file():
+            raise click.UsageError(f"no corpus at {corpus}: pass --corpus FILE or --no-corpus")
+        data = daily_feed.load_corpus(corpus)
+        background = [terms_text(t, c) for t, c in zip(data.texts, data.comments, strict=True)]
+    results = reviewer_gold.evaluate(root, obj.embedder, sets or None, background)
     if as_json:
         _print_json({"model": obj.embedder.name, "methods": results})
         return

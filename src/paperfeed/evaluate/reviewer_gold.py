@@ -9,6 +9,11 @@ paper defines them:
   predicted order gets wrong (ties cost half);
 - easy / hard triple accuracy: pairs with one paper rated 4+ and the other 2-, or both 4+
   with different ratings, ordered right.
+
+paperfeed's affinity reads rare terms weighed as a store weighs them: fitted over background
+papers (the arXiv corpus, as a store holds it) together with every set's papers, as they would
+be once the reviewers' papers and the submissions are ingested. Without background papers the
+terms are fitted on each set's ~1,300 papers alone, whose document frequencies are noisy.
 """
 
 from __future__ import annotations
@@ -110,9 +115,22 @@ def _read_dataset(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     return submissions, archives
 
 
-def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
+def _texts(submissions: dict[str, str], archives: dict[str, list[str]]) -> list[str]:
+    return [*submissions.values(), *(t for papers in archives.values() for t in papers)]
+
+
+def rare_terms(background: Sequence[str], datasets: Sequence[Path]) -> Any:
+    """The rare-terms vectorizer fitted over ``background`` texts and every paper of the
+    ``datasets`` (each text once)."""
+    seen = dict.fromkeys(t for folder in datasets for t in _texts(*_read_dataset(folder)))
+    vectorizer, _ = fit_terms([*background, *seen])
+    return vectorizer
+
+
+def paperfeed_affinity(folder: Path, embedder: Embedder, vectorizer: Any = None) -> Scores:
     """Each researcher's expertise affinity to each submission (:func:`expertise_scores`),
-    from their own papers; rare terms are fitted on the set's papers."""
+    from their own papers; rare terms from ``vectorizer`` (:func:`rare_terms`), else fitted
+    on the set's papers."""
     submissions, archives = _read_dataset(folder)
     sub_ids = list(submissions)
     texts = [submissions[p] for p in sub_ids]
@@ -120,7 +138,10 @@ def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
     for researcher, papers in archives.items():
         texts += papers
         owners += [researcher] * len(papers)
-    _, terms = fit_terms(texts, min_df=1, max_df=0.5)
+    if vectorizer is not None:
+        terms = vectorizer.transform(texts).tocsr()
+    else:
+        _, terms = fit_terms(texts, min_df=1, max_df=0.5)
     vectors = embedder.embed(texts)
     everything = Papers(None, terms, vectors, [[] for _ in texts])
     n = len(sub_ids)
@@ -138,24 +159,30 @@ def paperfeed_affinity(folder: Path, embedder: Embedder) -> Scores:
 
 
 def evaluate(
-    root: Path | str, embedder: Embedder, datasets: Sequence[str] | None = None
+    root: Path | str,
+    embedder: Embedder,
+    datasets: Sequence[str] | None = None,
+    background: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Shipped predictions (where present) and paperfeed, averaged over the ``d_20_*`` sets."""
+    """Shipped predictions (where present) and paperfeed, averaged over the ``d_20_*`` sets;
+    paperfeed's rare terms fitted over the ``background`` texts with the sets' papers
+    (:func:`rare_terms`), or over each set alone when there are none."""
     root = Path(root)
     ratings = load_ratings(root)
     names = list(datasets or sorted(p.name for p in (root / "evaluation_datasets").glob("d_20_*")))
     if not names:
         raise InputError(f"{root}: no d_20_* evaluation sets")
+    folders = [root / "evaluation_datasets" / name for name in names]
+    vectorizer = rare_terms(background, folders) if background else None
     results: dict[str, list[dict[str, float]]] = {}
-    for name in names:
-        folder = root / "evaluation_datasets" / name
+    for name, folder in zip(names, folders, strict=True):
         submissions, _ = _read_dataset(folder)
         papers = set(submissions)
         for path in sorted((root / "predictions").glob(f"*_{name}_ta.json")):
             method = path.name.removesuffix(f"_{name}_ta.json")
             predicted = json.loads(path.read_text(encoding="utf-8"))
             results.setdefault(method, []).append(metrics(predicted, ratings, papers))
-        predicted = paperfeed_affinity(folder, embedder)
+        predicted = paperfeed_affinity(folder, embedder, vectorizer)
         results.setdefault("paperfeed", []).append(metrics(predicted, ratings, papers))
     return {
         method: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"sets": len(rows)}
