@@ -513,3 +513,25 @@ def test_a_listings_crowding_leaves_out_each_paper_itself(store: Store, tmp_path
     np.testing.assert_allclose(got, np.sort(kept, axis=1)[:, -CROWD:].mean(axis=1), rtol=1e-5)
     with_itself = np.sort(products, axis=1)[:, -CROWD:].mean(axis=1)
     assert (with_itself > got + 0.5 / CROWD).all()  # its own cosine, 1, would count
+
+
+def test_a_listings_embeddings_are_centred_on_the_stores_mean(store: Store, tmp_path: Path) -> None:
+    """Not on the day's own mean, which leans towards the day's topics; until the store's
+    papers are embedded, the day's mean is all there is."""
+    from paperfeed.models import SearchFilters
+    from paperfeed.recommend.feed import _listing
+
+    _setup(store, tmp_path)
+    lexical = LexicalModel.for_store(store)
+    embedder = HashingEmbedder()
+    day = SearchFilters(since=store.latest_day(), until=store.latest_day())
+    listing = _listing(store, embedder, lexical, day, {})
+    mean, centred = listing.centred()
+    _, stored = store.vectors_for(embedder.name, lexical.background_ids.tolist())
+    np.testing.assert_allclose(mean, stored.mean(axis=0), atol=1e-6)
+    own = listing.prepared.vectors.mean(axis=0)
+    assert np.linalg.norm(mean - own) > 1e-3  # the day is not the store
+    np.testing.assert_allclose(np.linalg.norm(centred, axis=1), 1, rtol=1e-5)
+    # a store whose papers have no vectors yet: the listing's own mean
+    bare = _listing(store, HashingEmbedder(dim=embedder.dim + 8), lexical, day, {})
+    np.testing.assert_allclose(bare.centred()[0], bare.prepared.vectors.mean(axis=0), atol=1e-6)

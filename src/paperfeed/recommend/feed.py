@@ -239,6 +239,8 @@ class Listing:
     lex: Rows  # the tf-idf rows, cut once for every profile's products with them
     rare: Rows  # the rare-terms rows, likewise
     author_keys: list[list[str]]  # each paper's authors' name keys
+    #: the vector embeddings are centred on (:func:`_store_mean`); None: the listing's own mean
+    mean: np.ndarray | None = None
     _background: np.ndarray | None = None
     _signed: dict[str, list[int]] | None = None
     _categories: tuple[dict[str, int], Any] | None = None
@@ -246,12 +248,14 @@ class Listing:
     _crowding: np.ndarray | None = None
 
     def centred(self) -> tuple[np.ndarray, np.ndarray]:
-        """The listed papers' mean embedding, and their embeddings centred on it and made
-        unit length: the space semantic similarities are taken in, the same for every
-        profile."""
+        """The vector the listed papers' embeddings are centred on (the store's mean, else
+        their own), and their embeddings centred on it and made unit length: the space
+        semantic similarities are taken in, the same for every profile."""
         if self._space is None:
             vectors = self.prepared.vectors
-            mean = vectors.mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1])
+            mean = self.mean
+            if mean is None:
+                mean = vectors.mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1])
             self._space = (mean, _centred(vectors, mean))
         return self._space
 
@@ -643,8 +647,28 @@ def _listing(
             Rows(prepared.tfidf, DENSE_CELLS),
             Rows(prepared.terms, DENSE_CELLS),
             [[name_key(a.name) for a in p.authors] for p in papers],
+            _store_mean(store, embedder, lexical),
         )
     return listing
+
+
+#: The store's mean embedding is taken over up to this many of its papers (the lexical
+#: model's background sample), and only once at least ``MEAN_MIN`` of them have vectors.
+MEAN_SAMPLE = 5_000
+MEAN_MIN = 200
+
+
+def _store_mean(store: Store, embedder: Embedder, lexical: LexicalModel) -> np.ndarray | None:
+    """The mean embedding of the store's papers, from a sample of their stored vectors, or
+    None while too few are embedded. Every paper embedding shares a common direction;
+    centring on the store's mean (as search and the daily-feed benchmark do) ranked better
+    there than centring on a day's own papers, whose mean leans to the day's topics (MRR
+    0.2645 vs 0.2627 on 200 even authors)."""
+    sample = lexical.background_ids[:: max(1, len(lexical.background_ids) // MEAN_SAMPLE)]
+    _, vectors = store.vectors_for(embedder.name, sample.tolist())  # strided: ids are sorted
+    if not len(vectors) or len(vectors) < min(MEAN_MIN, len(sample)):
+        return None
+    return vectors.mean(axis=0)
 
 
 #: Disliked papers weigh this many background papers in the profile's model.

@@ -556,9 +556,8 @@ class SQLiteStore(Store):
 
 def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``(paper_id, int8 blob, scale)`` rows into ids and unit float32 vectors."""
-    if True:
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
     scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
