@@ -21,6 +21,7 @@ from paperfeed.errors import InputError, NotFound, StoreBusy, StoreError
 from paperfeed.ingest.normalize import name_key
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.recommend.feed import LexicalModel, _label, recommend
+from paperfeed.recommend.style import NAMES, attributes, style_matrix, style_prior
 from paperfeed.store import Store, open_store
 
 AUTHOR = "Nicu Sebe"
@@ -390,6 +391,9 @@ def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
         made = vectorizer.transform(inputs).toarray()
         np.testing.assert_allclose(getattr(got, space).toarray(), made, atol=1e-6)
     assert any(comments), "the test papers should carry a comment"
+    styles = style_matrix((p.title, p.abstract, p.comment, p.categories) for p in items)
+    np.testing.assert_array_equal(got.style, styles)  # fitted ones read, the new one made
+    assert not np.array_equal(styles[0], styles[1])  # the retitled copy reads differently
 
 
 def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categories() -> None:
@@ -535,3 +539,62 @@ def test_a_listings_embeddings_are_centred_on_the_stores_mean(store: Store, tmp_
     # a store whose papers have no vectors yet: the listing's own mean
     bare = _listing(store, HashingEmbedder(dim=embedder.dim + 8), lexical, day, {})
     np.testing.assert_allclose(bare.centred()[0], bare.prepared.vectors.mean(axis=0), atol=1e-6)
+
+
+def test_style_attributes_read_a_papers_title_abstract_and_comment() -> None:
+    def has(*args: object) -> set[str]:
+        return {n for n, v in zip(NAMES, attributes(*args), strict=True) if v}  # type: ignore[arg-type]
+
+    got = has(
+        "SAGE: Sparse Attention for Graph Embeddings",
+        "We propose SAGE. To this end, we use $O(n)$ memory, e.g. on graphs. " * 4,
+        "Accepted to ICLR 2026. 12 pages, 5 figures",
+        ["cs.LG"],
+    )
+    assert {
+        "title: has a colon",
+        "title: starts with an acronym and a colon",
+        "title: in title case",
+        "title: 6-8 words",
+        "abstract: inline math",
+        "abstract: 'to this end'",
+        "abstract: 'e.g.'",
+        "abstract: 'we propose'",
+        "has a comment",
+        "comment: 'accepted to'",
+        "comment: 'pages'",
+        "comment: 'iclr'",
+        "in one category",
+    } <= got
+    assert "comment: 'accepted by'" not in got and "title: in sentence case" not in got
+    plain = has("a study of graph embeddings in practice", "Short.", None, ["cs.LG", "cs.AI", "x"])
+    assert {
+        "title: in sentence case",
+        "abstract: 0-119 words",
+        "in three categories or more",
+    } <= plain
+    assert "has a comment" not in plain and "title: has a colon" not in plain
+    assert style_matrix([]).shape == (0, len(NAMES))
+
+
+def test_style_evidence_is_a_bernoulli_naive_bayes_log_ratio() -> None:
+    """Having an attribute the profile's papers have lifts a paper; having one they avoid
+    costs; each weighs log p(x | profile) / p(x) - log p(not x | profile) / p(not x)."""
+    from paperfeed.recommend.rankers import style_evidence, style_weights
+
+    profile = np.array([[1, 0, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0]], np.uint8)
+    prior = style_prior(np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 0]], np.uint8))
+    np.testing.assert_allclose(prior, [0.25, 0.5, 0.25])
+    weights = style_weights(profile, prior)
+
+    def nb(k: int, p: float) -> float:  # k of the 4 papers have it; smoothed with 2 papers
+        return float(np.log((k + 2 * p) / (6 * p)) - np.log((4 - k + 2 * (1 - p)) / (6 * (1 - p))))
+
+    np.testing.assert_allclose(weights, [nb(4, 0.25), nb(1, 0.5), nb(2, 0.25)])
+    assert weights[0] > weights[2] > 0 > weights[1]
+    candidates = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0]], np.uint8)
+    evidence = style_evidence(candidates, profile, prior)
+    assert evidence[0] > evidence[2] > evidence[1]
+    np.testing.assert_allclose(evidence, candidates @ weights)
+    assert not style_evidence(candidates, None, prior).any()  # a description: no style
+    assert not style_evidence(candidates, profile[:0], prior).any()

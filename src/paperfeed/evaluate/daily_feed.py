@@ -40,6 +40,7 @@ from paperfeed.recommend.rankers import (
     crowding,
     term_shares,
 )
+from paperfeed.recommend.style import style_matrix, style_prior
 
 CUTOFF = "2026-01-01"
 #: Background papers sampled as negatives for paperfeed's per-profile model.
@@ -66,6 +67,8 @@ class Corpus:
     categories: list[list[str]]
     listed: list[str]
     comments: list[str] = field(default_factory=list)  # cleaned as the store cleans them
+    titles: list[str] = field(default_factory=list)  # likewise
+    abstracts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.row = {pid: i for i, pid in enumerate(self.ids)}
@@ -73,7 +76,7 @@ class Corpus:
 
 def load_corpus(path: Path | str) -> Corpus:
     path = Path(path)
-    ids, texts, authors, cats, listed, comments = [], [], [], [], [], []
+    ids, texts, authors, cats, listed, comments, titles, abstracts = ([] for _ in range(8))
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
@@ -82,9 +85,10 @@ def load_corpus(path: Path | str) -> Corpus:
                     row = json.loads(line)
                     ids.append(str(row["id"]))
                     # cleaned as the store cleans, so vectors are shared with a store's
-                    texts.append(
-                        paper_text(clean_text(row.get("title")), clean_text(row.get("summary")))
-                    )
+                    title, abstract = clean_text(row.get("title")), clean_text(row.get("summary"))
+                    texts.append(paper_text(title, abstract))
+                    titles.append(title or "")
+                    abstracts.append(abstract or "")
                     authors.append(list(row.get("authors") or []))
                     cats.append(list(row.get("categories") or []))
                     listed.append(str(row.get("listing_date") or ""))
@@ -93,7 +97,7 @@ def load_corpus(path: Path | str) -> Corpus:
                     raise RecordError(f"{path}:{n}", f"not an arXiv corpus record ({e})") from e
     except OSError as e:
         raise InputError(f"{path}: cannot read the corpus ({e})") from e
-    return Corpus(ids, texts, authors, cats, listed, comments)
+    return Corpus(ids, texts, authors, cats, listed, comments, titles, abstracts)
 
 
 def name_parity(name: str) -> str:
@@ -230,12 +234,19 @@ def prepared_cases(
     vectors[needed] = embed_cached(
         embedder, [corpus.texts[i] for i in needed], cache_dir or _cache(), progress
     )
-    papers = Papers(tfidf, terms, vectors, corpus.categories, corpus.listed, comment_rows)
+    progress(f"style of {len(corpus.ids)} papers")
+    styles = style_matrix(
+        zip(corpus.titles, corpus.abstracts, comments, corpus.categories, strict=True)
+    )
+    papers = Papers(
+        tfidf, terms, vectors, corpus.categories, corpus.listed, comment_rows, style=styles
+    )
     mean_vector = vectors[needed].mean(axis=0)
     listed = np.array(corpus.listed)
     shares = term_shares(terms)
     models: dict[Any, Any] = {}
     priors: dict[str, dict[str, float]] = {}
+    style_priors: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(0)
     crowd = _crowding(corpus, cases, terms, listed, progress)
     progress(f"ranking {len(cases)} cases")
@@ -251,11 +262,18 @@ def prepared_cases(
             sample = rng.choice(rows, min(len(rows), NEGATIVES), replace=False)
             background_terms = terms[np.sort(sample)]
         if cutoff not in priors:
-            priors[cutoff] = category_prior(
-                corpus.categories[i] for i in np.flatnonzero(listed < cutoff)
-            )
+            earlier = np.flatnonzero(listed < cutoff)
+            priors[cutoff] = category_prior(corpus.categories[i] for i in earlier)
+            style_priors[cutoff] = style_prior(styles[earlier])
         ctx = Context(
-            mean_vector, background, background_terms, models, key, priors[cutoff], shares
+            mean_vector,
+            background,
+            background_terms,
+            models,
+            key,
+            priors[cutoff],
+            shares,
+            style_priors[cutoff],
         )
         candidates = papers.take(cand_rows)
         candidates.crowding = crowd[cutoff][cand_rows]

@@ -44,9 +44,11 @@ from paperfeed.recommend.rankers import (
     comment_similarity,
     crowding,
     paperfeed_scores,
+    style_evidence,
     term_shares,
     term_weights,
 )
+from paperfeed.recommend.style import style_matrix, style_prior
 from paperfeed.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class Recommendation:
 
 
 #: Bumped when :class:`LexicalModel` changes shape: older cached models are refitted.
-LEXICAL_VERSION = 4
+LEXICAL_VERSION = 5
 
 
 @dataclass
@@ -106,11 +108,13 @@ class LexicalModel:
     comment_rows: Any = None
     category_prior: dict[str, float] = field(default_factory=dict)
     term_shares: np.ndarray | None = None  # each rare term's share of the papers using it
+    style_rows: np.ndarray | None = None  # uint8, each fitted paper's style attributes
+    style_prior: np.ndarray | None = None  # each style attribute's share of the papers
     version: int = LEXICAL_VERSION
 
     @classmethod
     def build(cls, store: Store, seed: int = 0) -> LexicalModel:
-        ids, texts, comments, categories = [], [], [], []
+        ids, texts, comments, categories, styles = [], [], [], [], []
         for batch in store.lexical_inputs(batch_size=20_000):
             for pid, title, abstract, comment, cats in batch:
                 text = paper_text(title, abstract)
@@ -119,6 +123,7 @@ class LexicalModel:
                     texts.append(text)
                     comments.append(comment or "")
                     categories.append(cats)
+                    styles.append((title, abstract, comment, cats))
         if len(texts) < 10:
             raise InputError("too few papers in the store to learn a vocabulary from")
         # Rare and common words are cut by document counts: a small store keeps them all.
@@ -130,6 +135,7 @@ class LexicalModel:
         comments_space, comment_rows = fit_comments(comments, **({"min_df": 1} if loose else {}))
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(ids), min(BACKGROUND, len(ids)), replace=False))
+        style_rows = style_matrix(styles)
         return cls(
             tfidf,
             terms,
@@ -143,6 +149,8 @@ class LexicalModel:
             comment_rows,
             category_prior(categories),
             term_shares(matrix),
+            style_rows,
+            style_prior(style_rows),
         )
 
     @classmethod
@@ -201,6 +209,7 @@ class LexicalModel:
                 categories,
                 listed,
                 None if self.comment_rows is None else self.comment_rows[at],
+                style=None if self.style_rows is None else self.style_rows[at],
             )
         new = [p for p, k in zip(items, known.tolist(), strict=True) if not k]
         fresh = [paper_text(p.title, p.abstract) for p in new]
@@ -220,6 +229,10 @@ class LexicalModel:
             )
             if comments is not None:
                 comments.append(self.comments.transform([p.comment or "" for p in new]))
+        style = None
+        if self.style_rows is not None:
+            fresh_style = style_matrix((p.title, p.abstract, p.comment, p.categories) for p in new)
+            style = np.vstack([self.style_rows[at[known]], fresh_style])[order]
         return Papers(
             sparse.vstack(tfidf, format="csr")[order],
             sparse.vstack(terms, format="csr")[order],
@@ -227,6 +240,7 @@ class LexicalModel:
             categories,
             listed,
             None if comments is None else sparse.vstack(comments, format="csr")[order],
+            style=style,
         )
 
 
@@ -477,6 +491,7 @@ def _scored(
             listing.prepared.comments, state.prepared.comments, len(listing.papers)
         ),
         "terms": _term_evidence(listing, state, lexical),
+        "style": style_evidence(listing.prepared.style, state.prepared.style, lexical.style_prior),
         "crowding": listing.crowding(lexical),
     }
     evidence = {name: values[rows] for name, values in given.items()}
@@ -692,6 +707,8 @@ def _profile_state(
     if description:  # cold start: the description stands in for the profile's papers
         mine = [Paper.from_text(description)]
     prepared = lexical.papers(mine, _vectors(store, embedder, mine))
+    if description:
+        prepared.style = None  # a sentence has no house style
     disliked = [loaded[i] for i in negatives if i in loaded]
     against = None
     if disliked:

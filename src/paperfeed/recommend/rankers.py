@@ -34,6 +34,7 @@ class Papers:
     listed: Sequence[str | None] = field(default_factory=list)
     comments: Any = None  # scipy.sparse CSR, the arXiv comments' space (lexical.py), or None
     crowding: np.ndarray | None = None  # each paper's :func:`crowding` among earlier papers
+    style: np.ndarray | None = None  # uint8, a row of style attributes per paper (style.py)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -48,6 +49,7 @@ class Papers:
             [self.listed[i] for i in rows] if self.listed else [],
             None if self.comments is None else self.comments[rows],
             None if self.crowding is None else self.crowding[rows],
+            None if self.style is None else self.style[rows],
         )
 
 
@@ -65,6 +67,8 @@ class Context:
     category_prior: Mapping[str, float] = field(default_factory=dict)
     #: each rare-terms column's share of the store's papers (:func:`term_shares`), or None
     term_shares: np.ndarray | None = None
+    #: each style attribute's share of the store's papers (``style.style_prior``), or None
+    style_prior: np.ndarray | None = None
 
 
 Ranker = Callable[[Papers, Papers, Context], np.ndarray]
@@ -290,6 +294,28 @@ def category_evidence(
     )
 
 
+def style_weights(matrix: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """For each style attribute, what a paper's having it rather than not says of the profile
+    whose papers' attributes are ``matrix``: the :func:`log_ratios` of having it minus those
+    of lacking it (a Bernoulli naive Bayes), so a habit the profile keeps, or a habit it
+    avoids, counts both ways."""
+    n = matrix.shape[0]
+    having = matrix.sum(axis=0, dtype=np.float64)
+    return log_ratios(having, n, prior) - log_ratios(n - having, n, 1 - prior)
+
+
+def style_evidence(
+    candidates: np.ndarray | None, profile: np.ndarray | None, prior: np.ndarray | None
+) -> np.ndarray:
+    """Each candidate's style attributes weighed by the profile's :func:`style_weights`: how
+    much it is written and presented as the profile's papers are (``style.py``). Zeros
+    without attributes on either side (a profile described in a sentence has no style)."""
+    n = 0 if candidates is None else len(candidates)
+    if candidates is None or profile is None or prior is None or not len(profile):
+        return np.zeros(n)
+    return candidates @ style_weights(profile, prior)
+
+
 def comment_similarity(candidates: Any, profile: Any, n: int) -> np.ndarray:
     """Each of ``n`` candidates' comment against the profile's comments: the mean of its
     cosines with them (zeros without a comments space)."""
@@ -364,8 +390,8 @@ def features(
     already computed for many profiles at once: the cosine matrices ``lex``, ``rare`` and
     ``sem`` (candidates x profile papers), the ``svm`` decision values, the ``category``
     evidence (:func:`category_evidence`), the ``comment`` similarities, the ``terms``
-    evidence (:func:`term_evidence`) and the candidates' ``crowding`` (else read from
-    ``candidates.crowding``).
+    evidence (:func:`term_evidence`), the ``style`` evidence (:func:`style_evidence`) and
+    the candidates' ``crowding`` (else read from ``candidates.crowding``).
     """
     given = given or {}
     k = min(3, len(profile))
@@ -401,6 +427,10 @@ def features(
         out["terms"] = given["terms"]
     else:
         out["terms"] = term_evidence(candidates.terms, profile.terms, ctx.term_shares)
+    if "style" in given:
+        out["style"] = given["style"]
+    else:
+        out["style"] = style_evidence(candidates.style, profile.style, ctx.style_prior)
     if "crowding" in given:
         out["crowding"] = given["crowding"]
     elif candidates.crowding is not None:
@@ -413,8 +443,9 @@ def features(
 #: Weights of :func:`paperfeed_scores`: coordinate ascent on MRR over half of the first 200
 #: even-SHA-1 authors of the daily benchmark (bench/tune_daily_feed.py), the other half
 #: checking them; ``comment`` and ``category`` were then chosen on a grid with the others
-#: held, on all 200, and ``terms`` and ``crowding`` likewise later (README, "The daily-feed
-#: benchmark"). Crowding counts against: a paper close to many is close to you by chance.
+#: held, on all 200, and ``terms`` and ``crowding`` likewise later, then ``style`` (README,
+#: "The daily-feed benchmark"). Crowding counts against: a paper close to many is close to
+#: you by chance.
 WEIGHTS: dict[str, float] = {
     "svm": 1.0,
     "lex_max": 0.25,
@@ -427,6 +458,7 @@ WEIGHTS: dict[str, float] = {
     "comment": 0.5,
     "terms": 0.5,
     "crowding": -0.5,
+    "style": 1.0,
 }
 
 
