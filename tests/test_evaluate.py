@@ -178,9 +178,10 @@ def test_reviewer_gold_weighs_rare_terms_over_the_background() -> None:
     """Document frequencies come from the background and the sets together: a word a few of
     the set's papers use is a rare term, until the background shows it is common."""
     folder = SHARED / "data" / "reviewer-gold" / "evaluation_datasets" / "d_20_1"
+    sets = [reviewer_gold.read_dataset(folder)]
     rare = [f"survey of topic{i}" for i in range(2000)]
-    assert "sinkhorn" in reviewer_gold.rare_terms(rare, [folder]).vocabulary_
+    assert "sinkhorn" in reviewer_gold.rare_terms(rare, sets).vocabulary_
     common = rare + ["sinkhorn iterations for transport"] * 500
-    vocabulary = reviewer_gold.rare_terms(common, [folder]).vocabulary_
+    vocabulary = reviewer_gold.rare_terms(common, sets).vocabulary_
     assert "sinkhorn" not in vocabulary and "survey" not in vocabulary
     assert "permutation" in vocabulary

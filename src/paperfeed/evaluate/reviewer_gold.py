@@ -33,6 +33,8 @@ from paperfeed.recommend.lexical import fit_terms
 from paperfeed.recommend.rankers import Context, Papers, expertise_scores
 
 Scores = dict[str, dict[str, float]]  # researcher -> paper -> value
+#: A set as read: submissions ``{paper id: text}`` and archives ``{researcher: [texts]}``.
+Dataset = tuple[dict[str, str], dict[str, list[str]]]
 
 
 def load_ratings(root: Path | str) -> Scores:
@@ -96,7 +98,7 @@ def metrics(predicted: Scores, ratings: Scores, papers: set[str]) -> dict[str, f
     }
 
 
-def _read_dataset(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+def read_dataset(folder: Path) -> Dataset:
     """Submissions ``{paper id: text}`` and archives ``{researcher: [texts]}``."""
 
     def text(item: dict[str, Any]) -> str:
@@ -115,23 +117,23 @@ def _read_dataset(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     return submissions, archives
 
 
-def _texts(submissions: dict[str, str], archives: dict[str, list[str]]) -> list[str]:
-    return [*submissions.values(), *(t for papers in archives.values() for t in papers)]
-
-
-def rare_terms(background: Sequence[str], datasets: Sequence[Path]) -> Any:
+def rare_terms(background: Sequence[str], datasets: Sequence[Dataset]) -> Any:
     """The rare-terms vectorizer fitted over ``background`` texts and every paper of the
     ``datasets`` (each text once)."""
-    seen = dict.fromkeys(t for folder in datasets for t in _texts(*_read_dataset(folder)))
+    seen = dict.fromkeys(
+        t
+        for submissions, archives in datasets
+        for t in [*submissions.values(), *(t for papers in archives.values() for t in papers)]
+    )
     vectorizer, _ = fit_terms([*background, *seen])
     return vectorizer
 
 
-def paperfeed_affinity(folder: Path, embedder: Embedder, vectorizer: Any = None) -> Scores:
+def paperfeed_affinity(dataset: Dataset, embedder: Embedder, vectorizer: Any = None) -> Scores:
     """Each researcher's expertise affinity to each submission (:func:`expertise_scores`),
     from their own papers; rare terms from ``vectorizer`` (:func:`rare_terms`), else fitted
     on the set's papers."""
-    submissions, archives = _read_dataset(folder)
+    submissions, archives = dataset
     sub_ids = list(submissions)
     texts = [submissions[p] for p in sub_ids]
     owners: list[str] = []
@@ -172,17 +174,16 @@ def evaluate(
     names = list(datasets or sorted(p.name for p in (root / "evaluation_datasets").glob("d_20_*")))
     if not names:
         raise InputError(f"{root}: no d_20_* evaluation sets")
-    folders = [root / "evaluation_datasets" / name for name in names]
-    vectorizer = rare_terms(background, folders) if background else None
+    sets = {name: read_dataset(root / "evaluation_datasets" / name) for name in names}
+    vectorizer = rare_terms(background, list(sets.values())) if background else None
     results: dict[str, list[dict[str, float]]] = {}
-    for name, folder in zip(names, folders, strict=True):
-        submissions, _ = _read_dataset(folder)
-        papers = set(submissions)
+    for name, dataset in sets.items():
+        papers = set(dataset[0])
         for path in sorted((root / "predictions").glob(f"*_{name}_ta.json")):
             method = path.name.removesuffix(f"_{name}_ta.json")
             predicted = json.loads(path.read_text(encoding="utf-8"))
             results.setdefault(method, []).append(metrics(predicted, ratings, papers))
-        predicted = paperfeed_affinity(folder, embedder, vectorizer)
+        predicted = paperfeed_affinity(dataset, embedder, vectorizer)
         results.setdefault("paperfeed", []).append(metrics(predicted, ratings, papers))
     return {
         method: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"sets": len(rows)}
