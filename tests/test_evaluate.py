@@ -58,6 +58,20 @@ def test_built_cases_follow_the_rules(tmp_path: Path) -> None:
             assert all(case.author in corpus.authors[corpus.row[r]] for r in case.relevant)
 
 
+def test_cases_until_a_day_leave_later_days_out(tmp_path: Path) -> None:
+    corpus = daily_feed.load_corpus(_small_corpus(tmp_path))
+    days = sorted(set(corpus.listed))
+    cutoff, until = days[len(days) // 2], days[len(days) * 3 // 4]
+    everything = daily_feed.build_cases(corpus, "even", cutoff=cutoff)
+    bounded = daily_feed.build_cases(corpus, "even", cutoff=cutoff, until=until)
+    assert bounded and len(bounded) < len(everything)
+    assert all(cutoff <= (case.day or "") < until for case in bounded)
+    # an author's papers on or after `until` neither make a case nor count towards the
+    # two later papers the split asks for
+    later = {(c.author, c.day) for c in everything if (c.day or "") < until}
+    assert {(c.author, c.day) for c in bounded} <= later
+
+
 def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
     """A day's real listing plus one paper that reworks a profile paper: every ranker
     should find it near the top, through a cases file."""

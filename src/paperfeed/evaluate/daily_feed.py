@@ -109,17 +109,23 @@ def build_cases(
     parity: str = "even",
     cutoff: str = CUTOFF,
     max_authors: int | None = None,
+    until: str | None = None,
 ) -> list[Case]:
-    """The benchmark's own split (see the module docstring)."""
+    """The benchmark's own split (see the module docstring). With ``until``, papers listed
+    on or after that day are left out, as if the corpus ended there: cases wholly before
+    the benchmark's cutoff, to fit weights on without touching its days."""
     before: dict[str, list[int]] = defaultdict(list)
     after: dict[str, list[int]] = defaultdict(list)
     for i, names in enumerate(corpus.authors):
+        if until is not None and corpus.listed[i] >= until:
+            continue
         side = before if corpus.listed[i] < cutoff else after
         for name in names:
             side[name].append(i)
     by_day: dict[str, list[int]] = defaultdict(list)
     for i, day in enumerate(corpus.listed):
-        by_day[day].append(i)
+        if until is None or day < until:
+            by_day[day].append(i)
     authors = sorted(
         (
             a
