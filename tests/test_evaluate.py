@@ -70,6 +70,11 @@ def test_cases_until_a_day_leave_later_days_out(tmp_path: Path) -> None:
     # two later papers the split asks for
     later = {(c.author, c.day) for c in everything if (c.day or "") < until}
     assert {(c.author, c.day) for c in bounded} <= later
+    for author in {c.author for c in bounded}:
+        mine = [
+            d for names, d in zip(corpus.authors, corpus.listed, strict=True) if author in names
+        ]
+        assert sum(cutoff <= d < until for d in mine) >= 2
 
 
 def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
