@@ -121,6 +121,26 @@ def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
     assert (tmp_path / "cache" / "vectors-hashing-64.npz").exists()
 
 
+def test_a_profiles_background_is_drawn_once_whichever_rankers_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paperfeed alone scores as it does beside the other rankers: the background sample
+    its model is fit against does not depend on which other models were fit."""
+    monkeypatch.setattr(daily_feed, "NEGATIVES", 300)  # a sample, not every earlier paper
+    corpus = daily_feed.load_corpus(_small_corpus(tmp_path))
+    days = sorted(set(corpus.listed))
+    cases = daily_feed.build_cases(corpus, "even", cutoff=days[len(days) // 2])
+    assert len({tuple(c.profile) for c in cases}) >= 2 and len(cases) > 2
+
+    def run(rankers: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
+        out = daily_feed.evaluate(
+            corpus, cases, HashingEmbedder(), rankers, cache_dir=tmp_path / "cache"
+        )
+        return out["rankers"]["paperfeed"]  # type: ignore[no-any-return]
+
+    assert run(("paperfeed",)) == run(("asl", "paperfeed"))
+
+
 def test_bad_cases_name_the_line(tmp_path: Path) -> None:
     corpus = daily_feed.load_corpus(_small_corpus(tmp_path, 50))
     bad = tmp_path / "bad.jsonl"

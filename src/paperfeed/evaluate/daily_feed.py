@@ -251,6 +251,7 @@ def prepared_cases(
     listed = np.array(corpus.listed)
     shares = term_shares(terms)
     models: dict[Any, Any] = {}
+    drawn: set[Any] = set()  # profiles whose background is drawn
     priors: dict[str, dict[str, float]] = {}
     style_priors: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(0)
@@ -262,7 +263,10 @@ def prepared_cases(
         cutoff = _cutoff(corpus, case)
         key = (tuple(case.profile), cutoff)
         background = background_terms = None
-        if not all((r, key) in models for r in ("asl", "terms-svm")):
+        # Drawn once a profile, on its first case, where its models are fit (and kept for
+        # its other days): the same sample whichever rankers run.
+        if key not in drawn:
+            drawn.add(key)
             rows = np.setdiff1d(np.flatnonzero(listed < cutoff), prof_rows)
             background = tfidf[rows]
             sample = rng.choice(rows, min(len(rows), NEGATIVES), replace=False)
