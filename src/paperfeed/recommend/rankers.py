@@ -140,7 +140,9 @@ class DualSvm:
         n, n_pos = x.shape[0], positives.shape[0]
         y = np.zeros(n)
         y[:n_pos] = 1
-        svm = LinearSVC(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
+        # seeded: liblinear visits the coordinates in a random order and stops at a
+        # tolerance, so unseeded fits of the same rows differ a little from run to run
+        svm = LinearSVC(C=c, class_weight="balanced", max_iter=5000, random_state=0).fit(x, y)
         sign = np.where(y == 1, 1.0, -1.0)
         weight = np.where(y == 1, n / (2 * n_pos), n / (2 * (n - n_pos)))  # "balanced"
         a = 2 * c * weight * np.maximum(0.0, 1 - sign * svm.decision_function(x)) * sign
