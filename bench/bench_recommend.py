@@ -35,9 +35,11 @@ from paperfeed import config
 from paperfeed.embed import load_embedder
 from paperfeed.embed.model import paper_text
 from paperfeed.errors import NotFound
+from paperfeed.evaluate.baselines import Context, asl_scores
 from paperfeed.models import SearchFilters
-from paperfeed.recommend.feed import LexicalModel, Recommender, model_key
-from paperfeed.recommend.rankers import Context, asl_scores
+from paperfeed.recommend.lexical import LexicalModel
+from paperfeed.recommend.model import model_key
+from paperfeed.recommend.service import Recommender
 from paperfeed.store import open_store
 
 
@@ -172,7 +174,7 @@ def main() -> None:
             mine = store.profile_papers(name)
             prof = lexical.papers(mine, np.zeros((len(mine), embedder.dim), np.float32))
             t = time.perf_counter()
-            asl_scores(prof, listing.prepared, Context(np.zeros(embedder.dim), background, None))
+            asl_scores(prof, listing.prepared, Context(background))
             asl.append(time.perf_counter() - t)
         print(
             f"\nbaseline, arxiv-sanity-lite (fit per profile, 5,000 negatives): "

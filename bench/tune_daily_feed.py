@@ -8,7 +8,12 @@ whether they carry over. Prints each feature alone, then the fitted weights.
 With ``--train-before DATE`` the weights are fit instead on cases wholly before the
 benchmark's cutoff (profiles before DATE, candidates the even authors' later days up to the
 cutoff), so neither the benchmark's days nor its authors' later papers are seen; the fitted
-and the shipped weights (``rankers.WEIGHTS``) are then both scored on the benchmark's cases.
+and the shipped weights (``rank.WEIGHTS``) are then both scored on the benchmark's cases.
+
+The features are the product's own evidence (:func:`paperfeed.recommend.rank.score`) on each
+case as the daily-feed benchmark prepares it; the ascent ranks by the fused score alone (no
+co-author bonus, no diversity), a proxy for the full ranking: check a choice with
+``paperfeed eval daily-feed``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ def _features(
 ) -> list[tuple[str, dict, np.ndarray]]:
     from paperfeed.embed.model import MiniLM
     from paperfeed.evaluate import daily_feed as df
-    from paperfeed.recommend.rankers import features
+    from paperfeed.recommend.rank import features, score
 
     corpus = df.load_corpus(corpus_path)
     if train_before:
@@ -40,10 +45,12 @@ def _features(
         raise SystemExit("refusing: a held-out (odd) author reached the tuning set")
     rows = []
     say = lambda m: print(m, flush=True)  # noqa: E731
-    for case, profile, candidates, ctx in df.prepared_cases(corpus, cases, MiniLM(), cache, say):
-        f = features(profile, candidates, ctx)
-        relevant = set(case.relevant)
-        rows.append((case.author or "", f, np.array([x in relevant for x in case.candidates])))
+    for p in df.prepared(corpus, cases, MiniLM(), ("paperfeed",), cache, say):
+        assert p.listing is not None and p.state is not None and p.lexical is not None
+        everything = list(range(len(p.case.candidates)))
+        f = features(score(p.listing, p.state, p.lexical, everything).evidence)
+        relevant = set(p.case.relevant)
+        rows.append((p.case.author or "", f, np.array([x in relevant for x in p.case.candidates])))
     return rows
 
 
@@ -97,7 +104,7 @@ def _cached(path: Path, compute):  # type: ignore[no-untyped-def]
 
 
 def _fit_before(args: argparse.Namespace, benchmark) -> None:  # type: ignore[no-untyped-def]
-    from paperfeed.recommend.rankers import WEIGHTS
+    from paperfeed.recommend.rank import WEIGHTS
 
     path = args.features.with_name(f"{args.features.stem}-before-{args.train_before}.pkl")
     train = _cached(

@@ -20,7 +20,7 @@ from paperfeed.digest import send_digests
 from paperfeed.digest.send import smtp_sender
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import SourceError
-from paperfeed.recommend.feed import Recommender
+from paperfeed.recommend.service import Recommender
 from paperfeed.store import Store, open_store
 from paperfeed.web.app import create_app
 from webapp import Inbox, build_store, free_port

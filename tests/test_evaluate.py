@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, ndcg_score
 
-from conftest import CORPUS, SHARED
+from conftest import CORPUS, SHARED, cli_json
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, RecordError
 from paperfeed.evaluate import csfcube, daily_feed, reviewer_gold
@@ -121,24 +121,53 @@ def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
     assert (tmp_path / "cache" / "vectors-hashing-64.npz").exists()
 
 
-def test_a_profiles_background_is_drawn_once_whichever_rankers_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """paperfeed alone scores as it does beside the other rankers: the background sample
-    its model is fit against does not depend on which other models were fit."""
-    monkeypatch.setattr(daily_feed, "NEGATIVES", 300)  # a sample, not every earlier paper
-    corpus = daily_feed.load_corpus(_small_corpus(tmp_path))
+def test_the_benchmark_ranks_as_paperfeed_recommend_does(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """One ranking path: the benchmark's order of a case's day is the order `paperfeed
+    recommend` gives on a store holding the papers before the cutoff (its lexical model
+    fitted there), the profile's papers and the case's day, and nothing else."""
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = _small_corpus(tmp_path)
+    with gzip.open(source, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    corpus = daily_feed.load_corpus(source)
     days = sorted(set(corpus.listed))
-    cases = daily_feed.build_cases(corpus, "even", cutoff=days[len(days) // 2])
-    assert len({tuple(c.profile) for c in cases}) >= 2 and len(cases) > 2
-
-    def run(rankers: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
-        out = daily_feed.evaluate(
-            corpus, cases, HashingEmbedder(), rankers, cache_dir=tmp_path / "cache"
+    cutoff = days[-2]  # late enough that the day is under a tenth of the store
+    cases = daily_feed.build_cases(corpus, "even", cutoff=cutoff)
+    first = cases[0].day
+    cases = [c for c in cases if c.day == first]  # the store holds one day past the cutoff
+    assert len(cases) >= 2, "the test wants two authors ranking the same day"
+    ranked = dict(
+        (c.author, order["paperfeed"])
+        for c, order in daily_feed.rankings(
+            corpus, cases, HashingEmbedder(), ("paperfeed",), tmp_path / "cache"
         )
-        return out["rankers"]["paperfeed"]  # type: ignore[no-any-return]
+    )
 
-    assert run(("paperfeed",)) == run(("asl", "paperfeed"))
+    def write(name: str, chosen: list[dict]) -> Path:  # type: ignore[type-arg]
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in chosen))
+        return path
+
+    cli("ingest", write("before.jsonl", [r for r in rows if r["listing_date"] < cutoff]))
+    by_id = {r["id"]: r for r in rows}
+    for n, case in enumerate(cases):
+        profile = write(f"profile-{n}.jsonl", [by_id[x] for x in case.profile])
+        cli("profile", "import", f"p{n}", profile, "--kind", "researcher")
+    cli("embed")
+    cli("recommend", "--profile", "p0")  # the lexical model is fitted on the store as it is
+    day = [r for r in rows if r["listing_date"] == first]
+    assert len(day) < 0.1 * sum(r["listing_date"] < cutoff for r in rows)  # it is kept after
+    cli("ingest", write("day.jsonl", day))
+    cli("embed")
+    for n, case in enumerate(cases):
+        got = cli_json(
+            cli("recommend", "--profile", f"p{n}", "--day", first, "--limit", 1000, "--json")
+        )
+        assert [r["id"] for r in got] == ranked[case.author], case.author
+        assert set(case.relevant) & {r["id"] for r in got[:100]}
 
 
 def test_bad_cases_name_the_line(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound, StoreBusy, StoreError
 from paperfeed.ingest.normalize import name_key
 from paperfeed.ingest.pipeline import ingest_path
-from paperfeed.recommend.feed import LexicalModel, _label, recommend
+from paperfeed.recommend.explain import label
+from paperfeed.recommend.feed import listing_of, recommend
+from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.style import NAMES, attributes, style_matrix, style_prior
 from paperfeed.store import Store, open_store
 
@@ -72,8 +74,8 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
     assert store.signers(ids) == dict(listed) and max(listed.values()) == len(mine)
     # a paper known only by its abstract (some lists give no titles) is named by its opening
     untitled = replace(recs[0].paper, title=None)
-    assert _label(untitled).startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
-    assert _label(replace(untitled, abstract=None)) == untitled.ref
+    assert label(untitled).startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
+    assert label(replace(untitled, abstract=None)) == untitled.ref
 
 
 def test_large_windows_rank_as_a_day_does(
@@ -81,12 +83,12 @@ def test_large_windows_rank_as_a_day_does(
 ) -> None:
     """Past KEEP_BACKGROUND_PRODUCTS papers, each profile's support rows are multiplied
     instead of the whole background sample kept: the same ranking."""
-    from paperfeed.recommend import feed
+    from paperfeed.recommend import listing
 
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)
     kept = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
-    monkeypatch.setattr(feed, "KEEP_BACKGROUND_PRODUCTS", 0)
+    monkeypatch.setattr(listing, "KEEP_BACKGROUND_PRODUCTS", 0)
     again = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
     assert [r.paper.id for r in again] == [r.paper.id for r in kept]
     np.testing.assert_allclose([r.score for r in again], [r.score for r in kept], atol=1e-5)
@@ -113,13 +115,13 @@ def test_a_fitted_model_is_kept_for_the_next_process(
 ) -> None:
     """A new process (a cron digest run) reads the profile's model back instead of fitting
     it again, and ranks the same; a rating makes the kept model stale, so it is refitted."""
-    from paperfeed.recommend import feed
+    from paperfeed.recommend import model
 
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)
     fits: list[int] = []
-    real_fit = feed._fit
-    monkeypatch.setattr(feed, "_fit", lambda *a: fits.append(1) or real_fit(*a))
+    real_fit = model.fit
+    monkeypatch.setattr(model, "fit", lambda *a: fits.append(1) or real_fit(*a))
     first = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
     again = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)  # a new cache
     assert len(fits) == 1
@@ -188,7 +190,7 @@ def test_a_writer_that_may_not_wait_fails_at_once_when_another_write_is_under_wa
 
 
 def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_path: Path) -> None:
-    from paperfeed.recommend.feed import Recommender
+    from paperfeed.recommend.service import Recommender
 
     mine, _ = _setup(store, tmp_path)
     with store.writer() as w:
@@ -271,7 +273,7 @@ def test_the_dual_profile_model_decides_as_the_fitted_svm() -> None:
     from scipy import sparse, stats
     from sklearn.svm import LinearSVC
 
-    from paperfeed.recommend.rankers import DualSvm
+    from paperfeed.recommend.model import DualSvm
 
     positives = sparse.random(12, 5000, density=0.02, random_state=1, format="csr")
     negatives = sparse.random(600, 5000, density=0.01, random_state=2, format="csr")
@@ -292,7 +294,7 @@ def test_the_dual_profile_model_decides_as_the_fitted_svm() -> None:
 def test_cosines_match_the_plain_sparse_product() -> None:
     from scipy import sparse
 
-    from paperfeed.recommend.rankers import Rows, cosines
+    from paperfeed.recommend.sparse import Rows, cosines
 
     c = sparse.random(40, 100_000, density=0.0005, random_state=3, format="csr")
     p = sparse.random(7, 100_000, density=0.0008, random_state=4, format="csr")
@@ -313,7 +315,7 @@ def test_cosines_match_the_plain_sparse_product() -> None:
 
 
 def test_diversity_keeps_near_duplicates_apart() -> None:
-    from paperfeed.recommend.feed import diversify
+    from paperfeed.recommend.diversity import diversify
 
     base = np.eye(4, 16, dtype=np.float32)
     # papers 0 and 1 say the same thing; 2 is another topic, scored a little lower
@@ -345,7 +347,9 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
 
     from paperfeed.ingest.normalize import name_key
     from paperfeed.models import Author, Paper
-    from paperfeed.recommend.feed import Listing, _coauthor_counts, _coauthored
+    from paperfeed.recommend.explain import coauthored
+    from paperfeed.recommend.listing import Listing
+    from paperfeed.recommend.model import coauthor_counts
 
     def paper(pid: int, *names: str) -> Paper:
         p = Paper.from_text("text")
@@ -361,10 +365,10 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
     keys = [[name_key(a.name) for a in p.authors] for p in new]
     listing = Listing(new, None, None, None, keys)  # type: ignore[arg-type]
     signed = Counter(name_key(a.name) for p in mine for a in p.authors)
-    found = _coauthored(_coauthor_counts(signed, len(mine)), listing, [0, 1, 2])
+    found = coauthored(coauthor_counts(signed, len(mine)), listing, [0, 1, 2])
     # Babbage wrote with the owner; the owner's own name (on every paper) is not a co-author
     assert found == {10: ["with Charles Babbage, an author of your papers"]}
-    assert _coauthored(_coauthor_counts(signed, 2), listing, [1, 2]) == {}  # only the rows asked
+    assert coauthored(coauthor_counts(signed, 2), listing, [1, 2]) == {}  # only the rows asked
 
 
 def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
@@ -400,8 +404,7 @@ def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categori
     from collections import Counter
 
     from paperfeed.models import Paper
-    from paperfeed.recommend.feed import Listing
-    from paperfeed.recommend.rankers import category_evidence
+    from paperfeed.recommend.listing import Listing
 
     cats = [["cs.CV", "cs.LG"], [], ["cs.CL"], ["math.OC", "cs.LG"], [], ["q-bio.NC"]]
     papers = []
@@ -426,16 +429,14 @@ def test_category_evidence_is_a_smoothed_log_ratio_summed_over_a_papers_categori
         missing,
     ]
     np.testing.assert_allclose(listing.category_evidence(counts, 4, prior), expected)
-    np.testing.assert_allclose(category_evidence(cats, counts, 4, prior), expected)
     assert weight("cs.CL") > 0 > weight("cs.CV")  # 2 of 4 papers vs 1 in 5; 1 of 4 vs 3 in 10
     # a profile with no categories (a description) has no category evidence
     assert not listing.category_evidence(Counter(), 1, prior).any()
-    assert not category_evidence(cats, Counter(), 1, prior).any()
 
 
 def test_a_comment_like_the_profiles_lifts_a_paper_and_no_comment_space_is_no_evidence() -> None:
+    from paperfeed.recommend.evidence import comment_similarity
     from paperfeed.recommend.lexical import fit_comments
-    from paperfeed.recommend.rankers import comment_similarity
 
     comments = [
         "Accepted at CoRL 2025. Project page: https://tidy-lab.github.io/grasp",
@@ -458,7 +459,8 @@ def test_a_comment_like_the_profiles_lifts_a_paper_and_no_comment_space_is_no_ev
 def test_term_evidence_weighs_the_words_a_profile_uses_most_and_others_use_least() -> None:
     from scipy import sparse
 
-    from paperfeed.recommend.rankers import term_evidence, term_shares, term_weights
+    from paperfeed.recommend.evidence import term_evidence, term_shares, term_weights
+    from paperfeed.recommend.sparse import Rows
 
     # columns: 0 "splatting" (in 2 of 3 profile papers, 1% of papers), 1 "transformer" (in
     # all 3, 30% of papers), 2 "gaussian" (in 1, 1%), 3 "protein" (not in the profile)
@@ -474,10 +476,10 @@ def test_term_evidence_weighs_the_words_a_profile_uses_most_and_others_use_least
     )
     assert got[0] > got[2] > got[1] > 0  # used often and rarely elsewhere weighs most
     candidates = sparse.csr_matrix(np.array([[0.6, 0.8, 0, 0], [0, 0.8, 0, 0.6], [0, 0, 0, 1]]))
-    evidence = term_evidence(candidates, profile, shares)
+    evidence = term_evidence(Rows(candidates), profile, shares)
     np.testing.assert_allclose(evidence, candidates @ got, rtol=1e-6)
     assert evidence[0] > evidence[1] > evidence[2] == 0.0
-    assert not term_evidence(candidates, profile, None).any()  # no shares: no evidence
+    assert not term_evidence(Rows(candidates), profile, None).any()  # no shares: no evidence
     # a term the shares never saw counts as the rarest one seen, not as a division by zero
     unseen = term_weights(profile, np.array([0.0, 0.3, 0.01, 0.02], np.float32))
     np.testing.assert_allclose(unseen.toarray().ravel()[0], weight(2, 0.01), rtol=1e-6)
@@ -487,7 +489,7 @@ def test_term_evidence_weighs_the_words_a_profile_uses_most_and_others_use_least
 
 
 def test_crowding_is_the_mean_of_each_papers_nearest_references_over_blocks() -> None:
-    from paperfeed.recommend.rankers import crowding
+    from paperfeed.recommend.evidence import crowding
 
     products = np.random.default_rng(0).random((7, 53)).astype(np.float32)
     blocks = [products[:, at : at + 10] for at in range(0, 53, 10)]
@@ -501,13 +503,12 @@ def test_crowding_is_the_mean_of_each_papers_nearest_references_over_blocks() ->
 
 def test_a_listings_crowding_leaves_out_each_paper_itself(store: Store, tmp_path: Path) -> None:
     from paperfeed.models import SearchFilters
-    from paperfeed.recommend.feed import _listing
-    from paperfeed.recommend.rankers import CROWD
+    from paperfeed.recommend.evidence import CROWD
 
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)  # 3,001 papers: all of them are its sample
     day = store.latest_day()
-    listing = _listing(store, HashingEmbedder(), lexical, SearchFilters(since=day, until=day), {})
+    listing = listing_of(store, HashingEmbedder(), lexical, SearchFilters(since=day, until=day), {})
     got = listing.crowding(lexical)
     products = listing.rare.dot(lexical.background_terms)  # listed papers x sample
     ids = np.array([p.id for p in listing.papers])
@@ -523,13 +524,12 @@ def test_a_listings_embeddings_are_centred_on_the_stores_mean(store: Store, tmp_
     """Not on the day's own mean, which leans towards the day's topics; until the store's
     papers are embedded, the day's mean is all there is."""
     from paperfeed.models import SearchFilters
-    from paperfeed.recommend.feed import _listing
 
     _setup(store, tmp_path)
     lexical = LexicalModel.for_store(store)
     embedder = HashingEmbedder()
     day = SearchFilters(since=store.latest_day(), until=store.latest_day())
-    listing = _listing(store, embedder, lexical, day, {})
+    listing = listing_of(store, embedder, lexical, day, {})
     mean, centred = listing.centred()
     _, stored = store.vectors_for(embedder.name, lexical.background_ids.tolist())
     np.testing.assert_allclose(mean, stored.mean(axis=0), atol=1e-6)
@@ -537,7 +537,7 @@ def test_a_listings_embeddings_are_centred_on_the_stores_mean(store: Store, tmp_
     assert np.linalg.norm(mean - own) > 1e-3  # the day is not the store
     np.testing.assert_allclose(np.linalg.norm(centred, axis=1), 1, rtol=1e-5)
     # a store whose papers have no vectors yet: the listing's own mean
-    bare = _listing(store, HashingEmbedder(dim=embedder.dim + 8), lexical, day, {})
+    bare = listing_of(store, HashingEmbedder(dim=embedder.dim + 8), lexical, day, {})
     np.testing.assert_allclose(bare.centred()[0], bare.prepared.vectors.mean(axis=0), atol=1e-6)
 
 
@@ -580,7 +580,7 @@ def test_style_attributes_read_a_papers_title_abstract_and_comment() -> None:
 def test_style_evidence_is_a_bernoulli_naive_bayes_log_ratio() -> None:
     """Having an attribute the profile's papers have lifts a paper; having one they avoid
     costs; each weighs log p(x | profile) / p(x) - log p(not x | profile) / p(not x)."""
-    from paperfeed.recommend.rankers import style_evidence, style_weights
+    from paperfeed.recommend.evidence import style_evidence, style_weights
 
     profile = np.array([[1, 0, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0]], np.uint8)
     prior = style_prior(np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 0]], np.uint8))

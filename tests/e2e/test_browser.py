@@ -21,7 +21,7 @@ import uvicorn
 
 from paperfeed.digest import send_digests
 from paperfeed.embed.model import HashingEmbedder
-from paperfeed.recommend.feed import Recommender
+from paperfeed.recommend.service import Recommender
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
 from webapp import HOSTILE_ID, Inbox, bibtex_of, build_store, free_port

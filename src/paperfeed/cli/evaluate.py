@@ -14,7 +14,6 @@ from paperfeed.cli.papers import _print_json
 from paperfeed.embed.model import default_cache_dir
 from paperfeed.evaluate import authors, csfcube, daily_feed, reviewer_gold
 from paperfeed.recommend.lexical import terms_text
-from paperfeed.recommend.rankers import RANKERS
 
 SHARED_CORPUS = Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz")
 corpus_option = click.option(
@@ -82,7 +81,15 @@ def eval_csfcube(obj: Context, root: Path, as_json: bool) -> None:
     show_default=True,
     help="Authors by name SHA-1 parity: even to tune, odd held out.",
 )
-@click.option("--rankers", default=",".join(RANKERS), show_default=True)
+@click.option(
+    "--rankers",
+    default=",".join(daily_feed.RANKERS),
+    show_default=True,
+    help="paperfeed (the shipped ranking) and baselines to compare.",
+)
+@click.option(
+    "--hide-authors", is_flag=True, help="Rank without author lists (no co-author evidence)."
+)
 @click.option("--write-cases", type=click.Path(path_type=Path), help="Save the built cases.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -93,6 +100,7 @@ def eval_daily_feed(
     authors: int,
     parity: str,
     rankers: str,
+    hide_authors: bool,
     write_cases: Path | None,
     as_json: bool,
 ) -> None:
@@ -108,7 +116,9 @@ def eval_daily_feed(
             for c in chosen:
                 f.write(orjson.dumps(asdict(c)).decode() + "\n")
     names = tuple(r.strip() for r in rankers.split(",") if r.strip())
-    result = daily_feed.evaluate(data, chosen, obj.embedder, names, _cache_dir(obj), progress=say)
+    result = daily_feed.evaluate(
+        data, chosen, obj.embedder, names, _cache_dir(obj), say, hide_authors=hide_authors
+    )
     if as_json:
         _print_json(result)
         return

@@ -13,8 +13,9 @@ from paperfeed.errors import InputError, NotFound
 from paperfeed.ingest import pipeline
 from paperfeed.models import RATINGS, RULE_KINDS, Rule
 from paperfeed.recommend.authors import Identity, author_identities
-from paperfeed.recommend.feed import Recommender, to_rate
 from paperfeed.recommend.feed import recommend as rank_for_profile
+from paperfeed.recommend.feed import to_rate
+from paperfeed.recommend.service import Recommender
 
 KINDS = ["researcher", "reader", "institution", "lab", "topic"]
 

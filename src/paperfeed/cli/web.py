@@ -47,7 +47,7 @@ def digest() -> None:
 def digest_send(obj: Context, dry_run: bool, workers: int, as_json: bool) -> None:
     """Send every due digest once (safe to run from cron as often as you like)."""
     from paperfeed.digest import send_digests
-    from paperfeed.recommend.feed import Recommender
+    from paperfeed.recommend.service import Recommender
     from paperfeed.web.app import secret_key
 
     settings = dict(obj.settings, secret_key=secret_key(obj.settings))

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed.models import Profile
-from paperfeed.recommend.feed import Recommendation
+from paperfeed.recommend.rank import Recommendation
 from paperfeed.web.accounts import sign
 
 _templates = Environment(

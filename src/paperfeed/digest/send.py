@@ -18,7 +18,8 @@ from typing import Any
 
 from paperfeed.digest.compose import compose, period_of
 from paperfeed.errors import InputError, SourceError
-from paperfeed.recommend.feed import Recommendation, Recommender
+from paperfeed.recommend.rank import Recommendation
+from paperfeed.recommend.service import Recommender
 from paperfeed.store import Store
 
 PAPERS_PER_DIGEST = 20

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,23 +28,18 @@ import numpy as np
 
 from paperfeed.embed.model import Embedder, content_hash, paper_text
 from paperfeed.errors import InputError, RecordError
+from paperfeed.evaluate.baselines import BASELINES, Context
 from paperfeed.evaluate.metrics import ndcg, reciprocal_rank
-from paperfeed.ingest.normalize import clean_text
-from paperfeed.recommend.lexical import fit_comments, fit_terms, fit_tfidf, terms_text
-from paperfeed.recommend.rankers import (
-    RANKERS,
-    Context,
-    Papers,
-    category_prior,
-    cosines,
-    crowding,
-    term_shares,
-)
-from paperfeed.recommend.style import style_matrix, style_prior
+from paperfeed.ingest.normalize import clean_text, name_key
+from paperfeed.models import Author, Paper
+from paperfeed.recommend.evidence import Papers
+from paperfeed.recommend.lexical import LexicalModel, fit_tfidf
+from paperfeed.recommend.listing import Listing, mean_sample, store_mean
+from paperfeed.recommend.model import ProfileState, coauthor_counts, profile_state
+from paperfeed.recommend.rank import rank
+from paperfeed.store.codec import as_stored
 
 CUTOFF = "2026-01-01"
-#: Background papers sampled as negatives for paperfeed's per-profile model.
-NEGATIVES = 20_000
 
 
 @dataclass(slots=True)
@@ -72,6 +67,22 @@ class Corpus:
 
     def __post_init__(self) -> None:
         self.row = {pid: i for i, pid in enumerate(self.ids)}
+
+    def paper(self, row: int, hide_authors: bool = False) -> Paper:
+        """The paper of a corpus row as a store holding the corpus gives it: id ``row + 1``
+        (the corpus's order), its cleaned text, authors (none with ``hide_authors``),
+        categories and listing day."""
+        paper = Paper.from_text(self.abstracts[row] or "")
+        paper.id = row + 1
+        paper.title = self.titles[row] or None
+        paper.abstract = self.abstracts[row] or None
+        paper.comment = self.comments[row] or None
+        paper.categories = self.categories[row]
+        paper.listed = self.listed[row]
+        paper.ids = {"arxiv": self.ids[row]}
+        if not hide_authors:
+            paper.authors = [Author(0, name) for name in self.authors[row]]
+        return paper
 
 
 def load_corpus(path: Path | str) -> Corpus:
@@ -221,134 +232,48 @@ def embed_cached(
     return np.stack([known[h] for h in hashes]).astype(np.float32)
 
 
-def prepared_cases(
-    corpus: Corpus,
-    cases: list[Case],
-    embedder: Embedder,
-    cache_dir: Path | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-) -> Iterator[tuple[Case, Papers, Papers, Context]]:
-    """Each case as rankers see it: ``(case, profile, candidates, context)``. Tf-idf spaces are
-    fitted on the whole corpus; models fit for a profile are reused across its days."""
-    progress(f"tf-idf over {len(corpus.ids)} papers")
-    _, tfidf = fit_tfidf(corpus.texts)
-    comments = corpus.comments or [""] * len(corpus.ids)
-    _, terms = fit_terms([terms_text(t, c) for t, c in zip(corpus.texts, comments, strict=True)])
-    _, comment_rows = fit_comments(comments)
-    needed = sorted({corpus.row[x] for c in cases for x in c.profile + c.candidates})
-    vectors = np.zeros((len(corpus.ids), embedder.dim), dtype=np.float32)
-    vectors[needed] = embed_cached(
-        embedder, [corpus.texts[i] for i in needed], cache_dir or _cache(), progress
-    )
-    progress(f"style of {len(corpus.ids)} papers")
-    styles = style_matrix(
-        zip(corpus.titles, corpus.abstracts, comments, corpus.categories, strict=True)
-    )
-    papers = Papers(
-        tfidf, terms, vectors, corpus.categories, corpus.listed, comment_rows, style=styles
-    )
-    mean_vector = vectors[needed].mean(axis=0)
-    listed = np.array(corpus.listed)
-    shares = term_shares(terms)
-    models: dict[Any, Any] = {}
-    drawn: set[Any] = set()  # profiles whose background is drawn
-    priors: dict[str, dict[str, float]] = {}
-    style_priors: dict[str, np.ndarray] = {}
-    rng = np.random.default_rng(0)
-    crowd = _crowding(corpus, cases, terms, listed, progress)
-    progress(f"ranking {len(cases)} cases")
-    for case in cases:
-        cand_rows = [corpus.row[x] for x in case.candidates]
-        prof_rows = [corpus.row[x] for x in case.profile]
-        cutoff = _cutoff(corpus, case)
-        key = (tuple(case.profile), cutoff)
-        background = background_terms = None
-        # Drawn once a profile, on its first case, where its models are fit (and kept for
-        # its other days): the same sample whichever rankers run.
-        if key not in drawn:
-            drawn.add(key)
-            rows = np.setdiff1d(np.flatnonzero(listed < cutoff), prof_rows)
-            background = tfidf[rows]
-            sample = rng.choice(rows, min(len(rows), NEGATIVES), replace=False)
-            background_terms = terms[np.sort(sample)]
-        if cutoff not in priors:
-            earlier = np.flatnonzero(listed < cutoff)
-            priors[cutoff] = category_prior(corpus.categories[i] for i in earlier)
-            style_priors[cutoff] = style_prior(styles[earlier])
-        ctx = Context(
-            mean_vector,
-            background,
-            background_terms,
-            models,
-            key,
-            priors[cutoff],
-            shares,
-            style_priors[cutoff],
+#: The rankers a run compares: the product and the baselines (:mod:`.baselines`).
+RANKERS = ("paperfeed", *BASELINES)
+
+
+def product_model(corpus: Corpus, cutoff: str) -> LexicalModel:
+    """The lexical model a store holding the corpus's papers listed before ``cutoff`` fits
+    (:meth:`LexicalModel.fit <paperfeed.recommend.lexical.LexicalModel.fit>`), papers as
+    :meth:`Corpus.paper` gives them; later papers are transformed with it, as a store's
+    new papers are."""
+    rows = [i for i, day in enumerate(corpus.listed) if day < cutoff]
+    inputs = [
+        (
+            i + 1,
+            corpus.titles[i] or None,
+            corpus.abstracts[i] or None,
+            corpus.comments[i] or None,
+            corpus.categories[i],
         )
-        candidates = papers.take(cand_rows)
-        candidates.crowding = crowd[cutoff][cand_rows]
-        yield case, papers.take(prof_rows), candidates, ctx
-
-
-def _cutoff(corpus: Corpus, case: Case) -> str:
-    """The day a case's profile ends: given, or the first day of its candidates."""
-    return case.cutoff or min(corpus.listed[corpus.row[x]] for x in case.candidates)
-
-
-def _crowding(
-    corpus: Corpus,
-    cases: list[Case],
-    terms: Any,
-    listed: np.ndarray,
-    progress: Callable[[str], None],
-) -> dict[str, np.ndarray]:
-    """For each cutoff, every candidate's :func:`~paperfeed.recommend.rankers.crowding`
-    among a sample of the papers listed before it (as the feed takes it among its lexical
-    model's background sample), by corpus row (zeros for rows no case ranks)."""
-    wanted: dict[str, set[int]] = {}
-    for case in cases:
-        wanted.setdefault(_cutoff(corpus, case), set()).update(
-            corpus.row[x] for x in case.candidates
-        )
-    progress(f"crowding of {sum(map(len, wanted.values()))} candidates")
-    rng = np.random.default_rng(1)
-    out = {}
-    for cutoff, rows in wanted.items():
-        before = np.flatnonzero(listed < cutoff)
-        sample = terms[np.sort(rng.choice(before, min(len(before), NEGATIVES), replace=False))]
-        at = np.array(sorted(rows), dtype=np.int64)
-        values = np.zeros(len(corpus.ids))
-        for start in range(0, len(at), 2000):
-            chunk = terms[at[start : start + 2000]]
-            blocks = (cosines(chunk, sample[s : s + 5000]) for s in range(0, sample.shape[0], 5000))
-            values[at[start : start + 2000]] = crowding(blocks, chunk.shape[0])
-        out[cutoff] = values
-    return out
+        for i in rows
+    ]
+    return LexicalModel.fit([inputs])
 
 
 def evaluate(
     corpus: Corpus,
     cases: list[Case],
     embedder: Embedder,
-    rankers: Sequence[str] = tuple(RANKERS),
+    rankers: Sequence[str] = RANKERS,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    weights: dict[str, float] | None = None,
+    hide_authors: bool = False,
 ) -> dict[str, Any]:
-    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}``."""
-    unknown = [r for r in rankers if r not in RANKERS]
-    if unknown:
-        raise InputError(f"unknown ranker(s) {', '.join(unknown)}: use {', '.join(RANKERS)}")
-    if not cases:
-        raise InputError("no cases to evaluate")
+    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}``, macro-averaged
+    over the cases as :func:`rankings` ranks them."""
     scores: dict[str, list[tuple[float, float, float]]] = {r: [] for r in rankers}
-    for case, profile, candidates, ctx in prepared_cases(
-        corpus, cases, embedder, cache_dir, progress
+    for case, ranked in rankings(
+        corpus, cases, embedder, rankers, cache_dir, progress, weights, hide_authors
     ):
         relevant = set(case.relevant)
-        for name in rankers:
-            s = RANKERS[name](profile, candidates, ctx)
-            order = np.argsort(-s, kind="stable")
-            hits = [case.candidates[i] in relevant for i in order]
+        for name, order in ranked.items():
+            hits = [x in relevant for x in order]
             scores[name].append(
                 (
                     reciprocal_rank(hits),
@@ -367,6 +292,159 @@ def evaluate(
         },
         "cases": len(cases),
     }
+
+
+def rankings(
+    corpus: Corpus,
+    cases: list[Case],
+    embedder: Embedder,
+    rankers: Sequence[str] = RANKERS,
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    weights: dict[str, float] | None = None,
+    hide_authors: bool = False,
+) -> Iterator[tuple[Case, dict[str, list[str]]]]:
+    """Each case with every ranker's order of its candidates (arXiv ids, best first).
+
+    ``paperfeed`` is the product's own ranking (:func:`paperfeed.recommend.rank.rank`) with
+    ``weights`` (default: the shipped ones) over the case as :func:`prepared` gives it."""
+    for p in prepared(corpus, cases, embedder, rankers, cache_dir, progress, hide_authors):
+        ranked = p.baselines
+        if p.listing is not None and p.state is not None and p.lexical is not None:
+            everything = list(range(len(p.case.candidates)))
+            recs = rank(p.listing, p.state, p.lexical, everything, limit=None, weights=weights)
+            ranked["paperfeed"] = [corpus.ids[r.paper.id - 1] for r in recs]
+        yield p.case, {name: ranked[name] for name in rankers}
+
+
+@dataclass
+class Prepared:
+    """A case as the product sees it (its day's listing, the profile's state and the lexical
+    model they share; None when ``paperfeed`` is not asked for) and the baselines' orders."""
+
+    case: Case
+    listing: Listing | None
+    state: ProfileState | None
+    lexical: LexicalModel | None
+    baselines: dict[str, list[str]]
+
+
+def prepared(
+    corpus: Corpus,
+    cases: list[Case],
+    embedder: Embedder,
+    rankers: Sequence[str] = RANKERS,
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    hide_authors: bool = False,
+) -> Iterator[Prepared]:
+    """Each case, grouped by day, with the listing and profile state a store holding the
+    corpus builds: its lexical model fitted on the papers listed before the case's cutoff
+    (:func:`product_model`), the day's papers transformed with it, the profile's model fitted
+    on its papers, their embeddings as the store keeps them. ``hide_authors`` gives no
+    author lists (no co-author evidence), as the baselines see none."""
+    unknown = [r for r in rankers if r not in RANKERS]
+    if unknown:
+        raise InputError(f"unknown ranker(s) {', '.join(unknown)}: use {', '.join(RANKERS)}")
+    if not cases:
+        raise InputError("no cases to evaluate")
+    models = {}
+    if "paperfeed" in rankers:
+        for cutoff in sorted({_cutoff(corpus, c) for c in cases}):
+            progress(f"the lexical model of the store on {cutoff}")
+            models[cutoff] = product_model(corpus, cutoff)
+    needed = {corpus.row[x] for c in cases for x in c.profile + c.candidates}
+    for lexical in models.values():
+        needed.update(i - 1 for i in mean_sample(lexical))
+    rows = sorted(needed)
+    vectors = np.zeros((len(corpus.ids), embedder.dim), dtype=np.float32)
+    vectors[rows] = embed_cached(
+        embedder, [corpus.texts[i] for i in rows], cache_dir or _cache(), progress
+    )
+    kept = as_stored(vectors)  # the product reads the vectors its store keeps
+    baselines = _Baselines(corpus, vectors, [r for r in rankers if r in BASELINES], progress)
+    progress(f"ranking {len(cases)} cases")
+    states: dict[Any, ProfileState] = {}
+    listing: tuple[Any, Listing] | None = None
+    # by day, so each day's listing is built once for all the profiles that rank it
+    for case in sorted(cases, key=lambda c: (_cutoff(corpus, c), c.day or "", c.author or "")):
+        cutoff = _cutoff(corpus, case)
+        orders = {
+            name: [case.candidates[i] for i in np.argsort(-s, kind="stable")]
+            for name, s in baselines.scores(case, cutoff)
+        }
+        if "paperfeed" not in rankers:
+            yield Prepared(case, None, None, None, orders)
+            continue
+        lexical = models[cutoff]
+        day = (cutoff, tuple(case.candidates))
+        if listing is None or listing[0] != day:
+            papers = [corpus.paper(corpus.row[x], hide_authors) for x in case.candidates]
+            sample = [i - 1 for i in mean_sample(lexical)]
+            mean = store_mean(kept[sample], len(sample))
+            at = [p.id - 1 for p in papers]
+            listing = (day, Listing.of(papers, kept[at], lexical, mean))
+        key = (tuple(case.profile), cutoff)
+        if key not in states:
+            mine = [corpus.paper(corpus.row[x], hide_authors) for x in case.profile]
+            states[key] = profile_state(
+                lexical,
+                mine,
+                kept[[p.id - 1 for p in mine]],
+                [],
+                kept[:0],
+                coauthor_counts(signers(mine), len(mine)),
+            )
+        yield Prepared(case, listing[1], states[key], lexical, orders)
+
+
+def signers(papers: list[Paper]) -> dict[str, int]:
+    """How many of ``papers`` each author's name key signed, as a store counts them
+    (:meth:`~paperfeed.store.Store.signers`)."""
+    return dict(Counter(name_key(a.name) for p in papers for a in p.authors))
+
+
+def _cutoff(corpus: Corpus, case: Case) -> str:
+    """The day a case's profile ends: given, or the first day of its candidates."""
+    return case.cutoff or min(corpus.listed[corpus.row[x]] for x in case.candidates)
+
+
+class _Baselines:
+    """The baselines' inputs: asl's tf-idf fitted on the whole corpus (as arxiv-sanity-lite
+    refits on every paper it holds) with every earlier paper as a negative, the raw
+    embeddings for the others."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        vectors: np.ndarray,
+        names: list[str],
+        progress: Callable[[str], None],
+    ) -> None:
+        self.corpus, self.names = corpus, names
+        self.tfidf = None
+        if "asl" in names:
+            progress(f"tf-idf over {len(corpus.ids)} papers")
+            _, self.tfidf = fit_tfidf(corpus.texts)
+        self.papers = Papers(self.tfidf, None, vectors, corpus.categories, corpus.listed)
+        self.listed = np.array(corpus.listed)
+        self.models: dict[Any, Any] = {}
+
+    def scores(self, case: Case, cutoff: str) -> Iterator[tuple[str, np.ndarray]]:
+        if not self.names:
+            return
+        row = self.corpus.row
+        profile = [row[x] for x in case.profile]
+        key = (tuple(case.profile), cutoff)
+        background = None
+        if self.tfidf is not None and ("asl", key) not in self.models:
+            earlier = np.setdiff1d(np.flatnonzero(self.listed < cutoff), profile)
+            background = self.tfidf[earlier]
+        ctx = Context(background, self.models, key)
+        mine = self.papers.take(profile)
+        candidates = self.papers.take([row[x] for x in case.candidates])
+        for name in self.names:
+            yield name, BASELINES[name](mine, candidates, ctx)
 
 
 def _cache() -> Path:

@@ -29,8 +29,9 @@ import numpy as np
 
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
+from paperfeed.match.expertise import expertise_scores
+from paperfeed.recommend.evidence import Papers
 from paperfeed.recommend.lexical import fit_terms
-from paperfeed.recommend.rankers import Context, Papers, expertise_scores
 
 Scores = dict[str, dict[str, float]]  # researcher -> paper -> value
 #: A set as read: submissions ``{paper id: text}`` and archives ``{researcher: [texts]}``.
@@ -149,13 +150,12 @@ def paperfeed_affinity(dataset: Dataset, embedder: Embedder, vectorizer: Any = N
     n = len(sub_ids)
     candidates = everything.take(np.arange(n))
     owner = np.array(owners)
-    ctx = Context(vectors.mean(axis=0), None, None)
     out: Scores = {}
     for researcher in archives:
         mine = n + np.flatnonzero(owner == researcher)
         if not len(mine):
             continue
-        score = expertise_scores(everything.take(mine), candidates, ctx)
+        score = expertise_scores(everything.take(mine), candidates)
         out[researcher] = dict(zip(sub_ids, np.asarray(score, dtype=float).tolist(), strict=True))
     return out
 

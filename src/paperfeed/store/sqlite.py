@@ -32,6 +32,7 @@ from paperfeed.models import (
 )
 from paperfeed.store import migrations
 from paperfeed.store.base import Store, Writer
+from paperfeed.store.codec import dequantize, quantize
 
 _PAPER_COLUMNS = (
     "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "
@@ -561,9 +562,7 @@ def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
     scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
-    vectors = raw.astype(np.float32) * scales[:, None]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return ids, vectors / np.where(norms == 0, 1, norms)
+    return ids, dequantize(raw, scales)
 
 
 # Words that match nearly every paper: in an OR query they cost time and rank nothing.
@@ -997,10 +996,7 @@ class SQLiteWriter(Writer):
     def save_vectors(
         self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
     ) -> None:
-        # int8 with one scale per vector: a quarter of float32, cosine within 1e-4 of it.
-        peak = np.abs(vectors).max(axis=1)
-        scales = np.where(peak == 0, 1.0, peak / 127.0).astype(np.float32)
-        quantized = np.rint(vectors / scales[:, None]).astype(np.int8)
+        quantized, scales = quantize(vectors)
         self.db.executemany(
             "INSERT OR REPLACE INTO embeddings (model, paper_id, content_hash, vector, scale) "
             "VALUES (?, ?, ?, ?, ?)",

@@ -32,7 +32,7 @@ from paperfeed.embed.index import embed_store
 from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Profile, User
 from paperfeed.recommend.authors import Identity, author_identities
-from paperfeed.recommend.feed import Recommender
+from paperfeed.recommend.service import Recommender
 from paperfeed.search.engine import MODES, Mode, Searcher
 from paperfeed.store import Store, open_store
 from paperfeed.web.accounts import RateLimiter, hash_token

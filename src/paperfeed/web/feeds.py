@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from feedgen.feed import FeedGenerator
 
-from paperfeed.recommend.feed import Recommendation
+from paperfeed.recommend.rank import Recommendation
 from paperfeed.web.app import services_of
 
 router = APIRouter(tags=["feeds"])

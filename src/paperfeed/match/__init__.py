@@ -1,0 +1,1 @@
+"""Matching papers to the people with the expertise to read them."""
