@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from conftest import FIXTURES, SEEDS
 from paperfeed.errors import RecordError
 from paperfeed.ingest import registry
-from paperfeed.ingest.normalize import (
+from paperfeed.models import PaperRecord, ProfileOwner
+from paperfeed.normalize import (
     clean_text,
     display_name,
     name_key,
     parse_arxiv_id,
     split_author_list,
 )
-from paperfeed.models import PaperRecord, ProfileOwner
 
 SAMPLES = {
     "arxiv-jsonl": (FIXTURES / "arxiv_db_metadata" / "arxiv_metadata_table.jsonl").read_bytes()[

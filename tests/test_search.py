@@ -21,7 +21,7 @@ from paperfeed.models import AuthorRecord, Paper, PaperRecord, SearchFilters
 from paperfeed.search.engine import Searcher, fuse
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store, open_store
-from paperfeed.store.sqlite import fts_terms
+from paperfeed.store.fts import fts_terms
 
 N = 3000
 

@@ -9,8 +9,8 @@ import bibtexparser
 import orjson
 from bibtexparser.model import Entry, Field
 
-from paperfeed.ingest.normalize import fold, split_name
 from paperfeed.models import Paper
+from paperfeed.normalize import fold, split_name
 
 
 def to_jsonl(papers: Iterable[Paper], out: IO[str]) -> None:

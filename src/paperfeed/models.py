@@ -189,6 +189,10 @@ RELATIONS = ("positive", "up", "save", "down", "hide")
 RATINGS = RELATIONS[1:]
 
 
+#: Kinds of profile: who or what its papers stand for.
+PROFILE_KINDS = ("researcher", "reader", "institution", "lab", "topic")
+
+
 #: Kinds of profile rule: words a paper must (not) mention, categories it must be in,
 #: authors and organizations followed (always shown), saved queries (alerts).
 RULE_KINDS = ("include", "exclude", "category", "author", "organization", "query")

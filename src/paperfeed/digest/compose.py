@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed.models import Profile
 from paperfeed.recommend.rank import Recommendation
-from paperfeed.web.accounts import sign
+from paperfeed.signing import sign
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

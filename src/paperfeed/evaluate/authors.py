@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from paperfeed.evaluate.daily_feed import Corpus, name_parity
-from paperfeed.ingest.normalize import name_key
+from paperfeed.normalize import name_key
 from paperfeed.recommend.authors import (
     MERGE_AT,
     Signed,

@@ -13,7 +13,8 @@ Rules:
 from __future__ import annotations
 
 from paperfeed.ingest import registry
-from paperfeed.ingest.normalize import (
+from paperfeed.models import AuthorRecord, PaperDraft, PaperRecord
+from paperfeed.normalize import (
     abstract_key,
     clean_text,
     display_name,
@@ -22,7 +23,6 @@ from paperfeed.ingest.normalize import (
     split_name,
     title_key,
 )
-from paperfeed.models import AuthorRecord, PaperDraft, PaperRecord
 
 _SCALARS = ("comment", "journal_ref", "license", "venue", "year")
 _ID_ORDER = ("arxiv", "doi", "s2", "openalex")

@@ -29,8 +29,8 @@ from scipy.cluster.hierarchy import DisjointSet
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperfeed.embed.model import paper_text
-from paperfeed.ingest.normalize import name_key
 from paperfeed.models import SearchFilters
+from paperfeed.normalize import name_key
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
 

@@ -14,7 +14,6 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -197,7 +196,7 @@ class LexicalModel:
     def for_store(cls, store: Store) -> LexicalModel:
         """The cached model beside the database, rebuilt when the store has grown."""
         count = store.paper_count()
-        path = None if store.location in ("", ":memory:") else Path(f"{store.location}.lexical")
+        path = store.sidecar("lexical")
         if path is not None and path.exists():
             model = pickle.loads(path.read_bytes())
             if (

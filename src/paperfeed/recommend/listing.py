@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from paperfeed.ingest.normalize import name_key
 from paperfeed.models import Paper
+from paperfeed.normalize import name_key
 from paperfeed.recommend.evidence import (
     SMOOTHING,
     Papers,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from paperfeed.ingest.normalize import name_key, org_key
 from paperfeed.models import Paper, Rule, SearchFilters
+from paperfeed.normalize import name_key, org_key
 from paperfeed.store import Store
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
-from paperfeed.ingest.normalize import fold
 from paperfeed.models import Hit, Paper, SearchFilters
+from paperfeed.normalize import fold
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
 
@@ -195,9 +194,7 @@ def load_index(store: Store, model: str, build_ann: bool = False) -> VectorIndex
     """The vector index of a store's papers; with ``build_ann``, the HNSW index is built (or
     refreshed) and saved beside the database, for searches to load."""
     ids, vectors = store.load_vectors(model)
-    ann_path = None
-    if store.location not in ("", ":memory:"):
-        ann_path = Path(f"{store.location}.{model}.usearch")
+    ann_path = store.sidecar(f"{model}.usearch")
     return VectorIndex(ids, vectors, ann_path=ann_path, build_ann=build_ann)
 
 

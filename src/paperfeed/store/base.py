@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -271,6 +272,17 @@ class Store(ABC):
     def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` for every paper ``model`` has embedded: int64 ids sorted, and
         float32 rows of unit length."""
+
+    @abstractmethod
+    def sidecar(self, name: str) -> Path | None:
+        """Where the store keeps a file of its own beside its data (``name``: ``lexical``, an
+        ANN index), or None when it has no place for files (a store in memory)."""
+
+    @abstractmethod
+    def secret_key(self) -> str:
+        """The key this instance signs links and forms with: made once and kept with the
+        store (its file readable by its owner alone), so every process serving the store
+        shares it."""
 
     @abstractmethod
     def close(self) -> None:

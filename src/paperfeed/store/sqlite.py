@@ -2,93 +2,42 @@
 
 from __future__ import annotations
 
-import re
+import os
+import secrets
 import sqlite3
 import threading
-import unicodedata
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-import snowballstemmer
 
-from paperfeed.errors import Conflict, NotFound, StoreBusy, StoreError
-from paperfeed.ingest.normalize import name_key, normalize_doi, org_key, parse_arxiv_id
+import paperfeed.store.migrations as migrations
+from paperfeed.errors import NotFound, StoreBusy, StoreError
 from paperfeed.models import (
-    RELATIONS,
     Author,
-    AuthorRecord,
     Paper,
-    PaperDraft,
     Profile,
     Rule,
     SearchFilters,
     User,
 )
-from paperfeed.store import migrations
-from paperfeed.store.base import Store, Writer
-from paperfeed.store.codec import dequantize, quantize
-
-_PAPER_COLUMNS = (
-    "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "
-    "listed, links, comment, journal_ref, license, venue, year, arxiv_version, versions, provenance"
+from paperfeed.normalize import name_key, normalize_doi, parse_arxiv_id
+from paperfeed.store.base import Store
+from paperfeed.store.fts import fts_terms, index_term
+from paperfeed.store.sqlite_rows import (
+    BUSY_TIMEOUT_MS,
+    chunks,
+    connect,
+    decode_vectors,
+    filter_sql,
+    load_papers,
+    now,
+    where_in,
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _authors_text(d: PaperDraft) -> str | None:
-    return "; ".join(a.name for a in d.authors) or None
-
-
-def _row(d: PaperDraft) -> tuple[Any, ...]:
-    return (
-        d.title,
-        d.title_raw,
-        d.abstract,
-        d.abstract_raw,
-        _authors_text(d),
-        _json(d.categories),
-        d.published,
-        d.updated,
-        d.listed,
-        _json(d.links),
-        d.comment,
-        d.journal_ref,
-        d.license,
-        d.venue,
-        d.year,
-        d.arxiv_version,
-        _json(d.versions),
-        _json(d.provenance),
-    )
-
-
-#: How long a connection waits for another process's write before giving up.
-BUSY_TIMEOUT_MS = 30_000
-
-
-def connect(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-    )
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA temp_store = MEMORY")
-    db.execute("PRAGMA cache_size = -65536")
-    return db
+from paperfeed.store.sqlite_writer import SQLiteWriter
 
 
 class SQLiteStore(Store):
@@ -107,6 +56,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._vocabulary: dict[str, int] | None = None
         self._papers_counted: int | None = None
+        self._secret: str | None = None
 
     # -- connections ---------------------------------------------------------------------
 
@@ -119,6 +69,24 @@ class SQLiteStore(Store):
             db = self._local.db = connect(self.location)
             db.execute("PRAGMA query_only = ON")
         return db
+
+    def sidecar(self, name: str) -> Path | None:
+        return None if self.location in ("", ":memory:") else Path(f"{self.location}.{name}")
+
+    def secret_key(self) -> str:
+        path = self.sidecar("secret")
+        if path is None:
+            if self._secret is None:
+                self._secret = secrets.token_urlsafe(32)
+            return self._secret
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def close(self) -> None:
         self._write.close()
@@ -202,7 +170,7 @@ class SQLiteStore(Store):
 
     def _papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
         """Papers in the order asked, read in one pass; ids that do not exist are left out."""
-        loaded = _load(self._read, ids, max_authors) if ids else {}
+        loaded = load_papers(self._read, ids, max_authors) if ids else {}
         return [
             Paper(
                 id=i,
@@ -291,7 +259,7 @@ class SQLiteStore(Store):
         row = self._read.execute(
             "SELECT u.id, u.name, u.email, u.password_hash, s.csrf FROM sessions s "
             "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-            (token_hash, _now()),
+            (token_hash, now()),
         ).fetchone()
         return (User(*row[:4]), row[4]) if row else None
 
@@ -314,7 +282,7 @@ class SQLiteStore(Store):
 
     def signers(self, paper_ids: Collection[int]) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for key, n in _where_in(
+        for key, n in where_in(
             self._read,
             "SELECT a.key, count(*) FROM paper_authors pa JOIN authors a ON a.id = pa.author_id "
             "WHERE pa.paper_id IN ({}) GROUP BY a.key",
@@ -346,7 +314,7 @@ class SQLiteStore(Store):
 
     def author_counts(self, keys: Collection[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for chunk in _chunks(sorted(keys)):
+        for chunk in chunks(sorted(keys)):
             marks = ",".join("?" * len(chunk))
             counts.update(
                 self._read.execute(
@@ -376,7 +344,7 @@ class SQLiteStore(Store):
 
     def votes(self, ids: Sequence[int]) -> dict[int, int]:
         counts: dict[int, int] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
             counts.update(
                 self._read.execute(
@@ -411,7 +379,7 @@ class SQLiteStore(Store):
         marks = ",".join("?" * len(authors))
         return {
             int(row[0])
-            for row in _where_in(
+            for row in where_in(
                 self._read,
                 f"SELECT DISTINCT paper_id FROM paper_authors WHERE author_id IN ({marks}) "
                 "AND paper_id IN ({})",
@@ -446,7 +414,7 @@ class SQLiteStore(Store):
         return hits + [h for h in more if h[0] not in seen][: limit - len(hits)]
 
     def _bm25(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         # bm25() is lower for better matches; weights follow the columns: title, authors,
         # abstract.
         sql = (
@@ -480,12 +448,12 @@ class SQLiteStore(Store):
         return self._papers_counted
 
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         sql = "SELECT p.id FROM papers p" + (f" WHERE {where}" if where else "") + " ORDER BY p.id"
         return np.fromiter((r[0] for r in self._read.execute(sql, params)), dtype=np.int64)
 
     def filter_summary(self, filters: SearchFilters) -> tuple[int, int]:
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         sql = "SELECT count(*), coalesce(max(p.id), 0) FROM papers p"
         count, last = self._read.execute(
             sql + (f" WHERE {where}" if where else ""), params
@@ -530,11 +498,11 @@ class SQLiteStore(Store):
             "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? ORDER BY paper_id",
             (model,),
         ).fetchall()
-        return _vectors(rows)
+        return decode_vectors(rows)
 
     def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         rows = sorted(
-            _where_in(
+            where_in(
                 self._read,
                 "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? "
                 "AND paper_id IN ({})",
@@ -542,7 +510,7 @@ class SQLiteStore(Store):
                 sorted(set(ids)),
             )
         )
-        return _vectors(rows)
+        return decode_vectors(rows)
 
     def profile_relations(self, name: str) -> dict[int, str]:
         row = self._read.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
@@ -552,458 +520,6 @@ class SQLiteStore(Store):
             self._read.execute(
                 "SELECT paper_id, relation FROM profile_papers WHERE profile_id = ?", row
             ).fetchall()
-        )
-
-
-def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode ``(paper_id, int8 blob, scale)`` rows into ids and unit float32 vectors."""
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
-    scales = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
-    return ids, dequantize(raw, scales)
-
-
-# Words that match nearly every paper: in an OR query they cost time and rank nothing.
-_STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were which with we our via".split()
-)
-_PHRASE_OR_WORD = re.compile(r'"([^"]+)"|(\w+)')
-_MAX_TERMS = 64
-
-
-_STEMMER = snowballstemmer.stemmer("porter")
-
-
-def index_term(word: str) -> str:
-    """A word as the index stores it: unicode61 (lower case, no diacritics), then Porter."""
-    folded = unicodedata.normalize("NFKD", word.lower())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return str(_STEMMER.stemWord(folded))
-
-
-def fts_terms(text: str) -> list[str]:
-    """FTS5 terms from free text: quoted phrases stay phrases, other words are words.
-
-    Every term is quoted, so FTS5 syntax in the text (``*``, ``NEAR``, ``AND``, ``:``,
-    parentheses, a lone quote) is read as words, never as operators. Empty when nothing
-    searchable remains.
-    """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for phrase, word in _PHRASE_OR_WORD.findall(text[:10_000]):
-        if phrase:
-            words = re.findall(r"\w+", phrase)
-            term = " ".join(words)
-        else:
-            words = [word]
-            term = word
-            if word.casefold() in _STOPWORDS:
-                continue
-        if not words or term.casefold() in seen:
-            continue
-        seen.add(term.casefold())
-        terms.append('"' + term + '"')
-        if len(terms) == _MAX_TERMS:
-            break
-    return terms
-
-
-def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``papers p`` for the filters, with its parameters."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.since or filters.until:
-        # The day a paper was listed, else published; written as ranges over the two
-        # indexed columns (ISO strings; "~" sorts after any time part) so the indexes serve.
-        since, until = filters.since or "", (filters.until or "9999") + "~"
-        clauses.append(
-            "((p.listed >= ? AND p.listed <= ?) OR "
-            "(p.listed IS NULL AND p.published >= ? AND p.published <= ?))"
-        )
-        params.extend((since, until, since, until))
-    if filters.categories:
-        marks = ",".join("?" * len(filters.categories))
-        clauses.append(f"EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value IN ({marks}))")
-        params.extend(filters.categories)
-    if filters.author:
-        clauses.append(
-            "p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a "
-            "ON a.id = pa.author_id WHERE a.key = ?)"
-        )
-        params.append(name_key(filters.author))
-    if filters.organization:
-        clauses.append(
-            "p.id IN (SELECT pao.paper_id FROM paper_author_orgs pao JOIN organizations o "
-            "ON o.id = pao.org_id WHERE o.key = ?)"
-        )
-        params.append(org_key(filters.organization))
-    if filters.profile:
-        clauses.append(
-            "p.id IN (SELECT pp.paper_id FROM profile_papers pp JOIN profiles pr "
-            "ON pr.id = pp.profile_id WHERE pr.name = ?)"
-        )
-        params.append(filters.profile)
-    return " AND ".join(clauses), params
-
-
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _where_in(
-    db: sqlite3.Connection, sql: str, head: tuple[Any, ...], values: Sequence[Any]
-) -> Iterator[Any]:
-    """Run ``sql`` (with ``{}`` where the ``IN`` list goes) over ``values`` in chunks."""
-    for chunk in _chunks(values):
-        yield from db.execute(sql.format(",".join("?" * len(chunk))), (*head, *chunk))
-
-
-@dataclass(slots=True)
-class _Loaded:
-    fields: dict[str, Any]
-    authors: list[tuple[int, str, list[str]]] = field(default_factory=list)  # id, name, orgs
-    ids: dict[str, str] = field(default_factory=dict)
-    more_authors: int = 0
-
-
-_JSON_FIELDS = {"categories", "links", "versions", "provenance"}
-_FIELD_NAMES = [c.strip() for c in _PAPER_COLUMNS.split(",") if c.strip() != "authors_text"]
-
-
-def _load(
-    db: sqlite3.Connection, ids: Sequence[int], max_authors: int | None = None
-) -> dict[int, _Loaded]:
-    """Papers with their authors (and affiliations) and ids, in a few queries; with
-    ``max_authors``, only each paper's first authors, the others counted."""
-    out: dict[int, _Loaded] = {}
-    columns = ", ".join(_FIELD_NAMES)
-    for row in _where_in(db, f"SELECT id, {columns} FROM papers WHERE id IN ({{}})", (), ids):
-        out[row[0]] = _Loaded(
-            {
-                name: orjson.loads(value) if name in _JSON_FIELDS else value
-                for name, value in zip(_FIELD_NAMES, row[1:], strict=True)
-            }
-        )
-    if max_authors != 0:  # none wanted: only counted below
-        _load_authors(db, ids, -1 if max_authors is None else max_authors, out)
-    if max_authors is not None:
-        for pid, count in _where_in(
-            db,
-            "SELECT paper_id, count(*) FROM paper_authors WHERE paper_id IN ({}) GROUP BY paper_id",
-            (),
-            ids,
-        ):
-            out[pid].more_authors = int(count) - len(out[pid].authors)
-    for pid, kind, value in _where_in(
-        db, "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
-    ):
-        out[pid].ids[kind] = value
-    return out
-
-
-def _load_authors(
-    db: sqlite3.Connection, ids: Sequence[int], limit: int, out: dict[int, _Loaded]
-) -> None:
-    """Each paper's first ``limit`` authors (all for a negative limit), with affiliations."""
-    orgs: dict[tuple[int, int], list[str]] = {}
-    where = "(? < 0 OR {}position < ?) AND "
-    for pid, pos, name in _where_in(
-        db,
-        "SELECT pao.paper_id, pao.position, o.name FROM paper_author_orgs pao "
-        f"JOIN organizations o ON o.id = pao.org_id WHERE {where.format('pao.')}"
-        "pao.paper_id IN ({}) ORDER BY o.id",
-        (limit, limit),
-        ids,
-    ):
-        orgs.setdefault((pid, pos), []).append(name)
-    for pid, pos, aid, name in _where_in(
-        db,
-        f"SELECT paper_id, position, author_id, name FROM paper_authors WHERE {where.format('')}"
-        "paper_id IN ({}) ORDER BY paper_id, position",
-        (limit, limit),
-        ids,
-    ):
-        out[pid].authors.append((aid, name, orgs.get((pid, pos), [])))
-
-
-class SQLiteWriter(Writer):
-    """The write side of one transaction on the writer connection.
-
-    As the only writer (the store's lock and ``BEGIN IMMEDIATE``), it hands out row ids
-    itself, so whole batches go in with ``executemany``.
-    """
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.papers_changed = False
-        self._next: dict[str, int] = {}
-        self._entities: dict[str, dict[str, int]] = {"authors": {}, "organizations": {}}
-
-    def _new_ids(self, table: str, n: int) -> range:
-        if table not in self._next:
-            row = self.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
-            self._next[table] = int(row[0]) + 1
-        first = self._next[table]
-        self._next[table] = first + n
-        return range(first, first + n)
-
-    def _where_in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
-        return _where_in(self.db, sql, head, values)
-
-    def seen_papers(self, hashes: Sequence[str]) -> dict[str, int]:
-        return dict(
-            self._where_in(
-                "SELECT hash, paper_id FROM source_records WHERE hash IN ({})", (), hashes
-            )
-        )
-
-    def record_seen(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
-        self.db.executemany(
-            "INSERT OR IGNORE INTO source_records (hash, paper_id, source, location) "
-            "VALUES (?, ?, ?, ?)",
-            rows,
-        )
-
-    def _lookup(
-        self, table: str, pairs: Iterable[tuple[str, str]]
-    ) -> Iterator[tuple[str, str, int]]:
-        by_kind: dict[str, list[str]] = {}
-        for kind, value in pairs:
-            by_kind.setdefault(kind, []).append(value)
-        for kind, values in by_kind.items():
-            sql = f"SELECT ?, value, paper_id FROM {table} WHERE kind = ? AND value IN ({{}})"
-            yield from self._where_in(sql, (kind, kind), list(dict.fromkeys(values)))
-
-    def find_by_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        return {(k, v): pid for k, v, pid in self._lookup("paper_ids", pairs)}
-
-    def find_by_keys(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
-        found: dict[tuple[str, str], list[int]] = {}
-        for k, v, pid in self._lookup("paper_keys", pairs):
-            found.setdefault((k, v), []).append(pid)
-        return found
-
-    def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
-        ids = list(dict.fromkeys(paper_ids))
-        return {
-            i: PaperDraft(
-                id=i,
-                authors=[AuthorRecord(name, orgs) for _, name, orgs in p.authors],
-                ids=p.ids,
-                **p.fields,
-            )
-            for i, p in _load(self.db, ids).items()
-        }
-
-    def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
-        self.papers_changed = True
-        now = _now()
-        new = [d for d, _ in drafts if d.id is None]
-        old = [d for d, _ in drafts if d.id is not None]
-        for d, pid in zip(new, self._new_ids("papers", len(new)), strict=True):
-            d.id = pid
-        db = self.db
-        db.executemany(
-            f"INSERT INTO papers (id, {_PAPER_COLUMNS}, created_at, modified_at) "
-            f"VALUES ({','.join('?' * 21)})",
-            [(d.id, *_row(d), now, now) for d in new],
-        )
-        db.executemany(
-            "INSERT INTO papers_fts (rowid, title, authors_text, abstract) VALUES (?, ?, ?, ?)",
-            [(d.id, d.title, _authors_text(d), d.abstract) for d in new],
-        )
-        if old:
-            sets = ", ".join(f"{c.strip()} = ?" for c in _PAPER_COLUMNS.split(","))
-            db.executemany(
-                f"UPDATE papers SET {sets}, modified_at = ? WHERE id = ?",
-                [(*_row(d), now, d.id) for d in old],
-            )
-            db.executemany("DELETE FROM paper_authors WHERE paper_id = ?", [(d.id,) for d in old])
-            db.executemany(
-                "DELETE FROM paper_author_orgs WHERE paper_id = ?", [(d.id,) for d in old]
-            )
-        db.executemany(
-            "INSERT OR IGNORE INTO paper_ids (kind, value, paper_id) VALUES (?, ?, ?)",
-            [(k, v, d.id) for d, _ in drafts for k, v in d.ids.items()],
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?)",
-            [(k, v, d.id) for d, keys in drafts for k, v in keys],
-        )
-        named = [
-            (d.id, pos, name_key(a.name), a.name)
-            for d, _ in drafts
-            for pos, a in enumerate(d.authors)
-        ]
-        authors = self._entity_ids("authors", [(key, name) for _, _, key, name in named])
-        orgs = self._entity_ids(
-            "organizations",
-            [(org_key(o), o) for d, _ in drafts for a in d.authors for o in a.affiliations],
-        )
-        db.executemany(
-            "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            [(pid, pos, authors[key], name) for pid, pos, key, name in named],
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?)",
-            [
-                (d.id, pos, orgs[org_key(o)])
-                for d, _ in drafts
-                for pos, a in enumerate(d.authors)
-                for o in a.affiliations
-            ],
-        )
-
-    def _entity_ids(self, table: str, named: list[tuple[str, str]]) -> dict[str, int]:
-        """Ids of authors or organizations by key, creating the missing ones."""
-        cache = self._entities[table]
-        missing = list({key: name for key, name in named if key not in cache}.items())
-        if missing:
-            keys = [k for k, _ in missing]
-            cache.update(
-                self._where_in(f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), keys)
-            )
-            create = [(k, n) for k, n in missing if k not in cache]
-            rows = [
-                (i, n, k)
-                for (k, n), i in zip(create, self._new_ids(table, len(create)), strict=True)
-            ]
-            self.db.executemany(f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?)", rows)
-            cache.update((k, i) for i, _, k in rows)
-        if len(cache) > 1 << 20:  # bound memory on huge ingests; the database still has them
-            kept = {k: cache[k] for k, _ in named}
-            cache.clear()
-            cache.update(kept)
-        return cache
-
-    def ensure_profile(
-        self, name: str, kind: str, description: str | None = None, owner_id: int | None = None
-    ) -> int:
-        row = self.db.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
-        if row:
-            return int(row[0])
-        row = self.db.execute(
-            "INSERT INTO profiles (name, kind, description, created_at, owner_id) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (name, kind, description, _now(), owner_id),
-        ).fetchone()
-        return int(row[0])
-
-    def set_relation(self, profile_id: int, paper_ids: Iterable[int], relation: str) -> None:
-        if relation not in RELATIONS:
-            raise ValueError(f"unknown relation {relation!r}")
-        now = _now()
-        self.db.executemany(
-            "INSERT INTO profile_papers (profile_id, paper_id, relation, added_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (profile_id, paper_id) "
-            "DO UPDATE SET relation = excluded.relation, added_at = excluded.added_at",
-            [(profile_id, pid, relation, now) for pid in paper_ids],
-        )
-
-    def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
-        now = _now()
-        self.db.executemany(
-            "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) "
-            "VALUES (?, ?, ?)",
-            [(profile_id, pid, now) for pid in paper_ids],
-        )
-
-    def create_user(self, name: str, email: str, password_hash: str) -> int:
-        taken = self.db.execute(
-            "SELECT name = ? COLLATE NOCASE FROM users WHERE name = ? OR email = ?",
-            (name, name, email),
-        ).fetchone()
-        if taken:
-            raise Conflict("that name is taken" if taken[0] else "that email has an account")
-        row = self.db.execute(
-            "INSERT INTO users (name, email, password_hash, created_at) VALUES (?, ?, ?, ?) "
-            "RETURNING id",
-            (name, email, password_hash, _now()),
-        ).fetchone()
-        return int(row[0])
-
-    def start_session(self, token_hash: str, user_id: int, csrf: str, expires_at: str) -> None:
-        self.db.execute(
-            "INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?, ?, ?, ?)",
-            (token_hash, user_id, csrf, expires_at),
-        )
-
-    def end_session(self, token_hash: str) -> None:
-        self.db.execute(
-            "DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?", (token_hash, _now())
-        )
-
-    def set_feed_token(self, profile_id: int, token: str | None) -> None:
-        self.db.execute("UPDATE profiles SET feed_token = ? WHERE id = ?", (token, profile_id))
-
-    def add_rule(self, profile_id: int, rule: Rule) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO profile_rules (profile_id, kind, value) VALUES (?, ?, ?)",
-            (profile_id, rule.kind, rule.value),
-        )
-
-    def remove_rule(self, profile_id: int, rule: Rule) -> None:
-        self.db.execute(
-            "DELETE FROM profile_rules WHERE profile_id = ? AND kind = ? AND value = ?",
-            (profile_id, rule.kind, rule.value),
-        )
-
-    def subscribe(self, profile_id: int, email: str | None, frequency: str = "daily") -> None:
-        if email is None:
-            self.db.execute("DELETE FROM subscriptions WHERE profile_id = ?", (profile_id,))
-            return
-        self.db.execute(
-            "INSERT INTO subscriptions (profile_id, email, frequency, created_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (profile_id) "
-            "DO UPDATE SET email = excluded.email, frequency = excluded.frequency",
-            (profile_id, email, frequency, _now()),
-        )
-
-    def claim_digest(
-        self, profile_id: int, period: str, message_id: str, papers: int
-    ) -> str | None:
-        row = self.db.execute(
-            "SELECT status, message_id FROM digests WHERE profile_id = ? AND period = ?",
-            (profile_id, period),
-        ).fetchone()
-        if row is not None:
-            return str(row[1]) if row[0] == "sending" else None
-        self.db.execute(
-            "INSERT INTO digests (profile_id, period, message_id, status, papers, updated_at) "
-            "VALUES (?, ?, ?, 'sending', ?, ?)",
-            (profile_id, period, message_id, papers, _now()),
-        )
-        return message_id
-
-    def save_profile_model(self, profile_id: int, key: bytes, model: bytes) -> None:
-        self.db.execute(
-            "INSERT INTO profile_models (profile_id, key, model, fitted_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (profile_id) DO UPDATE SET key = excluded.key, model = excluded.model, "
-            "fitted_at = excluded.fitted_at",
-            (profile_id, key, model, _now()),
-        )
-
-    def finish_digest(self, profile_id: int, period: str, status: str = "sent") -> None:
-        self.db.execute(
-            "UPDATE digests SET status = ?, updated_at = ? WHERE profile_id = ? AND period = ?",
-            (status, _now(), profile_id, period),
-        )
-
-    def save_vectors(
-        self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
-    ) -> None:
-        quantized, scales = quantize(vectors)
-        self.db.executemany(
-            "INSERT OR REPLACE INTO embeddings (model, paper_id, content_hash, vector, scale) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                (model, int(pid), h, q.tobytes(), float(sc))
-                for pid, h, q, sc in zip(paper_ids, hashes, quantized, scales, strict=True)
-            ),
         )
 
 

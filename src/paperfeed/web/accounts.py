@@ -8,8 +8,6 @@ secret key instead, so they work without a session.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 import threading
@@ -22,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from paperfeed.errors import InputError
 from paperfeed.models import User
+from paperfeed.signing import hash_token
 from paperfeed.store import Store
 
 SESSION_DAYS = 30
@@ -30,10 +29,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("paperfeed-no-such-user")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def sign_up(store: Store, name: str, email: str, password: str) -> User:
@@ -76,10 +71,6 @@ def end_session(store: Store, token: str) -> None:
         w.end_session(hash_token(token))
 
 
-def csrf_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, given or "")
-
-
 class RateLimiter:
     """At most ``limit`` attempts per key in a sliding window of ``window`` seconds."""
 
@@ -98,12 +89,3 @@ class RateLimiter:
                 return False
             hits.append(now)
             return True
-
-
-def sign(secret: str, message: str) -> str:
-    """An HMAC that proves the app made ``message`` (unsubscribe and feedback links)."""
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def signature_ok(secret: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, message), signature)

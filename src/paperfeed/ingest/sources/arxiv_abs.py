@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id, split_author_list
 
 _DATE = re.compile(r"^Date(?: \(revised (v\d+)\))?:\s*(.*?)\s*(?:\((\d+)kb\))?\s*$")
 _ID = re.compile(r"^(?:arXiv|Paper(?: \(\*cross-listing\*\))?):\s*(\S+)", re.MULTILINE)

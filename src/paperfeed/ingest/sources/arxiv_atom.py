@@ -18,10 +18,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from paperfeed.errors import RecordError, SourceError
-from paperfeed.ingest.normalize import parse_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import read_xml
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id
 
 ERROR_ID = "/api/errors"
 

@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import guarded, iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id, split_author_list
 
 
 def _str(d: dict[str, Any], key: str) -> str | None:

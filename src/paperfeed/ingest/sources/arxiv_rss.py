@@ -13,9 +13,9 @@ from typing import BinaryIO
 import feedparser
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import parse_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id
 
 _PREAMBLE = re.compile(r"^arXiv:\S+\s+Announce Type:\s*(\S+)\s*Abstract:\s*", re.DOTALL)
 

@@ -17,10 +17,10 @@ from bibtexparser.model import Entry
 from pylatexenc.latex2text import LatexNodes2Text
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import find_arxiv_id, parse_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import find_arxiv_id, parse_arxiv_id
 
 _ENTRY = re.compile(rb"^\s*@\s*[A-Za-z]+\s*[{(]", re.MULTILINE)
 _BRACES = re.compile(r"[{}]")

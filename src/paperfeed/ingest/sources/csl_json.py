@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import find_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import guarded, head_json_kind, iso_date, read_json, text
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import find_arxiv_id
 
 
 def _person(p: Any) -> str | None:

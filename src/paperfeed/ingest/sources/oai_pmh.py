@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 from lxml import etree
 
 from paperfeed.errors import RecordError, SourceError
-from paperfeed.ingest.normalize import parse_arxiv_id, split_author_list
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import iso_date, read_xml
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id, split_author_list
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 

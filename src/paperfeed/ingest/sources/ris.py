@@ -9,11 +9,11 @@ from typing import Any, BinaryIO
 import rispy
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.normalize import find_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import iso_date, text
 from paperfeed.ingest.sources.bibtex import decode
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import find_arxiv_id
 
 _TY = re.compile(rb"^\s*TY  - ", re.MULTILINE)
 

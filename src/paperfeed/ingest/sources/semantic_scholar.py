@@ -13,10 +13,10 @@ from typing import Any, BinaryIO
 import httpx
 
 from paperfeed.errors import RecordError, SourceError
-from paperfeed.ingest.normalize import parse_arxiv_id
 from paperfeed.ingest.registry import Item, Source, register
 from paperfeed.ingest.sources._common import guarded, head_json_kind, iso_date, read_json, text
 from paperfeed.models import AuthorRecord, PaperRecord
+from paperfeed.normalize import parse_arxiv_id
 
 FIELDS = (
     "paperId,externalIds,title,abstract,authors,year,venue,publicationDate,journal,url,"
