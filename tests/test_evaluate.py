@@ -109,7 +109,9 @@ def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
     }
     cases_file.write_text(json.dumps(case) + "\n")
     cases = daily_feed.read_cases(cases_file, corpus)
-    result = daily_feed.evaluate(corpus, cases, HashingEmbedder(), cache_dir=tmp_path / "cache")
+    result = daily_feed.evaluate(
+        daily_feed.rankings(corpus, cases, HashingEmbedder(), cache_dir=tmp_path / "cache")
+    )
     assert result["cases"] == 1 and len(candidates) > 50
     assert set(result["rankers"]) == {"asl", "zad", "centroid", "paperfeed"}
     for metrics in result["rankers"].values():

@@ -404,12 +404,14 @@ def test_katex_is_served_by_the_app(app: Any) -> None:
         assert client.get(f"/static/katex/{font}").status_code == 200
 
 
-def test_settings_name_a_secret_kept_beside_the_database(tmp_path: Path) -> None:
-    from paperfeed.web.app import secret_key
+def test_the_store_keeps_one_secret_beside_the_database(tmp_path: Path) -> None:
+    from paperfeed.store import open_store
 
-    settings = {"db": str(tmp_path / "x.db"), "secret_key": ""}
-    first = secret_key(settings)
-    assert first == secret_key(settings) and len(first) > 30
+    with open_store(str(tmp_path / "x.db")) as store:
+        first = store.secret_key()
+        assert first == store.secret_key() and len(first) > 30
+    with open_store(str(tmp_path / "x.db")) as again:  # another process serving it
+        assert again.secret_key() == first
     assert (tmp_path / "x.db.secret").stat().st_mode & 0o777 == 0o600
 
 

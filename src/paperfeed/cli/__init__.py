@@ -8,34 +8,8 @@ from typing import Any
 import click
 
 from paperfeed import __version__, config
-from paperfeed.embed import Embedder, load_embedder
+from paperfeed.cli.context import Context
 from paperfeed.errors import NotFound, PaperfeedError
-from paperfeed.store import Store, open_store
-
-
-class Context:
-    """What every command shares: settings and the store, opened on first use."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self._store: Store | None = None
-        self._embedder: Embedder | None = None
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings["db"])
-        return self._store
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(self.settings)
-        return self._embedder
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
 
 
 class PaperfeedGroup(click.Group):

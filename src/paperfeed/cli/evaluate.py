@@ -9,8 +9,7 @@ import click
 import numpy as np
 import orjson
 
-from paperfeed.cli import Context
-from paperfeed.cli.papers import _print_json
+from paperfeed.cli.context import Context, print_json
 from paperfeed.embed.model import default_cache_dir
 from paperfeed.evaluate import authors, csfcube, daily_feed, reviewer_gold
 from paperfeed.recommend.lexical import terms_text
@@ -49,7 +48,7 @@ def eval_csfcube(obj: Context, root: Path, as_json: bool) -> None:
         root, obj.embedder, progress=None if as_json else lambda m: click.echo(m, err=True)
     )
     if as_json:
-        _print_json({"model": obj.embedder.name, "results": results})
+        print_json({"model": obj.embedder.name, "results": results})
         return
     click.echo(f"CSFCube, model {obj.embedder.name}")
     click.echo(f"{'facet':<11}{'method':<14}{'MAP':>8}{'NDCG@20':>9}{'queries':>9}")
@@ -117,10 +116,12 @@ def eval_daily_feed(
                 f.write(orjson.dumps(asdict(c)).decode() + "\n")
     names = tuple(r.strip() for r in rankers.split(",") if r.strip())
     result = daily_feed.evaluate(
-        data, chosen, obj.embedder, names, _cache_dir(obj), say, hide_authors=hide_authors
+        daily_feed.rankings(
+            data, chosen, obj.embedder, names, _cache_dir(obj), say, hide_authors=hide_authors
+        )
     )
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     click.echo(f"daily feed: {result['cases']} cases, model {obj.embedder.name}")
     click.echo(f"{'ranker':<12}{'MRR':>8}{'R@10':>8}{'nDCG@10':>9}")
@@ -160,7 +161,7 @@ def eval_reviewer_gold(
         background = [terms_text(t, c) for t, c in zip(data.texts, data.comments, strict=True)]
     results = reviewer_gold.evaluate(root, obj.embedder, sets or None, background)
     if as_json:
-        _print_json({"model": obj.embedder.name, "methods": results})
+        print_json({"model": obj.embedder.name, "methods": results})
         return
     click.echo(f"{'method':<14}{'loss':>8}{'easy':>8}{'hard':>8}{'sets':>6}")
     for method, m in results.items():
@@ -191,7 +192,7 @@ def eval_authors(
 
     result = authors.evaluate(data, parity, pools, size, vectors=vectors)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     click.echo(f"{pools} pools of {size} {parity}-SHA-1 authors under one name each")
     click.echo(f"{'method':<16}{'precision':>10}{'recall':>8}{'F1':>8}{'one author: recall':>20}")

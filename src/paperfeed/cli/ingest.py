@@ -21,7 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from paperfeed.cli import Context
+from paperfeed.cli.context import Context
 from paperfeed.errors import InputError
 from paperfeed.ingest import pipeline, registry
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import IO
 
 import click
-import orjson
 
-from paperfeed.cli import Context
+from paperfeed.cli.context import Context, print_json
 from paperfeed.export import EXPORTERS
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @click.command()
@@ -23,7 +17,7 @@ def stats(obj: Context, as_json: bool) -> None:
     """Count what the database holds."""
     s = obj.store.stats()
     if as_json:
-        _print_json(s)
+        print_json(s)
         return
     for key, value in s.items():
         click.echo(f"{key:>16}: {value}")
@@ -37,7 +31,7 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
     """Show one paper by arXiv id, DOI, s2:ID, openalex:ID or pf:N."""
     paper = obj.store.get_paper(paper_id)
     if as_json:
-        _print_json(paper.to_dict())
+        print_json(paper.to_dict())
         return
     click.echo(paper.title or "(untitled)")
     click.echo(", ".join(a.name for a in paper.authors))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paperfeed.cli import Context
-from paperfeed.cli.papers import _print_json
+from paperfeed.cli.context import Context, print_json
 
 
 @click.command()
@@ -15,7 +14,7 @@ def profiles(obj: Context, as_json: bool) -> None:
     """List profiles and how many papers each holds."""
     items = obj.store.profiles()
     if as_json:
-        _print_json(
+        print_json(
             [
                 {"name": p.name, "kind": p.kind, "description": p.description, "papers": p.papers}
                 for p in items

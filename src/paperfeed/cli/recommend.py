@@ -7,17 +7,14 @@ from typing import Any
 
 import click
 
-from paperfeed.cli import Context
-from paperfeed.cli.papers import _print_json
+from paperfeed import profiles
+from paperfeed.cli.context import Context, print_json
 from paperfeed.errors import InputError, NotFound
-from paperfeed.ingest import pipeline
-from paperfeed.models import RATINGS, RULE_KINDS, Rule
+from paperfeed.models import PROFILE_KINDS, RATINGS, RULE_KINDS
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import recommend as rank_for_profile
 from paperfeed.recommend.feed import to_rate
 from paperfeed.recommend.service import Recommender
-
-KINDS = ["researcher", "reader", "institution", "lab", "topic"]
 
 
 def workers_option(what: str) -> Any:
@@ -69,11 +66,11 @@ def recommend(
                 shown = f"error: {recs}" if isinstance(recs, InputError) else f"{len(recs)} papers"
                 click.echo(f"{name}: {shown}")
         if as_json:
-            _print_json(out)
+            print_json(out)
         return
     recs = rank_for_profile(obj.store, profile, obj.embedder, day, since, limit)
     if as_json:
-        _print_json([r.to_dict() for r in recs])
+        print_json([r.to_dict() for r in recs])
         return
     if not recs:
         click.echo("No new papers for that day.")
@@ -92,7 +89,7 @@ def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
     """The papers whose rating would teach a profile's ranking most."""
     recs = to_rate(obj.store, profile, obj.embedder, k=count)
     if as_json:
-        _print_json([r.to_dict() for r in recs])
+        print_json([r.to_dict() for r in recs])
         return
     for r in recs:
         click.echo(f"{r.paper.ref}  {r.paper.title}")
@@ -107,10 +104,7 @@ def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
 @click.pass_obj
 def rate(obj: Context, paper_id: str, signal: str, profile: str) -> None:
     """Rate a paper for a profile: up, save, down or hide. The next ranking uses it."""
-    paper = obj.store.get_paper(paper_id)
-    obj.store.profile_relations(profile)  # NotFound for an unknown profile
-    with obj.store.writer() as w:
-        w.set_relation(w.ensure_profile(profile, "reader"), [paper.id], signal)
+    paper = profiles.rate(obj.store, obj.store.profile(profile), paper_id, signal)
     click.echo(f"{signal}: {paper.title} ({profile})")
 
 
@@ -121,14 +115,13 @@ def profile() -> None:
 
 @profile.command(name="create")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(KINDS), default="reader", show_default=True)
+@click.option("--kind", type=click.Choice(PROFILE_KINDS), default="reader", show_default=True)
 @click.option("--description", help="What the profile is for.")
 @click.pass_obj
 def profile_create(obj: Context, name: str, kind: str, description: str | None) -> None:
     """Create an empty profile (creating one that exists changes nothing)."""
-    with obj.store.writer() as w:
-        w.ensure_profile(name, kind, description)
-    click.echo(f"profile {name!r} ({kind})")
+    made = profiles.create(obj.store, name, kind, description)
+    click.echo(f"profile {made.name!r} ({made.kind})")
 
 
 @profile.command(name="show")
@@ -146,7 +139,7 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
     ]
     rules = [{"kind": r.kind, "value": r.value} for r in obj.store.rules(name)]
     if as_json:
-        _print_json({"name": name, "papers": rows, "rules": rules})
+        print_json({"name": name, "papers": rows, "rules": rules})
         return
     for rule in rules:
         click.echo(f"{'rule':>8}  {rule['kind']} {rule['value']}")
@@ -157,14 +150,11 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
 @profile.command(name="import")
 @click.argument("name")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--kind", type=click.Choice(KINDS), default="reader", show_default=True)
+@click.option("--kind", type=click.Choice(PROFILE_KINDS), default="reader", show_default=True)
 @click.pass_obj
 def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) -> None:
     """Add the papers of files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a profile."""
-    total = 0
-    for path in pipeline.expand(paths):
-        report = pipeline.ingest_path(obj.store, path, profile=name, profile_kind=kind)
-        total += len(set(report.paper_ids))
+    total = profiles.import_files(obj.store, name, paths, kind)
     click.echo(f"{total} papers in profile {name!r}")
 
 
@@ -174,12 +164,6 @@ def profile_rule() -> None:
     organizations, saved queries (alerts)."""
 
 
-def _edit_rule(obj: Context, name: str, kind: str, value: str, add: bool) -> None:
-    found = obj.store.profile(name)
-    with obj.store.writer() as w:
-        (w.add_rule if add else w.remove_rule)(found.id, Rule(kind, " ".join(value.split())))
-
-
 @profile_rule.command(name="add")
 @click.argument("name")
 @click.argument("kind", type=click.Choice(RULE_KINDS))
@@ -187,7 +171,7 @@ def _edit_rule(obj: Context, name: str, kind: str, value: str, add: bool) -> Non
 @click.pass_obj
 def rule_add(obj: Context, name: str, kind: str, value: str) -> None:
     """Add a rule to a profile, e.g. ``author "Yann LeCun"`` or ``exclude survey``."""
-    _edit_rule(obj, name, kind, value, add=True)
+    profiles.edit_rule(obj.store, obj.store.profile(name), kind, value, add=True)
     click.echo(f"{name}: {kind} {value!r}")
 
 
@@ -198,7 +182,7 @@ def rule_add(obj: Context, name: str, kind: str, value: str) -> None:
 @click.pass_obj
 def rule_remove(obj: Context, name: str, kind: str, value: str) -> None:
     """Remove a rule from a profile."""
-    _edit_rule(obj, name, kind, value, add=False)
+    profiles.edit_rule(obj.store, obj.store.profile(name), kind, value, add=False)
     click.echo(f"{name}: removed {kind} {value!r}")
 
 
@@ -221,7 +205,7 @@ def author(obj: Context, name: str, as_json: bool) -> None:
     """The people who signed NAME, told apart by co-authors and topics."""
     found = _identities(obj, name)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "identity": n,
@@ -262,12 +246,8 @@ def profile_from_author(obj: Context, name: str, author_name: str, picked: tuple
     if any(n > len(found) for n in picked):
         raise click.UsageError(f"--identity goes from 1 to {len(found)}")
     chosen = [found[n - 1] for n in sorted(set(picked or (1,)))]
-    papers = [s.key.id for i in chosen for s in i.papers]
-    with obj.store.writer() as w:
-        summary = "; ".join(i.summary for i in chosen)
-        pid = w.ensure_profile(name, "researcher", f"{author_name}: {summary}"[:500])
-        w.add_to_profile(pid, papers)
-    click.echo(f"profile {name!r}: {len(papers)} papers of {author_name}")
+    made, n = profiles.from_author(obj.store, name, author_name, chosen)
+    click.echo(f"profile {made.name!r}: {n} papers of {author_name}")
 
 
 COMMANDS = [recommend, rate, teach, profile, author]

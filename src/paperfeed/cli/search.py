@@ -7,9 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from paperfeed.cli import Context
+from paperfeed.cli.context import Context, print_json
 from paperfeed.cli.ingest import progress_bar
-from paperfeed.cli.papers import _print_json
 from paperfeed.embed.index import embed_store
 from paperfeed.models import Hit, SearchFilters
 from paperfeed.search.engine import MODES, Searcher, load_index
@@ -34,7 +33,7 @@ def embed(obj: Context, limit: int | None, as_json: bool) -> None:
         bar.update(task, description="indexing vectors")
         index = load_index(obj.store, embedder.name, build_ann=True)
     if as_json:
-        _print_json({"model": embedder.name, **asdict(report), "ann": index.uses_ann})
+        print_json({"model": embedder.name, **asdict(report), "ann": index.uses_ann})
     else:
         click.echo(
             f"{report.embedded} embedded, {report.unchanged} unchanged, "
@@ -73,7 +72,7 @@ def filter_options(fn: Callable[..., None]) -> Callable[..., None]:
 
 def _show(hits: list[Hit], as_json: bool) -> None:
     if as_json:
-        _print_json([h.to_dict() for h in hits])
+        print_json([h.to_dict() for h in hits])
         return
     if not hits:
         click.echo("No papers found.")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paperfeed.cli import Context
-from paperfeed.cli.papers import _print_json
+from paperfeed.cli.context import Context, print_json
 from paperfeed.cli.recommend import workers_option
 
 
@@ -48,14 +47,13 @@ def digest_send(obj: Context, dry_run: bool, workers: int, as_json: bool) -> Non
     """Send every due digest once (safe to run from cron as often as you like)."""
     from paperfeed.digest import send_digests
     from paperfeed.recommend.service import Recommender
-    from paperfeed.web.app import secret_key
 
-    settings = dict(obj.settings, secret_key=secret_key(obj.settings))
+    settings = dict(obj.settings, secret_key=obj.settings["secret_key"] or obj.store.secret_key())
     reports = send_digests(
         obj.store, Recommender(obj.store, obj.embedder), settings, dry_run, workers=workers
     )
     if as_json:
-        _print_json([r.to_dict() for r in reports])
+        print_json([r.to_dict() for r in reports])
         return
     if not reports:
         click.echo("No digest subscriptions.")

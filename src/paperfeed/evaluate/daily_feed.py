@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from paperfeed.embed.model import Embedder, content_hash, paper_text
 from paperfeed.errors import InputError, RecordError
 from paperfeed.evaluate.baselines import BASELINES, Context
 from paperfeed.evaluate.metrics import ndcg, reciprocal_rank
-from paperfeed.ingest.normalize import clean_text, name_key
 from paperfeed.models import Author, Paper
+from paperfeed.normalize import clean_text, name_key
 from paperfeed.recommend.evidence import Papers
 from paperfeed.recommend.lexical import LexicalModel, fit_tfidf
 from paperfeed.recommend.listing import Listing, mean_sample, store_mean
@@ -255,24 +255,15 @@ def product_model(corpus: Corpus, cutoff: str) -> LexicalModel:
     return LexicalModel.fit([inputs])
 
 
-def evaluate(
-    corpus: Corpus,
-    cases: list[Case],
-    embedder: Embedder,
-    rankers: Sequence[str] = RANKERS,
-    cache_dir: Path | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-    weights: dict[str, float] | None = None,
-    hide_authors: bool = False,
-) -> dict[str, Any]:
-    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}``, macro-averaged
-    over the cases as :func:`rankings` ranks them."""
-    scores: dict[str, list[tuple[float, float, float]]] = {r: [] for r in rankers}
-    for case, ranked in rankings(
-        corpus, cases, embedder, rankers, cache_dir, progress, weights, hide_authors
-    ):
+def evaluate(ranked: Iterable[tuple[Case, dict[str, list[str]]]]) -> dict[str, Any]:
+    """``{"rankers": {name: {"mrr", "recall@10", "ndcg@10"}}, "cases": n}`` of the cases as
+    :func:`rankings` ranks them, macro-averaged over the cases."""
+    scores: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    n = 0
+    for case, orders in ranked:
+        n += 1
         relevant = set(case.relevant)
-        for name, order in ranked.items():
+        for name, order in orders.items():
             hits = [x in relevant for x in order]
             scores[name].append(
                 (
@@ -290,7 +281,7 @@ def evaluate(
             }
             for name, rows in scores.items()
         },
-        "cases": len(cases),
+        "cases": n,
     }
 
 

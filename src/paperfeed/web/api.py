@@ -18,9 +18,8 @@ from paperfeed.errors import Forbidden, InputError
 from paperfeed.models import SearchFilters
 from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import Mode
-from paperfeed.web import accounts
-from paperfeed.web.app import services_of
-from paperfeed.web.pages import PERIODS, _filters, current_user, people, rate
+from paperfeed.signing import tokens_match
+from paperfeed.web.services import PERIODS, current_user, people, rate, services_of, window
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -130,7 +129,7 @@ def rate_paper(
     session = services.user_of(request)
     if session is None:
         raise Forbidden("sign in first")
-    if not accounts.csrf_matches(session[1], x_csrf_token):
+    if not tokens_match(session[1], x_csrf_token):
         raise Forbidden("missing or wrong X-CSRF-Token header")
     p = rate(services, session[0], rating.profile, rating.paper, rating.signal)
     return {"profile": rating.profile, "paper": p.ref, "signal": rating.signal}
@@ -146,7 +145,7 @@ def trending_papers(
 ) -> dict[str, Any]:
     """The period's papers by votes and saves, older votes counting less."""
     services = services_of(request)
-    last, filters = _filters(day, period, category, services)
+    last, filters = window(day, period, category, services)
     trends, total = trending(services.store, filters, limit)
     return {
         "day": last,
@@ -223,5 +222,5 @@ def topics(request: Request, day: str | None = None) -> dict[str, Any]:
     services = services_of(request)
     if not services.semantic_ready():
         raise InputError("the topic map needs embeddings: they are still being computed")
-    _, filters = _filters(day, "month", None, services)
+    _, filters = window(day, "month", None, services)
     return topic_map(services.store, services.embedder.name, filters).to_dict()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from feedgen.feed import FeedGenerator
 
 from paperfeed.recommend.rank import Recommendation
-from paperfeed.web.app import services_of
+from paperfeed.web.services import services_of
 
 router = APIRouter(tags=["feeds"])
 

@@ -1,0 +1,41 @@
+"""What every command shares: the settings, the store and the embedder (opened on first
+use), and how a command prints JSON."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+
+from paperfeed.embed import Embedder, load_embedder
+from paperfeed.store import Store, open_store
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+class Context:
+    """What every command shares: settings and the store, opened on first use."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+        self._embedder: Embedder | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings["db"])
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

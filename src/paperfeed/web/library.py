@@ -1,0 +1,349 @@
+"""The pages of a signed-in reader: sign-up and sign-in, the library (profiles, imports,
+rules, digests, feed tokens, exports) and feedback, from the site or from a digest."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperfeed import export, profiles
+from paperfeed.digest.compose import rate_message, unsubscribe_message
+from paperfeed.errors import Conflict, Forbidden, InputError
+from paperfeed.models import RULE_KINDS, Paper, Rule, User
+from paperfeed.signing import signature_ok
+from paperfeed.web import accounts
+from paperfeed.web.render import (
+    CSRF_COOKIE,
+    back,
+    check_csrf,
+    render,
+    require_user,
+    secure,
+)
+from paperfeed.web.services import (
+    SESSION_COOKIE,
+    rate,
+    services_of,
+)
+
+router = APIRouter(include_in_schema=False)
+#: Largest library file accepted on the web (the CLI takes any size).
+MAX_UPLOAD = 50 * 2**20
+
+
+# -- accounts ----------------------------------------------------------------------------
+
+
+def _no_accounts(request: Request) -> None:
+    if services_of(request).settings["public"]:
+        raise Forbidden("this is a public read-only instance: accounts are turned off")
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_form(request: Request) -> Response:
+    _no_accounts(request)
+    return render(request, "account.html", action="signup", error="")
+
+
+@router.post("/signup", response_class=HTMLResponse)
+def signup(
+    request: Request,
+    name: Annotated[str, Form()],
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    _no_accounts(request)
+    check_csrf(request, csrf)
+    services = services_of(request)
+    try:
+        user = accounts.sign_up(services.store, name, email, password)
+    except (Conflict, InputError) as e:
+        return render(request, "account.html", 400, action="signup", error=str(e))
+    profiles.create(services.store, "library", "reader", "My library", owner=user)
+    return _signed_in(request, user, "/library")
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request) -> Response:
+    _no_accounts(request)
+    return render(request, "account.html", action="signin", error="")
+
+
+@router.post("/signin", response_class=HTMLResponse)
+def signin(
+    request: Request,
+    name: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    _no_accounts(request)
+    check_csrf(request, csrf)
+    services = services_of(request)
+    client = request.client.host if request.client else "?"
+    if not services.sign_in_limit.allow(f"{client}:{name.casefold()}"):
+        message = "too many sign-in attempts: wait a minute and try again"
+        return render(request, "account.html", 429, action="signin", error=message)
+    user = accounts.check_password(services.store, name, password)
+    if user is None:
+        return render(request, "account.html", 400, action="signin", error="wrong name or password")
+    return _signed_in(request, user, "/")
+
+
+def _signed_in(request: Request, user: User, to: str) -> Response:
+    token = accounts.start_session(services_of(request).store, user)
+    response = RedirectResponse(to, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=accounts.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.end_session(services_of(request).store, token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- the library: profiles, imports, rules, digests, feeds -------------------------------
+
+
+@router.get("/library", response_class=HTMLResponse)
+def library(request: Request, profile: str | None = None, message: str = "") -> Response:
+    services = services_of(request)
+    user = require_user(request)
+    mine = services.store.profiles_of(user.id)
+    chosen = services.owned(profile, user) if profile else (mine[0] if mine else None)
+    marks: list[tuple[Paper, str]] = []
+    rules: list[Rule] = []
+    subscription = None
+    if chosen:
+        relations = services.store.profile_relations(chosen.name)
+        papers = {p.id: p for p in services.store.papers(sorted(relations))}
+        marks = [(papers[i], m) for i, m in sorted(relations.items(), reverse=True) if i in papers]
+        rules = services.store.rules(chosen.name)
+        subscription = services.store.subscription(chosen.id)
+    return render(
+        request,
+        "library.html",
+        profiles=mine,
+        chosen=chosen,
+        marks=marks,
+        rules=rules,
+        rule_kinds=RULE_KINDS,
+        subscription=subscription,
+        message=message,
+        base_url=services.settings["base_url"].rstrip("/"),
+    )
+
+
+@router.post("/library/profiles")
+def create_profile(
+    request: Request,
+    label: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "topic",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    user = require_user(request)
+    made = profiles.create(services_of(request).store, label, kind, description, owner=user)
+    return back("/library", profile=made.name)
+
+
+@router.post("/library/from-author")
+def profile_from_author(
+    request: Request,
+    author: Annotated[str, Form()],
+    identity: Annotated[list[int], Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """ "This is me": a researcher profile from the chosen identities of an author name."""
+    check_csrf(request, csrf)
+    user = require_user(request)
+    services = services_of(request)
+    people = services.identities(author)
+    chosen = [people[i - 1] for i in sorted(set(identity)) if 1 <= i <= len(people)]
+    label = " ".join(author.split())[: profiles.MAX_LABEL].replace("/", " ")
+    made, n = profiles.from_author(services.store, label, author, chosen, owner=user)
+    return back("/library", profile=made.name, message=f"{n} papers of {label} in your profile.")
+
+
+@router.post("/library/import")
+async def import_library(
+    request: Request,
+    profile: Annotated[str, Form()],
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    services = services_of(request)
+    chosen = services.owned(profile, require_user(request))
+    data = await file.read(MAX_UPLOAD + 1)
+    name = Path(file.filename or "upload").name
+    if len(data) > MAX_UPLOAD:
+        message = f"Nothing imported: {name} is over {MAX_UPLOAD // 2**20} MB"
+        return back("/library", profile=chosen.name, message=message)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        try:
+            n = profiles.import_files(services.store, chosen.name, [path])
+        except InputError as e:
+            return back("/library", profile=chosen.name, message=f"Nothing imported: {e}")
+    return back("/library", profile=chosen.name, message=f"Imported {n} papers from {name}.")
+
+
+@router.post("/library/rules")
+def edit_rule(
+    request: Request,
+    profile: Annotated[str, Form()],
+    kind: Annotated[str, Form()],
+    value: Annotated[str, Form()],
+    remove: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    services = services_of(request)
+    chosen = services.owned(profile, require_user(request))
+    profiles.edit_rule(services.store, chosen, kind, value, add=not remove)
+    return back("/library", profile=chosen.name)
+
+
+@router.post("/library/digest")
+def digest_settings(
+    request: Request,
+    profile: Annotated[str, Form()],
+    frequency: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    services = services_of(request)
+    user = require_user(request)
+    chosen = services.owned(profile, user)
+    if frequency not in ("daily", "weekly", "off"):
+        raise InputError("a digest is daily, weekly or off")
+    with services.store.writer() as w:
+        w.subscribe(chosen.id, None if frequency == "off" else user.email, frequency)
+    return back("/library", profile=chosen.name, message=f"Digest: {frequency}.")
+
+
+@router.post("/library/token")
+def feed_token(
+    request: Request,
+    profile: Annotated[str, Form()],
+    revoke: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    services = services_of(request)
+    chosen = services.owned(profile, require_user(request))
+    with services.store.writer() as w:
+        w.set_feed_token(chosen.id, None if revoke else secrets.token_urlsafe(24))
+    return back("/library", profile=chosen.name)
+
+
+@router.get("/library/export")
+def export_library(
+    request: Request, profile: str, format: str = Query("bibtex", pattern="^(bibtex|jsonl)$")
+) -> Response:
+    services = services_of(request)
+    chosen = services.owned(profile, require_user(request))
+    relations = services.store.profile_relations(chosen.name)
+    papers = services.store.papers(sorted(relations))
+    out = io.StringIO()
+    if format == "bibtex":
+        export.to_bibtex(papers, out)
+        media, ext = "application/x-bibtex", "bib"
+    else:
+        export.to_jsonl(papers, out)
+        media, ext = "application/x-ndjson", "jsonl"
+    body = out.getvalue()
+    filename = f"{chosen.label}.{ext}".replace('"', "")
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+# -- feedback ----------------------------------------------------------------------------
+
+
+@router.post("/rate")
+def rate_form(
+    request: Request,
+    profile: Annotated[str, Form()],
+    paper: Annotated[str, Form()],
+    signal: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    rate(services_of(request), require_user(request), profile, paper, signal)
+    return RedirectResponse(_local(next), status_code=303)
+
+
+def _local(url: str) -> str:
+    """``url`` if it stays on this site, else the home page (no open redirect: browsers
+    read "//host" and "/\\host" as another site)."""
+    return url if url.startswith("/") and not url.startswith(("//", "/\\")) else "/"
+
+
+@router.get("/r/{profile_id}/{signal}/{ref:path}", response_class=HTMLResponse)
+def rate_from_email(
+    request: Request, profile_id: int, signal: str, ref: str, s: str = ""
+) -> Response:
+    """One-click feedback from a digest: the link is signed, so it needs no sign-in."""
+    services = services_of(request)
+    key = services.settings["secret_key"]
+    if signal not in ("up", "down") or not signature_ok(
+        key, rate_message(profile_id, signal, ref), s
+    ):
+        raise Forbidden("this feedback link is not valid")
+    profile = next((p for p in services.store.profiles() if p.id == profile_id), None)
+    if profile is None:
+        raise Forbidden("this feedback link is not valid")
+    paper = profiles.rate(services.store, profile, ref, signal)
+    return render(request, "done.html", message=f"Thanks: “{paper.title}” rated {signal}.")
+
+
+def _unsubscribe_ok(request: Request, profile_id: int, s: str) -> bool:
+    key = services_of(request).settings["secret_key"]
+    return signature_ok(key, unsubscribe_message(profile_id), s)
+
+
+@router.get("/unsubscribe/{profile_id}", response_class=HTMLResponse)
+def unsubscribe_form(request: Request, profile_id: int, s: str = "") -> Response:
+    if not _unsubscribe_ok(request, profile_id, s):
+        raise Forbidden("this unsubscribe link is not valid")
+    return render(request, "unsubscribe.html", profile_id=profile_id, s=s)
+
+
+@router.post("/unsubscribe/{profile_id}", response_class=HTMLResponse)
+def unsubscribe(request: Request, profile_id: int, s: str = "") -> Response:
+    """RFC 8058 one-click: a POST to the link itself (the signature is the proof)."""
+    if not _unsubscribe_ok(request, profile_id, s):
+        raise Forbidden("this unsubscribe link is not valid")
+    services = services_of(request)
+    with services.store.writer() as w:
+        w.subscribe(profile_id, None)
+    return render(request, "done.html", message="You are unsubscribed: no more digests.")
