@@ -6,7 +6,7 @@ SHARED ?= ../shared
 CORPUS ?= $(SHARED)/data/arxiv-cs-daily/papers.jsonl.gz
 DB ?= paperfeed.db
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean docs
 
 # Debian packages the tests drive: the browser for the end-to-end tests, wrk for the bench.
 SYSTEM_PACKAGES := chromium wrk
@@ -33,6 +33,10 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# The CLI reference, written from the commands themselves.
+docs: install
+	$(BIN)/python -m paperfeed.cli.reference > docs/cli.md
 
 # Loads the corpus and the seeds (half a minute), then serves at http://127.0.0.1:8000 while
 # the papers are embedded in the background (keyword search works from the start).

@@ -12,7 +12,7 @@ function words told Hamilton's Federalist papers from Madison's) applied to a pa
 surface.
 
 The attributes were written down once, before measuring; on the daily-feed benchmark
-(README) they lift the feed's MRR on every quarter of the even authors.
+(docs/benchmarks.md) they lift the feed's MRR.
 """
 
 from __future__ import annotations
