@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +20,8 @@ from conftest import CORPUS, SEEDS, cli_json
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound, StoreBusy, StoreError
-from paperfeed.ingest.normalize import name_key
 from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.normalize import name_key
 from paperfeed.recommend.explain import label
 from paperfeed.recommend.feed import listing_of, recommend
 from paperfeed.recommend.lexical import LexicalModel
@@ -29,7 +31,7 @@ from paperfeed.store import Store, open_store
 AUTHOR = "Nicu Sebe"
 
 
-def _setup(store: Store, tmp_path: Path) -> tuple[list[dict], dict]:
+def _build(store: Store, tmp_path: Path) -> tuple[list[dict], dict]:
     """The first 3,000 corpus papers, plus, on the last day, a sequel to one of AUTHOR's."""
     with gzip.open(CORPUS, "rt") as f:
         rows = [json.loads(line) for _, line in zip(range(3000), f, strict=False)]
@@ -53,8 +55,31 @@ def _setup(store: Store, tmp_path: Path) -> tuple[list[dict], dict]:
     return mine, sequel
 
 
-def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: Path) -> None:
-    mine, sequel = _setup(store, tmp_path)
+Corpus = tuple[Store, list[dict], dict]  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], dict]:  # type: ignore[type-arg]
+    """The 3,000-paper store with its lexical model fitted, built once per session."""
+    folder = tmp_path_factory.mktemp("template")
+    with open_store(str(folder / "template.db")) as store:
+        mine, sequel = _build(store, folder)
+        LexicalModel.for_store(store)
+    return folder / "template.db", mine, sequel
+
+
+@pytest.fixture
+def corpus(_template: tuple[Path, list[dict], dict], db_path: Path) -> Iterator[Corpus]:  # type: ignore[type-arg]
+    """A copy of the template store for one test, with AUTHOR's papers and the sequel."""
+    template, mine, sequel = _template
+    shutil.copyfile(template, db_path)
+    shutil.copyfile(f"{template}.lexical", f"{db_path}.lexical")
+    with open_store(str(db_path)) as store:
+        yield store, mine, sequel
+
+
+def test_a_sequel_to_my_paper_comes_first_with_reasons(corpus: Corpus, tmp_path: Path) -> None:
+    store, mine, sequel = corpus
     recs = recommend(store, "me", HashingEmbedder(), limit=20)
     assert recs[0].paper.ref == sequel["id"]
     assert any(mine[0]["title"][:30] in reason for reason in recs[0].why)
@@ -79,13 +104,13 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(store: Store, tmp_path: P
 
 
 def test_large_windows_rank_as_a_day_does(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past KEEP_BACKGROUND_PRODUCTS papers, each profile's support rows are multiplied
     instead of the whole background sample kept: the same ranking."""
     from paperfeed.recommend import listing
 
-    _setup(store, tmp_path)
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)
     kept = recommend(store, "me", HashingEmbedder(), limit=20, lexical=lexical)
     monkeypatch.setattr(listing, "KEEP_BACKGROUND_PRODUCTS", 0)
@@ -94,8 +119,8 @@ def test_large_windows_rank_as_a_day_does(
     np.testing.assert_allclose([r.score for r in again], [r.score for r in kept], atol=1e-5)
 
 
-def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None:
-    _setup(store, tmp_path)
+def test_feedback_changes_the_next_ranking(corpus: Corpus, tmp_path: Path) -> None:
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)
     first = recommend(store, "me", HashingEmbedder(), limit=30, lexical=lexical)
     top, second = first[0].paper, first[1].paper
@@ -111,13 +136,13 @@ def test_feedback_changes_the_next_ranking(store: Store, tmp_path: Path) -> None
 
 
 def test_a_fitted_model_is_kept_for_the_next_process(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new process (a cron digest run) reads the profile's model back instead of fitting
     it again, and ranks the same; a rating makes the kept model stale, so it is refitted."""
     from paperfeed.recommend import model
 
-    _setup(store, tmp_path)
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)
     fits: list[int] = []
     real_fit = model.fit
@@ -189,10 +214,12 @@ def test_a_writer_that_may_not_wait_fails_at_once_when_another_write_is_under_wa
         other.close()
 
 
-def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_path: Path) -> None:
+def test_many_profiles_ranked_by_forked_workers_as_one_by_one(
+    corpus: Corpus, tmp_path: Path
+) -> None:
     from paperfeed.recommend.service import Recommender
 
-    mine, _ = _setup(store, tmp_path)
+    store, mine, _ = corpus
     with store.writer() as w:
         w.add_to_profile(w.ensure_profile("half", "reader"), [store.get_paper(mine[0]["id"]).id])
         w.ensure_profile("empty", "reader")
@@ -211,10 +238,11 @@ def test_many_profiles_ranked_by_forked_workers_as_one_by_one(store: Store, tmp_
     assert isinstance(two[2][1], InputError) and len(two[0][1]) == 10  # type: ignore[arg-type]
 
 
-def test_lexical_model_is_cached_beside_the_database(store: Store, tmp_path: Path) -> None:
-    _setup(store, tmp_path)
-    LexicalModel.for_store(store)
+def test_lexical_model_is_cached_beside_the_database(corpus: Corpus, tmp_path: Path) -> None:
+    store = corpus[0]
     cached = Path(store.location + ".lexical")
+    cached.unlink()  # the template's
+    LexicalModel.for_store(store)
     assert cached.exists()
     mtime = cached.stat().st_mtime_ns
     LexicalModel.for_store(store)
@@ -226,8 +254,8 @@ def test_lexical_model_is_cached_beside_the_database(store: Store, tmp_path: Pat
     assert LexicalModel.for_store(store).terms_rows is not None
 
 
-def test_profiles_without_papers_or_unknown(store: Store, tmp_path: Path) -> None:
-    _setup(store, tmp_path)
+def test_profiles_without_papers_or_unknown(corpus: Corpus, tmp_path: Path) -> None:
+    store = corpus[0]
     with store.writer() as w:
         w.ensure_profile("empty", "reader")
     with pytest.raises(InputError, match="no papers yet"):
@@ -328,10 +356,10 @@ def test_diversity_keeps_near_duplicates_apart() -> None:
     assert list(diversify(np.arange(4), scores, spread, np.zeros(16, np.float32))) == [0, 1, 2, 3]
 
 
-def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_path: Path) -> None:
+def test_teach_offers_unsure_papers_and_moves_on_once_rated(corpus: Corpus, tmp_path: Path) -> None:
     from paperfeed.recommend.feed import to_rate
 
-    mine, _ = _setup(store, tmp_path)
+    store, mine, _ = corpus
     asked = to_rate(store, "me", HashingEmbedder(), k=3)
     assert len(asked) == 3 and len({r.paper.id for r in asked}) == 3
     assert all("teaches it most" in r.why[0] for r in asked)
@@ -345,8 +373,8 @@ def test_teach_offers_unsure_papers_and_moves_on_once_rated(store: Store, tmp_pa
 def test_papers_with_a_profiles_coauthors_say_so() -> None:
     from collections import Counter
 
-    from paperfeed.ingest.normalize import name_key
     from paperfeed.models import Author, Paper
+    from paperfeed.normalize import name_key
     from paperfeed.recommend.explain import coauthored
     from paperfeed.recommend.listing import Listing
     from paperfeed.recommend.model import coauthor_counts
@@ -372,12 +400,12 @@ def test_papers_with_a_profiles_coauthors_say_so() -> None:
 
 
 def test_fitted_papers_rows_are_read_as_the_vectorizers_make_them(
-    store: Store, tmp_path: Path
+    corpus: Corpus, tmp_path: Path
 ) -> None:
     from paperfeed.embed.model import paper_text
     from paperfeed.recommend.lexical import terms_text
 
-    _setup(store, tmp_path)
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)
     first = store.papers([int(i) for i in lexical.ids[:100]])
     noted = [p for p in first if p.comment]  # "Accepted at ...": the comments space reads them
@@ -501,11 +529,11 @@ def test_crowding_is_the_mean_of_each_papers_nearest_references_over_blocks() ->
     assert not crowding(iter([]), 7).any()
 
 
-def test_a_listings_crowding_leaves_out_each_paper_itself(store: Store, tmp_path: Path) -> None:
+def test_a_listings_crowding_leaves_out_each_paper_itself(corpus: Corpus, tmp_path: Path) -> None:
     from paperfeed.models import SearchFilters
     from paperfeed.recommend.evidence import CROWD
 
-    _setup(store, tmp_path)
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)  # 3,001 papers: all of them are its sample
     day = store.latest_day()
     listing = listing_of(store, HashingEmbedder(), lexical, SearchFilters(since=day, until=day), {})
@@ -520,12 +548,14 @@ def test_a_listings_crowding_leaves_out_each_paper_itself(store: Store, tmp_path
     assert (with_itself > got + 0.5 / CROWD).all()  # its own cosine, 1, would count
 
 
-def test_a_listings_embeddings_are_centred_on_the_stores_mean(store: Store, tmp_path: Path) -> None:
+def test_a_listings_embeddings_are_centred_on_the_stores_mean(
+    corpus: Corpus, tmp_path: Path
+) -> None:
     """Not on the day's own mean, which leans towards the day's topics; until the store's
     papers are embedded, the day's mean is all there is."""
     from paperfeed.models import SearchFilters
 
-    _setup(store, tmp_path)
+    store = corpus[0]
     lexical = LexicalModel.for_store(store)
     embedder = HashingEmbedder()
     day = SearchFilters(since=store.latest_day(), until=store.latest_day())
