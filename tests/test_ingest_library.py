@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, cli_json
 from paperfeed.errors import FileRejected
 from paperfeed.ingest import pipeline
 from paperfeed.store import Store
@@ -137,3 +137,42 @@ def test_ris(store: Store, tmp_path: Path):
     assert p.title == "Attention is all you need"
     assert [a.name for a in p.authors] == ["Ashish Vaswani", "Noam Shazeer"]
     assert p.year == 2017
+
+
+def test_a_plain_list_of_ids_fills_a_profile_from_the_store(cli, tmp_path: Path) -> None:
+    """arXiv ids in any spelling, arXiv URLs and DOIs, one a line, are found in the store;
+    ids it does not hold are named, and no empty paper is stored for them."""
+    row = {"id": "2503.15672", "title": "GASP", "summary": "S", "authors": ["A B"]}
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({**row, "categories": []}) + "\n")
+    library = tmp_path / "library.bib"
+    library.write_text(
+        "@inproceedings{k, title = {Heterogeneous Graph Attention}, author = {Doe, Jane},"
+        " doi = {10.1145/3292500.3330701}, year = {2019}}\n"
+    )
+    cli("ingest", corpus, library)
+    ids = tmp_path / "reading-list.txt"
+    ids.write_text(
+        "# my reading list\n"
+        "arXiv:2503.15672v2\n"
+        "https://arxiv.org/abs/2503.15672\n"
+        "\n"
+        "https://doi.org/10.1145/3292500.3330701\n"
+        "2599.99999\n"
+    )
+    before = cli_json(cli("stats", "--json"))["papers"]  # type: ignore[index]
+    out = cli("profile", "import", "reading", ids)
+    assert "2 papers in profile 'reading'" in out.stdout
+    assert "1 ids are not in the store" in out.stderr and "2599.99999" in out.stderr
+    shown = cli_json(cli("profile", "show", "reading", "--json"))
+    assert sorted(p["id"] for p in shown["papers"]) == [  # type: ignore[index]
+        "2503.15672",
+        "doi:10.1145/3292500.3330701",
+    ]
+    assert cli_json(cli("stats", "--json"))["papers"] == before  # type: ignore[index]
+    report = cli_json(cli("ingest", ids, "--json"))
+    assert report[0]["format"] == "id-list"  # type: ignore[index]
+    bad = tmp_path / "not-ids.txt"
+    bad.write_text("2503.15672\nnot an id at all\n")
+    refused = cli("ingest", bad, "--format", "id-list", expect=1)
+    assert "not-ids.txt:2" in refused.stderr

@@ -21,8 +21,8 @@ from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import InputError, NotFound, StoreBusy, StoreError
 from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.models import Paper
 from paperfeed.normalize import name_key
-from paperfeed.recommend.explain import label
 from paperfeed.recommend.feed import listing_of, recommend
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.style import NAMES, attributes, style_matrix, style_prior
@@ -99,8 +99,9 @@ def test_a_sequel_to_my_paper_comes_first_with_reasons(corpus: Corpus, tmp_path:
     assert store.signers(ids) == dict(listed) and max(listed.values()) == len(mine)
     # a paper known only by its abstract (some lists give no titles) is named by its opening
     untitled = replace(recs[0].paper, title=None)
-    assert label(untitled).startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
-    assert label(replace(untitled, abstract=None)) == untitled.ref
+    assert untitled.display_title.startswith(" ".join(untitled.abstract.split()[:5]))  # type: ignore[union-attr]
+    assert untitled.display_title.endswith("[from the abstract]")
+    assert replace(untitled, abstract=None).display_title == untitled.ref
 
 
 def test_large_windows_rank_as_a_day_does(
@@ -628,3 +629,108 @@ def test_style_evidence_is_a_bernoulli_naive_bayes_log_ratio() -> None:
     np.testing.assert_allclose(evidence, candidates @ weights)
     assert not style_evidence(candidates, None, prior).any()  # a description: no style
     assert not style_evidence(candidates, profile[:0], prior).any()
+
+
+def _mentions(paper: Paper, word: str) -> bool:
+    return word in f"{paper.title} {paper.abstract}".lower()
+
+
+def test_a_described_topic_stays_on_topic_after_an_up_and_a_save(corpus: Corpus) -> None:
+    """The description counts beside the papers rated into a topic profile: one 👍 and one
+    save of robotics papers do not turn "Diffusion models" into a robotics feed."""
+    from paperfeed import profiles
+
+    store = corpus[0]
+    days = [d for d, _ in store.listing_days(limit=5)]
+    since, embedder = min(days[:3]), HashingEmbedder()
+    topic = profiles.create(
+        store,
+        "Diffusion models",
+        "topic",
+        "Diffusion models: denoising diffusion probabilistic models and score-based "
+        "generative models for image and video synthesis",
+    )
+    first = recommend(store, topic.name, embedder, since=since, limit=10)
+    assert sum(_mentions(r.paper, "diffusion") for r in first) >= 8
+    robots = [
+        p
+        for p in store.iter_papers()
+        if (p.listed or "") < since
+        and "robot" in (p.title or "").lower()
+        and not _mentions(p, "diffusion")
+    ]
+    profiles.rate(store, topic, robots[0].ref, "up")
+    profiles.rate(store, topic, robots[1].ref, "save")
+    after = recommend(store, topic.name, embedder, since=since, limit=10)
+    assert sum(_mentions(r.paper, "diffusion") for r in after) >= 5  # still the topic
+    assert any(r.why[0].startswith("close to a paper you liked") for r in after)
+    assert any(r.why[0] == "close to your description of your interests" for r in after)
+
+
+def test_a_thumbs_down_removes_the_paper_and_demotes_its_near_duplicates(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    store = corpus[0]
+    embedder = HashingEmbedder()
+    first = recommend(store, "me", embedder, limit=1000)
+    target = first[5].paper
+    twin = {
+        "id": "2599.00002",
+        "title": target.title + " (extended version)",
+        "summary": target.abstract,
+        "authors": ["Someone Else"],
+        "categories": target.categories,
+        "listing_date": target.listed,
+    }
+    path = tmp_path / "twin.jsonl"
+    path.write_text(json.dumps(twin) + "\n")
+    ingest_path(store, path)
+    before = [r.paper.ref for r in recommend(store, "me", embedder, limit=1000)]
+    with store.writer() as w:
+        w.set_relation(store.profile("me").id, [target.id], "down")
+    after = [r.paper.ref for r in recommend(store, "me", embedder, limit=1000)]
+    assert target.ref not in after
+    assert after.index(twin["id"]) > before.index(twin["id"]) + 20
+
+
+def test_reasons_cite_content_a_researcher_recognises_in_50_real_feeds(corpus: Corpus) -> None:
+    """No shared term in a reason is among the corpus's 500 most common words, made of them
+    alone, a citation or comment fragment, or a pair of words that does not stand together
+    in the paper."""
+    import re
+
+    from paperfeed.recommend.explain import BOILERPLATE
+
+    store = corpus[0]
+    last = store.latest_day()
+    papers = list(store.iter_papers())
+    frequency: Counter[str] = Counter()  # document frequency, counted here independently
+    for p in papers:
+        frequency.update(set(re.findall(r"[a-z0-9]+", f"{p.title} {p.abstract}".lower())))
+    common = {w for w, _ in frequency.most_common(500)}
+    by_author: dict[str, list[int]] = {}
+    for p in papers:
+        if (p.listed or "") < (last or ""):
+            for a in p.authors:
+                by_author.setdefault(a.name, []).append(p.id)
+    authors = sorted((a for a, ids in by_author.items() if len(ids) >= 3), key=len)[:50]
+    assert len(authors) == 50
+    with store.writer() as w:
+        for n, name in enumerate(authors):
+            w.add_to_profile(w.ensure_profile(f"reasons {n}", "researcher"), by_author[name])
+    lexical = LexicalModel.for_store(store)
+    seen = 0
+    for n in range(50):
+        for rec in recommend(store, f"reasons {n}", HashingEmbedder(), limit=20, lexical=lexical):
+            text = " ".join(
+                re.findall(r"[a-z0-9\-]+", f"{rec.paper.title} {rec.paper.abstract}".lower())
+            )
+            for reason in rec.why:
+                if reason.startswith("shares the terms"):
+                    for term in re.findall(r"“([^”]+)”", reason):
+                        seen += 1
+                        assert term not in common, (term, reason)
+                        assert not set(term.split()) & BOILERPLATE, (term, reason)
+                        assert set(term.split()) - common, (term, reason)
+                        assert f" {term} " in f" {text} ", (term, rec.paper.title)
+    assert seen > 200  # reasons still name terms

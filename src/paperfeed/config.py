@@ -40,7 +40,12 @@ SETTINGS = [
     Setting("embedder", "minilm", "embedding model: minilm (bundled) or hashing (tests only)"),
     Setting("embed_max_tokens", 128, "tokens of title + abstract the model reads", int),
     Setting("embed_threads", 0, "CPU threads for the model (0: up to 4)", int),
-    Setting("base_url", "http://127.0.0.1:8000", "address people reach the web app at"),
+    Setting(
+        "base_url",
+        "",
+        "address people reach the web app at, for links in feeds and digests "
+        "[the address a request came to; for digests, the address serve listens on]",
+    ),
     Setting("secret_key", "", "signs unsubscribe links [a random key kept in DB.secret if unset]"),
     Setting("public", False, "a public read-only instance: no sign-up, no sign-in", _flag),
     Setting("smtp_host", "localhost", "SMTP server for digests"),

@@ -20,14 +20,38 @@ def to_jsonl(papers: Iterable[Paper], out: IO[str]) -> None:
 
 
 def _bibtex_escape(text: str) -> str:
-    # Braces keep BibTeX from re-casing; a lone % or & would break LaTeX.
-    return text.replace("\\&", "&").replace("&", "\\&").replace("%", "\\%")
+    # A lone % or & would break LaTeX; the writer puts the braces around the value, so
+    # braces inside must pair up: BibTeX readers cannot escape one, so a value whose braces
+    # do not pair up (a cut LaTeX command) loses them all.
+    text = text.replace("\\&", "&").replace("&", "\\&").replace("%", "\\%")
+    depth = 0
+    for c in text:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        text = text.replace("{", "").replace("}", "")
+    return text
+
+
+def year_of(p: Paper) -> int | None:
+    """A paper's year: given, else from its first publication or listing, else from its
+    new-style arXiv id (``2507.01234`` was submitted in 2025)."""
+    if p.year:
+        return p.year
+    for day in (p.published, p.listed):
+        if day and day[:4].isdigit():
+            return int(day[:4])
+    arxiv = p.ids.get("arxiv", "")
+    if len(arxiv) >= 4 and arxiv[:4].isdigit() and "." in arxiv:
+        return 2000 + int(arxiv[:2])
+    return None
 
 
 def _citekey(p: Paper, used: set[str]) -> str:
     family = fold(split_name(p.authors[0].name)[1]).replace(" ", "") if p.authors else "anon"
     word = next((w for w in fold(p.title or "").split() if len(w) > 3), "paper")
-    base = f"{family}{p.year or ''}{word}" or f"paper{p.id}"
+    base = f"{family}{year_of(p) or ''}{word}" or f"paper{p.id}"
     key, n = base, 1
     while key in used:
         n += 1
@@ -41,14 +65,14 @@ def bibtex_entry(p: Paper, key: str) -> Entry:
 
     def add(name: str, value: object) -> None:
         if value:
-            fields.append(Field(name, "{" + _bibtex_escape(str(value)) + "}"))
+            fields.append(Field(name, _bibtex_escape(str(value))))
 
     add("title", p.title)
     add(
         "author",
         " and ".join(", ".join(x for x in reversed(split_name(a.name)) if x) for a in p.authors),
     )
-    add("year", p.year)
+    add("year", year_of(p))
     add("abstract", p.abstract)
     add("doi", p.ids.get("doi"))
     if "arxiv" in p.ids:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,11 @@ class PaperRecord:
     versions: list[dict[str, Any]] = field(default_factory=list)
     # Facts about the record that are not about the paper, e.g. upvotes in a listing.
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: The key of ``PaperRecord.extra`` that marks a record naming a paper rather than describing
+#: it (a line of an id list): it is found in the store, never stored as an empty paper.
+REFERENCE = "reference"
 
 
 @dataclass(slots=True)
@@ -120,10 +126,51 @@ class Paper:
         """The public id: the arXiv id where there is one, else a prefixed other id."""
         return paper_ref(self.id, self.ids)
 
+    @property
+    def display_title(self) -> str:
+        """How a person recognises the paper: its title, else its abstract's first sentence
+        (cut to 20 words) marked with ``[from the abstract]``, else its id. Some lists (the
+        seeds' ``Abstract:`` lines) give no titles."""
+        if self.title:
+            return self.title
+        if self.abstract:
+            return f"{first_sentence(self.abstract)} [from the abstract]"
+        return self.ref
+
+    @property
+    def snippet(self) -> str:
+        """The abstract's opening, to read beside the title in a list (40 words at most)."""
+        words = (self.abstract or "").split()
+        return " ".join(words[:40]) + ("…" if len(words) > 40 else "")
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Where to read the paper: its abstract page, PDF, code and DOI, the http(s) ones
+        only, arXiv's made from the id where a source gave none."""
+        arxiv = self.ids.get("arxiv")
+        found = {
+            "abstract": self.links.get("abs")
+            or self.links.get("url")
+            or self.links.get("abstract"),
+            "pdf": self.links.get("pdf"),
+            "code": self.links.get("code") or code_link(self.comment, self.abstract),
+            "doi": f"https://doi.org/{self.ids['doi']}" if "doi" in self.ids else None,
+        }
+        if arxiv:
+            found["abstract"] = found["abstract"] or f"https://arxiv.org/abs/{arxiv}"
+            found["pdf"] = found["pdf"] or f"https://arxiv.org/pdf/{arxiv}"
+        return {
+            kind: url
+            for kind, url in found.items()
+            if isinstance(url, str) and url.startswith(("https://", "http://"))
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.ref,
             "pid": self.id,
+            "display_title": self.display_title,
+            "urls": self.urls,
             "ids": self.ids,
             "title": self.title,
             "abstract": self.abstract,
@@ -144,6 +191,30 @@ class Paper:
             "provenance": self.provenance,
             "original": {"title": self.title_raw, "abstract": self.abstract_raw},
         }
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_CODE_URL = re.compile(
+    r"https?://(?:www\.)?(?:github\.com|gitlab\.com|huggingface\.co|bitbucket\.org|"
+    r"codeberg\.org)/[\w.\-]+/[\w.\-]+",
+    re.IGNORECASE,
+)
+
+
+def first_sentence(text: str, words: int = 20) -> str:
+    """The first sentence of ``text``, cut to ``words`` words (with an ellipsis)."""
+    sentence = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
+    cut = sentence.split()
+    return " ".join(cut[:words]) + ("…" if len(cut) > words else "")
+
+
+def code_link(*texts: str | None) -> str | None:
+    """The first code repository address (GitHub, GitLab, Hugging Face...) in ``texts``."""
+    for text in texts:
+        found = _CODE_URL.search(text or "")
+        if found:
+            return found.group(0).rstrip(".")
+    return None
 
 
 def paper_ref(pid: int, ids: dict[str, str]) -> str:
@@ -259,7 +330,8 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.paper.ref,
-            "title": self.paper.title,
+            "title": self.paper.display_title,
+            "snippet": self.paper.snippet,
             "score": round(self.score, 6),
             "ranks": self.ranks,
             "authors": [a.name for a in self.paper.authors],

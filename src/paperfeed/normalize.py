@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date
 from functools import lru_cache
+
+from paperfeed.errors import InputError
 
 _WS = re.compile(r"\s+")
 # LaTeX line breaks that sources leave in titles and abstracts: \\ , \newline, \linebreak
@@ -180,3 +183,17 @@ def split_author_list(text: str) -> list[tuple[str, list[str]]]:
         out.append((current.strip(), affs))
     # "A, Jr." style leftovers and a leading "and" are not names.
     return [(n.removeprefix("and "), a) for n, a in out if n.lower() not in ("jr", "jr.", "et al.")]
+
+
+def check_day(text: str | None, what: str = "day") -> str | None:
+    """``text`` if it is a day written YYYY-MM-DD (None stays None), else InputError."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_day(text, what)
+    except ValueError:
+        return _bad_day(text, what)
+
+
+def _bad_day(text: str, what: str) -> str:
+    raise InputError(f"not a {what}: {text[:40]!r} (use YYYY-MM-DD)")

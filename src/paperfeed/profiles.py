@@ -80,20 +80,25 @@ def from_author(
     return store.profile(profile.name), len(set(papers))
 
 
-def import_files(store: Store, profile: str, paths: Iterable[Path], kind: str = "reader") -> int:
+def import_files(
+    store: Store, profile: str, paths: Iterable[Path], kind: str = "reader"
+) -> tuple[int, list[str]]:
     """Add the papers of library files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a
     profile, creating it (a new name is a label: :func:`label_of`); each file is stored whole
-    or not at all. How many papers it received."""
+    or not at all. How many papers it received, and the ids a list named that the store
+    does not hold (nothing is stored for them)."""
     check_kind(kind)
     try:
         store.profile(profile)
     except NotFound:
         profile = label_of(profile)
     ids: set[int] = set()
+    missing: list[str] = []
     for path in pipeline.expand(tuple(paths)):
         report = pipeline.ingest_path(store, path, profile=profile, profile_kind=kind)
         ids.update(report.paper_ids)
-    return len(ids)
+        missing += report.unresolved
+    return len(ids), missing
 
 
 def rate(store: Store, profile: Profile, ref: str, signal: str) -> Paper:

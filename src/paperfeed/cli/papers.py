@@ -33,7 +33,7 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
     if as_json:
         print_json(paper.to_dict())
         return
-    click.echo(paper.title or "(untitled)")
+    click.echo(paper.display_title)
     click.echo(", ".join(a.name for a in paper.authors))
     click.echo(" ".join(f"{k}:{v}" for k, v in paper.ids.items()))
     if paper.abstract:

@@ -75,7 +75,7 @@ def recommend(
     if not recs:
         click.echo("No new papers for that day.")
     for n, r in enumerate(recs, 1):
-        click.echo(f"{n:>3}. {r.paper.title}  [{r.paper.ref}]")
+        click.echo(f"{n:>3}. {r.paper.display_title}  [{r.paper.ref}]")
         for reason in r.why:
             click.echo(f"       - {reason}")
 
@@ -92,7 +92,7 @@ def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
         print_json([r.to_dict() for r in recs])
         return
     for r in recs:
-        click.echo(f"{r.paper.ref}  {r.paper.title}")
+        click.echo(f"{r.paper.ref}  {r.paper.display_title}")
     if recs:
         click.echo("Rate them with: paperfeed rate ID up|down --profile " + profile)
 
@@ -105,7 +105,7 @@ def teach(obj: Context, profile: str, count: int, as_json: bool) -> None:
 def rate(obj: Context, paper_id: str, signal: str, profile: str) -> None:
     """Rate a paper for a profile: up, save, down or hide. The next ranking uses it."""
     paper = profiles.rate(obj.store, obj.store.profile(profile), paper_id, signal)
-    click.echo(f"{signal}: {paper.title} ({profile})")
+    click.echo(f"{signal}: {paper.display_title} ({profile})")
 
 
 @click.group()
@@ -154,7 +154,14 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
 @click.pass_obj
 def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) -> None:
     """Add the papers of files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a profile."""
-    total = profiles.import_files(obj.store, name, paths, kind)
+    total, missing = profiles.import_files(obj.store, name, paths, kind)
+    if missing:
+        shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        click.echo(
+            f"{len(missing)} ids are not in the store, so not in the profile: {shown}\n"
+            "Fetch them first (paperfeed fetch arxiv --id ID) and import the list again.",
+            err=True,
+        )
     click.echo(f"{total} papers in profile {name!r}")
 
 

@@ -79,7 +79,7 @@ def _show(hits: list[Hit], as_json: bool) -> None:
     for n, h in enumerate(hits, 1):
         authors = ", ".join(a.name for a in h.paper.authors[:3])
         more = " et al." if len(h.paper.authors) > 3 else ""
-        click.echo(f"{n:>3}. {h.paper.title}  [{h.paper.ref}]")
+        click.echo(f"{n:>3}. {h.paper.display_title}  [{h.paper.ref}]")
         click.echo(f"     {authors}{more}  {h.paper.listed or h.paper.published or ''}")
 
 
@@ -98,7 +98,10 @@ def search(
 ) -> None:
     """Search papers by keywords, meaning, or both (hybrid)."""
     searcher = Searcher(obj.store, obj.embedder if mode != "keyword" else None)
-    hits = searcher.search(" ".join(query), mode, _filters(**filters), limit)  # type: ignore[arg-type]
+    runs, note = searcher.usable_mode(mode)
+    if note:
+        click.echo(f"Note: {note}", err=True)
+    hits = searcher.search(" ".join(query), runs, _filters(**filters), limit)  # type: ignore[arg-type]
     _show(hits, as_json)
 
 

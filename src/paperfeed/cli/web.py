@@ -20,15 +20,27 @@ from paperfeed.cli.recommend import workers_option
 @click.option(
     "--digests/--no-digests", default=True, show_default=True, help="Send due email digests."
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The address people reach the app at, for links in Atom feeds and digests (behind a "
+    "proxy, say) [env PAPERFEED_BASE_URL; default: pages and feeds link to the address each "
+    "request came to, digests to http://HOST:PORT].",
+)
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, embed: bool, digests: bool) -> None:
+def serve(
+    obj: Context, host: str, port: int, embed: bool, digests: bool, base_url: str | None
+) -> None:
     """Run the web app, JSON API and Atom feeds."""
     import uvicorn
 
     from paperfeed.web.app import create_app
 
     obj.close()  # the app opens its own store
-    app = create_app(obj.settings, background=True, embed=embed, schedule_digests=digests)
+    settings = dict(obj.settings, listen_url=f"http://{host}:{port}")
+    if base_url:
+        settings["base_url"] = base_url
+    app = create_app(settings, background=True, embed=embed, schedule_digests=digests)
     click.echo(f"paperfeed at http://{host}:{port}/ (API docs at /api/docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 

@@ -43,6 +43,11 @@ def unsubscribe_message(profile_id: int) -> str:
     return f"unsubscribe:{profile_id}"
 
 
+#: Where digest links point when no address is configured (``PAPERFEED_BASE_URL``, or the
+#: address ``serve`` listens on).
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
 def rate_message(profile_id: int, signal: str, ref: str) -> str:
     """What a one-click feedback link signs (the web app checks the same message)."""
     return f"rate:{profile_id}:{signal}:{ref}"
@@ -50,7 +55,7 @@ def rate_message(profile_id: int, signal: str, ref: str) -> str:
 
 def links(settings: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Signed one-click links for a profile: unsubscribe, and feedback per paper and signal."""
-    base = settings["base_url"].rstrip("/")
+    base = str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
     key = settings["secret_key"]
     unsubscribe = sign(key, unsubscribe_message(profile.id))
     return {

@@ -20,7 +20,7 @@ import orjson
 from paperfeed.errors import FileRejected, FormatError, InputError, RecordError
 from paperfeed.ingest import registry
 from paperfeed.ingest.merge import Resolver, draft_from_record, merge
-from paperfeed.models import PaperDraft, PaperRecord, ProfileOwner
+from paperfeed.models import REFERENCE, PaperDraft, PaperRecord, ProfileOwner
 from paperfeed.store.base import Store, Writer
 
 #: Parsing stops and the file is refused once this many bad records were seen.
@@ -45,6 +45,8 @@ class IngestReport:
     bad: list[RecordError] = field(default_factory=list)
     profile: str | None = None
     paper_ids: list[int] = field(default_factory=list, repr=False)
+    #: ids a list named that the store does not hold (nothing is stored for them)
+    unresolved: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -56,6 +58,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "bad": [str(e) for e in self.bad],
             "profile": self.profile,
+            "unresolved": self.unresolved,
         }
 
 
@@ -182,7 +185,10 @@ def ingest_items(
             report.profile = owner.name
             profile_kind = owner.kind
         if report.profile:
-            pid = w.ensure_profile(report.profile, profile_kind, f"papers from {Path(name).name}")
+            # a list's owner (a researcher, an institution) is described by where its papers
+            # came from; a profile of the user's is described by the user, if at all
+            about = f"papers from {Path(name).name}" if owner is not None else None
+            pid = w.ensure_profile(report.profile, profile_kind, about)
             w.add_to_profile(pid, dict.fromkeys(report.paper_ids))
     if tick is not None:
         tick()
@@ -203,6 +209,22 @@ def _store_batch(w: Writer, records: list[PaperRecord], report: IngestReport) ->
     if not records:
         return
     report.records += len(records)
+    references = [r for r in records if REFERENCE in r.extra]
+    if references:  # a list of ids: found in the store, or reported, never stored empty
+        records = [r for r in records if REFERENCE not in r.extra]
+        found = w.find_by_ids(
+            pair for r in references for pair in draft_from_record(r)[0].ids.items()
+        )
+        for r in references:
+            ids = draft_from_record(r)[0].ids.items()
+            pid = next((found[pair] for pair in ids if pair in found), None)
+            if pid is None:
+                report.unresolved.append(str(r.extra[REFERENCE]))
+            else:
+                report.unchanged += 1
+                report.paper_ids.append(pid)
+        if not records:
+            return
     hashes = [record_hash(r) for r in records]
     seen = w.seen_papers(hashes)
     todo = []

@@ -17,7 +17,8 @@ import numpy as np
 
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError, StoreBusy
-from paperfeed.models import Paper, SearchFilters
+from paperfeed.models import Paper, Profile, SearchFilters
+from paperfeed.normalize import check_day
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.listing import Listing, mean_sample, store_mean
 from paperfeed.recommend.model import (
@@ -58,11 +59,12 @@ def recommend(
     one) keeps what does not change between calls: a window's listing, shared by every
     profile, and each profile's state, until the profile changes."""
     cache = {} if cache is None else cache
+    day, since = check_day(day), check_day(since, "since day")
     marks = store.profile_relations(profile)
     rules = store.rules(profile)
     positives, _ = marked(marks)
     about = store.profile(profile)
-    description = about.description if not positives else None
+    description = interests(about, bool(positives))
     if not positives and not description and not rules:
         raise InputError(
             f"profile {profile!r} has no papers yet: import some (paperfeed profile import), "
@@ -103,7 +105,7 @@ def to_rate(
     marks = store.profile_relations(profile)
     positives, _ = marked(marks)
     about = store.profile(profile)
-    description = about.description if not positives else None
+    description = interests(about, bool(positives))
     last = store.latest_day()
     if last is None or (not positives and not description):
         return []
@@ -115,6 +117,26 @@ def to_rate(
         return []
     state = state_of(store, embedder, lexical, cache, about.id, marks, description)
     return unsure(listing, state, lexical, rows, k)
+
+
+#: Kinds of profile a description says the interests of, whatever papers it holds; for the
+#: others (a researcher, a lab, an institution) the papers say it and a description only
+#: stands in until there are some.
+DESCRIBED_KINDS = ("topic", "reader")
+
+
+#: How many of a profile's papers its description counts as, for each paper it holds: a
+#: described topic stays on topic after a few ratings (docs/benchmarks.md).
+DESCRIPTION_WEIGHT = 2
+
+
+def interests(profile: Profile, has_papers: bool) -> str | None:
+    """The text that counts as the profile's interests beside its papers: a topic's or a
+    reader's description always (one thumbs-up does not erase it), another kind's only
+    while it has no papers."""
+    if profile.kind in DESCRIBED_KINDS or not has_papers:
+        return profile.description or None
+    return None
 
 
 def state_of(
@@ -140,8 +162,9 @@ def state_of(
     loaded = {p.id: p for p in store.papers(positives + negatives, max_authors=0)}
     mine = [loaded[i] for i in positives if i in loaded]
     coauthors = coauthor_counts(store.signers([p.id for p in mine]), len(mine))
-    if description:  # cold start: the description stands in for the profile's papers
-        mine = [Paper.from_text(description)]
+    if description:  # what the profile is about outweighs the papers rated into it
+        mine = [*mine, *[Paper.from_text(description)] * max(1, DESCRIPTION_WEIGHT * len(mine))]
+    liked = frozenset(p for p, mark in marks.items() if mark in ("up", "save"))
     disliked = [loaded[i] for i in negatives if i in loaded]
     kept = store.profile_model(profile_id, fitted_on)
     state = profile_state(
@@ -152,6 +175,7 @@ def state_of(
         vectors_of(store, embedder, disliked),
         coauthors,
         kept,
+        liked,
     )
     if kept is None:
         # a ranking is a read: it never waits for another write (an ingest may hold the

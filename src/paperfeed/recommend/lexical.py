@@ -119,6 +119,8 @@ def fit_comments(comments: Sequence[str], **overrides: Any) -> tuple[Any, Any]:
 BACKGROUND = 20_000
 #: Rebuild the lexical model once the store has grown by this fraction.
 STALE_GROWTH = 0.10
+#: How many of the rare-terms space's most used words count as common (never a reason).
+COMMON_WORDS = 1_000
 #: Bumped when :class:`LexicalModel` changes shape: older cached models are refitted.
 LEXICAL_VERSION = 5
 
@@ -230,8 +232,27 @@ class LexicalModel:
             names = self.__dict__["_names"] = self.terms.get_feature_names_out()
         return names
 
+    @property
+    def common_words(self) -> frozenset[str]:
+        """The :data:`COMMON_WORDS` words most of the store's papers use among those the
+        rare-terms space keeps (the commonest of all are not in it: stop words, and words
+        in over 5% of papers): words a reason should not cite."""
+        found = self.__dict__.get("_common")
+        if found is None:
+            names, shares = self.names, self.term_shares
+            if shares is None:
+                found = frozenset()
+            else:
+                single = np.flatnonzero(
+                    np.fromiter((" " not in n for n in names), dtype=bool, count=len(names))
+                )
+                top = single[np.argsort(-shares[single], kind="stable")[:COMMON_WORDS]]
+                found = frozenset(str(w) for w in names[top])
+            self.__dict__["_common"] = found
+        return found
+
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_names"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_names", "_common")}
 
     def papers(self, items: list[Paper], vectors: np.ndarray) -> Papers:
         """``items`` as the ranking sees them: fitted papers' rows are read, others transformed."""

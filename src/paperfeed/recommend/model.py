@@ -80,6 +80,7 @@ class ProfileState:
     against_coef: np.ndarray  # the model's coefficients of the disliked papers
     coauthors: Counter[str]  # name keys on the profile's papers (the owner's left out)
     categories: Counter[str]  # the profile's papers per category
+    liked: frozenset[int] = frozenset()  # the papers among ``mine`` rated up or saved
 
 
 def marked(marks: dict[int, str]) -> tuple[list[int], list[int]]:
@@ -115,14 +116,16 @@ def profile_state(
     disliked_vectors: np.ndarray,
     coauthors: Counter[str],
     kept: bytes | None = None,
+    liked: frozenset[int] = frozenset(),
 ) -> ProfileState:
     """A profile's state from its papers (``mine``: a described profile's is its description
     as a :meth:`~paperfeed.models.Paper.from_text` stand-in) and the papers it disliked,
     each with their embeddings. ``kept``: a model fitted before on the same marks
     (:func:`model_bytes`), used rather than fitting again."""
     prepared = lexical.papers(mine, vectors)
-    if any(p.id == 0 for p in mine):
-        prepared.style = None  # a sentence has no house style
+    if prepared.style is not None and any(p.id == 0 for p in mine):
+        # a description has no house style: the profile's style is its papers'
+        prepared.style = prepared.style[[p.id != 0 for p in mine]]
     against = lexical.papers(disliked, disliked_vectors).terms if disliked else None
     if kept is not None:
         model, against_coef = read_model(kept)
@@ -136,6 +139,7 @@ def profile_state(
         against_coef,
         coauthors,
         category_counts(prepared.categories),
+        liked,
     )
 
 

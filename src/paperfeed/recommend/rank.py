@@ -68,7 +68,9 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.paper.ref,
-            "title": self.paper.title,
+            "title": self.paper.display_title,
+            "snippet": self.paper.snippet,
+            "urls": self.paper.urls,
             "score": round(self.score, 4),
             "why": self.why,
             "authors": [a.name for a in self.paper.authors],
@@ -186,12 +188,14 @@ def rank(
             + together.get(new[i].id, [])
             + explain(
                 rows[i],
+                new[i],
                 state.prepared,
                 listing.prepared,
                 state.mine,
-                lexical.names,
+                lexical,
                 state.categories,
                 scored.evidence["rare"][i],
+                state.liked,
             ),
         )
         for i in order

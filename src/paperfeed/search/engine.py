@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -64,6 +64,19 @@ class Searcher:
             self._index = load_index(self.store, self.embedder.name, build_ann=True)
         else:
             self._index = None
+
+    def usable_mode(self, mode: str) -> tuple[Mode, str]:
+        """The mode a search can run in now, and a note when it differs from the one asked:
+        semantic and hybrid search need vectors, and until some papers are embedded a search
+        runs on keywords alone."""
+        if mode not in MODES:
+            raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode != "keyword" and (self.embedder is None or not len(self.index)):
+            return "keyword", (
+                "Semantic search starts once papers are embedded (paperfeed embed): "
+                "these are keyword results."
+            )
+        return cast(Mode, mode), ""
 
     # -- the public face -----------------------------------------------------------------
 

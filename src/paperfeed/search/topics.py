@@ -60,7 +60,7 @@ class TopicMap:
                     "size": t.size,
                     "x": round(t.x, 4),
                     "y": round(t.y, 4),
-                    "papers": [{"id": p.ref, "title": p.title} for p in t.papers],
+                    "papers": [{"id": p.ref, "title": p.display_title} for p in t.papers],
                 }
                 for t in self.topics
             ],
@@ -79,15 +79,16 @@ def topic_map(
     within: Sequence[int] | None = None,
 ) -> TopicMap:
     """Cluster the papers the filters let through, or only those ``within`` (a profile's
-    neighbourhood); cached while the store is unchanged."""
+    neighbourhood); cached while the embedded papers among them are the same (a map drawn
+    while the store was being embedded is drawn again once more papers have vectors)."""
     ids = store.filter_ids(filters)
     if within is not None:
         ids = np.intersect1d(ids, np.asarray(sorted(within), dtype=np.int64))
-    key = (model, filters, topics, len(ids), hash(ids.tobytes()))
+    found, vectors = store.vectors_for(model, [int(i) for i in ids])
+    key = (model, filters, topics, len(found), hash(found.tobytes()))
     with _lock:
         if key in _cache:
             return _cache[key]
-    found, vectors = store.vectors_for(model, [int(i) for i in ids])
     if len(found) < 10:
         raise InputError("too few embedded papers in that period to draw a map")
     result = _build(store, found, vectors, filters, topics)

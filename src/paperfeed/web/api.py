@@ -153,7 +153,7 @@ def trending_papers(
         "days": PERIODS[period],
         "total": total,
         "papers": [
-            {"id": t.paper.ref, "title": t.paper.title, "votes": t.votes, "score": t.score}
+            {"id": t.paper.ref, "title": t.paper.display_title, "votes": t.votes, "score": t.score}
             for t in trends
         ],
     }
@@ -164,7 +164,9 @@ def _people(request: Request, filters: SearchFilters, name: str, kind: str) -> d
     return {
         "name": name,
         "papers": about["total"],
-        "recent": [{"id": p.ref, "title": p.title, "listed": p.listed} for p in about["papers"]],
+        "recent": [
+            {"id": p.ref, "title": p.display_title, "listed": p.listed} for p in about["papers"]
+        ],
         "topics": dict(about["topics"]),
         "coauthors": dict(about["coauthors"]),
         "organizations": dict(about["orgs"]),
@@ -209,7 +211,7 @@ def profile(request: Request, name: str) -> dict[str, Any]:
         "name": chosen.name,
         "kind": chosen.kind,
         "description": chosen.description,
-        "papers": [{"id": p.ref, "title": p.title, "mark": marks[p.id]} for p in papers],
+        "papers": [{"id": p.ref, "title": p.display_title, "mark": marks[p.id]} for p in papers],
         "rules": [{"kind": r.kind, "value": r.value} for r in services.store.rules(chosen.name)],
     }
 

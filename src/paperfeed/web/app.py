@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from paperfeed import __version__
 from paperfeed.errors import Forbidden, InputError, NotFound
@@ -95,13 +96,20 @@ def create_app(
         title="paperfeed",
         version=__version__,
         description="Research papers ranked for you: search, feeds, similar papers, digests.",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from files in the package: no CDN, and under the CSP
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
     app.state.services = services
+    app.mount(
+        "/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger"
+    )  # mounted before /static, which would take its paths
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        return templates.TemplateResponse(request, "api_docs.html")
 
     from paperfeed.web import api, feeds, library, pages, render
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from feedgen.feed import FeedGenerator
 
 from paperfeed.recommend.rank import Recommendation
-from paperfeed.web.services import services_of
+from paperfeed.web.services import base_url, services_of
 
 router = APIRouter(tags=["feeds"])
 
@@ -20,7 +20,7 @@ def atom(request: Request, token: str) -> Response:
     services = services_of(request)
     profile = services.store.profile_by_token(token)
     services.ranking_ready()
-    base = services.settings["base_url"].rstrip("/")
+    base = base_url(request)
     recs = services.recommender.recommend(profile.name, limit=50)
     fg = FeedGenerator()
     fg.id(f"{base}/feeds/{profile.id}")  # stable, and not the secret
@@ -34,7 +34,7 @@ def atom(request: Request, token: str) -> Response:
         entry = fg.add_entry()
         url = f"{base}/paper/{rec.paper.ref}"
         entry.id(url)
-        entry.title(rec.paper.title or rec.paper.ref)
+        entry.title(rec.paper.display_title)
         # One link only: feedgen 1.0 writes entry links without their rel, and a second
         # one would make two "alternate" links, which Atom forbids.
         entry.link(href=url)

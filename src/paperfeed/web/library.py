@@ -29,6 +29,7 @@ from paperfeed.web.render import (
 )
 from paperfeed.web.services import (
     SESSION_COOKIE,
+    base_url,
     rate,
     services_of,
 )
@@ -67,7 +68,7 @@ def signup(
         user = accounts.sign_up(services.store, name, email, password)
     except (Conflict, InputError) as e:
         return render(request, "account.html", 400, action="signup", error=str(e))
-    profiles.create(services.store, "library", "reader", "My library", owner=user)
+    profiles.create(services.store, "library", "reader", owner=user)  # filled at /welcome
     return _signed_in(request, user, "/library")
 
 
@@ -151,7 +152,7 @@ def library(request: Request, profile: str | None = None, message: str = "") -> 
         rule_kinds=RULE_KINDS,
         subscription=subscription,
         message=message,
-        base_url=services.settings["base_url"].rstrip("/"),
+        base_url=base_url(request),
     )
 
 
@@ -206,9 +207,13 @@ async def import_library(
         path = Path(folder) / name
         path.write_bytes(data)
         try:
-            n = profiles.import_files(services.store, chosen.name, [path])
+            n, missing = profiles.import_files(services.store, chosen.name, [path])
         except InputError as e:
             return back("/library", profile=chosen.name, message=f"Nothing imported: {e}")
+    if missing:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        message = f"Imported {n} papers from {name}; {len(missing)} not known here: {shown}."
+        return back("/library", profile=chosen.name, message=message)
     return back("/library", profile=chosen.name, message=f"Imported {n} papers from {name}.")
 
 
@@ -267,15 +272,13 @@ def export_library(
 ) -> Response:
     services = services_of(request)
     chosen = services.owned(profile, require_user(request))
-    relations = services.store.profile_relations(chosen.name)
-    papers = services.store.papers(sorted(relations))
+    papers = services.store.profile_papers(chosen.name)  # as the CLI exports: no dislikes
     out = io.StringIO()
-    if format == "bibtex":
-        export.to_bibtex(papers, out)
-        media, ext = "application/x-bibtex", "bib"
-    else:
-        export.to_jsonl(papers, out)
-        media, ext = "application/x-ndjson", "jsonl"
+    export.EXPORTERS[format](papers, out)
+    media, ext = {
+        "bibtex": ("application/x-bibtex", "bib"),
+        "jsonl": ("application/x-ndjson", "jsonl"),
+    }[format]
     body = out.getvalue()
     filename = f"{chosen.label}.{ext}".replace('"', "")
     return Response(
@@ -323,7 +326,7 @@ def rate_from_email(
     if profile is None:
         raise Forbidden("this feedback link is not valid")
     paper = profiles.rate(services.store, profile, ref, signal)
-    return render(request, "done.html", message=f"Thanks: “{paper.title}” rated {signal}.")
+    return render(request, "done.html", message=f"Thanks: “{paper.display_title}” rated {signal}.")
 
 
 def _unsubscribe_ok(request: Request, profile_id: int, s: str) -> bool:

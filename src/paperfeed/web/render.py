@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from paperfeed.errors import Forbidden
 from paperfeed.models import User
 from paperfeed.signing import tokens_match
-from paperfeed.web.services import _session, current_user, services_of, templates
+from paperfeed.web.services import _session, base_url, current_user, services_of, templates
 
 CSRF_COOKIE = "pf_csrf"
 
@@ -64,7 +64,7 @@ def _keep_csrf_cookie(request: Request, response: Response) -> None:
 
 
 def secure(request: Request) -> bool:
-    return str(services_of(request).settings["base_url"]).startswith("https://")
+    return base_url(request).startswith("https://")
 
 
 def back(url: str, **params: Any) -> RedirectResponse:

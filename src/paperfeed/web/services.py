@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
@@ -21,6 +21,7 @@ from paperfeed.embed import Embedder, load_embedder
 from paperfeed.embed.index import embed_store
 from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Paper, Profile, SearchFilters, User
+from paperfeed.normalize import check_day
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.service import Recommender
 from paperfeed.search.engine import MODES, Mode, Searcher
@@ -105,7 +106,7 @@ class Services:
             raise InputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         if mode != "keyword" and not self.semantic_ready():
             return "keyword", "Semantic search starts once the first papers are embedded."
-        return cast(Mode, mode), ""
+        return self.searcher.usable_mode(mode)
 
     def background(self, embed: bool = True) -> threading.Thread:
         """Fit the ranking's vocabulary, then embed what is missing, in a daemon thread."""
@@ -155,7 +156,12 @@ class Services:
                 if datetime.now(UTC).hour < int(self.settings["digest_hour"]):
                     continue
                 try:
-                    for report in send_digests(self.store, self.recommender, self.settings):
+                    # digests link to the configured address, else to where serve listens
+                    settings = dict(
+                        self.settings,
+                        base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
+                    )
+                    for report in send_digests(self.store, self.recommender, settings):
                         if report.status in ("sent", "failed"):
                             log.info("digest %s", report.to_dict())
                 except PaperfeedError as e:
@@ -227,11 +233,11 @@ def window(
 ) -> tuple[str, SearchFilters]:
     """The last day asked for (default: the store's latest) and the filters of the
     ``period`` ending on it."""
-    last = day or services.store.latest_day() or date.today().isoformat()
+    last = check_day(day) or services.store.latest_day() or date.today().isoformat()
     try:
         first = date.fromisoformat(last) - timedelta(days=PERIODS.get(period, 1) - 1)
-    except ValueError as e:
-        raise InputError(f"not a day: {last!r} (use YYYY-MM-DD)") from e
+    except (ValueError, OverflowError) as e:
+        raise InputError(f"no {period} ends on {last!r}") from e
     categories = (category,) if category else ()
     return last, SearchFilters(since=first.isoformat(), until=last, categories=categories)
 
@@ -258,3 +264,10 @@ def about(papers: list[Paper], name: str) -> dict[str, Any]:
     ).most_common(12)
     orgs = Counter(aff for p in papers for a in p.authors for aff in a.affiliations)
     return {"papers": papers, "topics": topics, "coauthors": people, "orgs": orgs.most_common(8)}
+
+
+def base_url(request: Request) -> str:
+    """Where links in feeds and pages point: the configured address, else the one this
+    request came to (so an instance on another host or port links to itself)."""
+    configured = str(services_of(request).settings.get("base_url") or "")
+    return (configured or str(request.base_url)).rstrip("/")

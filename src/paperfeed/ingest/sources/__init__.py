@@ -7,6 +7,7 @@ from paperfeed.ingest.sources import (  # noqa: F401
     arxiv_rss,
     bibtex,
     csl_json,
+    id_list,
     oai_pmh,
     openalex,
     paper_list,
