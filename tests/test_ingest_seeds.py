@@ -18,7 +18,7 @@ def test_seeds_give_102_papers_from_104_entries_and_two_owner_profiles(cli):
     assert profiles["INRIA - Ecole Normale Superieure"]["papers"] == 10
     assert profiles["Jack"]["kind"] == "researcher"
     assert profiles["Jack"]["papers"] == 10
-    assert len(profiles) == 2
+    assert len(profiles) == 5  # every seed file: see the test below
 
 
 def test_reingesting_the_seeds_changes_nothing(cli):
@@ -62,3 +62,20 @@ def test_gemma2_abstract_in_two_seeds_is_one_paper(store: Store):
     gemma = [p for p in store.iter_papers() if p.abstract and "we introduce Gemma 2" in p.abstract]
     assert len(gemma) == 1
     assert store.stats()["papers"] == 10 + 8 - 1
+
+
+def test_every_seed_becomes_a_profile_named_after_its_owner_or_its_file(cli) -> None:
+    cli("ingest", SEEDS)
+    found = {p["name"]: p for p in cli_json(cli("profiles", "--json"))}  # type: ignore[union-attr]
+    assert set(found) == {
+        "INRIA - Ecole Normale Superieure",  # 000 names its institution
+        "001_7ebe8454b86e320b",  # an unnamed list: after its file
+        "002_c2507baaf109fce8",  # one researcher's page that does not name them
+        "Daily Papers",  # 003 names itself
+        "Jack",  # 004 names its researcher
+    }
+    assert found["002_c2507baaf109fce8"]["kind"] == "researcher"
+    assert all(p["papers"] >= 8 for p in found.values())
+    daily = cli_json(cli("profile", "show", "Daily Papers", "--json"))["papers"]  # type: ignore[index]
+    dated = [cli_json(cli("show", p["id"], "--json"))["published"] for p in daily[:5]]  # type: ignore[index]
+    assert all(dated), "the daily list keeps each paper's day"

@@ -318,3 +318,39 @@ def test_the_stores_light_reads_agree_with_the_interfaces_defaults(corpus: Store
         SearchFilters(since="2999"),
     ):
         assert corpus.filter_summary(window) == base.filter_summary(corpus, window)
+
+
+def test_search_before_any_vector_runs_on_keywords_with_a_note(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    cli("ingest", SEEDS)
+    out = cli("search", "Gemma", "--json")  # hybrid, the default, with nothing embedded
+    assert "keyword results" in out.stderr and "Traceback" not in out.output
+    assert cli_json(out)
+    cli("embed")
+    again = cli("search", "Gemma", "--json")
+    assert "keyword results" not in again.stderr
+
+
+def test_the_topic_map_is_drawn_again_once_more_papers_are_embedded(store: Store) -> None:
+    from paperfeed.search.topics import topic_map
+
+    with gzip.open(CORPUS, "rt") as f:
+        rows = [json.loads(line) for _, line in zip(range(600), f, strict=False)]
+    items = [
+        PaperRecord(
+            "arxiv-jsonl",
+            f"r:{i}",
+            arxiv_id=r["id"],
+            title=r["title"],
+            abstract=r["summary"],
+            listed=r["listing_date"],
+        )
+        for i, r in enumerate(rows)
+    ]
+    ingest_items(store, items, "rows", "arxiv-jsonl")
+    embed_store(store, HashingEmbedder(), limit=200)
+    window = SearchFilters(since=min(r["listing_date"] for r in rows))
+    first = topic_map(store, "hashing-64", window)
+    embed_store(store, HashingEmbedder())
+    second = topic_map(store, "hashing-64", window)
+    assert first.papers == 200 and second.papers == 600

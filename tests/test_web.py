@@ -62,7 +62,9 @@ def test_pages_render_for_visitors(app: Any, site: Any) -> None:
         home = client.get("/")
         assert home.status_code == 200
         last = max(r["listing_date"] for r in rows)
-        assert "Trending" in home.text and f"on {last}" in home.text
+        # no votes yet: the day's new papers, under a line that says what paperfeed is
+        assert "New papers" in home.text and f"on {last}" in home.text
+        assert "ranks each day's new papers for you" in home.text
         listed = sum(r["listing_date"] == last for r in rows) + 1  # and the hostile record
         assert home.text.count('class="paper"') == 50
         assert f"1–50 of {listed} papers" in home.text
@@ -422,7 +424,7 @@ def test_feeds_say_when_the_ranking_is_still_warming_up(app: Any) -> None:
         response = client.get("/api/feed", params={"profile": "Jack"})
         assert response.status_code == 503 and response.headers["retry-after"] == "60"
         page = client.get("/", params={"profile": "Jack"})
-        assert page.status_code == 200 and "warming up" in page.text and "Trending" in page.text
+        assert page.status_code == 200 and "warming up" in page.text and "New papers" in page.text
 
 
 def test_rating_forms_never_redirect_off_site(app: Any, site: Any) -> None:
@@ -448,3 +450,100 @@ def test_rating_forms_never_redirect_off_site(app: Any, site: Any) -> None:
                 },
             )
             assert response.status_code == 303 and response.headers["location"] == expected
+
+
+# -- the first hour (issue: onboarding, links, titles, docs, bad parameters) -------------
+
+
+def test_sign_up_lands_on_the_welcome_page_and_a_sentence_starts_a_feed(
+    app: Any, site: Any
+) -> None:
+    with client_for(app) as client:
+        page = client.get("/signup")
+        response = client.post(
+            "/signup",
+            data={
+                "name": "newcomer",
+                "email": "newcomer@example.org",
+                "password": "correct horse",
+                "csrf": csrf_of(page.text),
+            },
+        )
+        assert response.url.path == "/welcome" and "Find yourself" in response.text
+        library = app.state.services.store.profile("newcomer/library")
+        assert library.description is None  # no placeholder read as interests
+        described = client.post(
+            "/welcome/interests",
+            data={
+                "description": "retrieval-augmented generation for question answering",
+                "csrf": csrf_of(response.text),
+            },
+        )
+        assert described.url.path == "/welcome" and "Teach" in described.text
+        assert described.text.count('class="paper"') >= 5  # papers to rate, at once
+        feed = client.get("/", params={"profile": "newcomer/interests"})
+        assert "close to your description of your interests" in feed.text
+        found = client.get("/welcome", params={"name": "Yann LeCun"})
+        assert "These are my papers" in found.text
+
+
+def test_links_follow_the_address_people_use(site: Any) -> None:
+    """Without a configured address, pages and Atom feeds link to the request's origin; a
+    paper's card and page link to its arXiv abstract and PDF."""
+    settings, rows = site
+    app = create_app({**settings, "base_url": ""})
+    with TestClient(app, base_url="http://papers.example:8123", follow_redirects=True) as client:
+        sign_up(client, "linda")
+        mine = [r for r in rows if "cs.CL" in r["categories"]][:5]
+        import_library(client, "linda/library", mine)
+        page = client.get("/library", params={"profile": "linda/library"})
+        client.post("/library/token", data={"profile": "linda/library", "csrf": csrf_of(page.text)})
+        page = client.get("/library", params={"profile": "linda/library"})
+        feed_url = re.search(r'class="feed-url" href="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert feed_url.startswith("http://papers.example:8123/feeds/")
+        atom = feedparser.parse(
+            client.get(feed_url.removeprefix("http://papers.example:8123")).text
+        )
+        assert atom.entries and all(
+            e.link.startswith("http://papers.example:8123/paper/") for e in atom.entries
+        )
+        paper = client.get(f"/paper/{mine[0]['id']}")
+        assert f'href="https://arxiv.org/abs/{mine[0]["id"]}"' in paper.text
+        home = client.get("/")
+        assert 'href="https://arxiv.org/pdf/' in home.text  # cards carry abs/PDF links
+
+
+def test_api_docs_are_served_from_the_package_under_the_csp(app: Any) -> None:
+    with client_for(app) as client:
+        docs = client.get("/api/docs")
+        assert docs.status_code == 200
+        assert "script-src 'self'" in docs.headers["content-security-policy"]
+        scripts = re.findall(r'<script src="([^"]+)"', docs.text)
+        assert scripts and all(s.startswith("/static/") for s in scripts)
+        assert "<script>" not in docs.text  # no inline script: the CSP would block it
+        for src in scripts + re.findall(r'rel="stylesheet" href="([^"]+)"', docs.text):
+            assert client.get(src).status_code == 200, src
+        assert "SwaggerUIBundle" in client.get("/static/swagger/swagger-ui-bundle.js").text
+
+
+def test_untitled_papers_read_by_their_first_sentence_everywhere(app: Any) -> None:
+    with client_for(app) as client:
+        hits = client.get("/api/search", params={"q": "Gemma", "mode": "keyword"}).json()
+        assert hits and all(h["title"] and h["snippet"] for h in hits)
+        untitled = [h for h in hits if h["title"].endswith("[from the abstract]")]
+        assert untitled, "the seeds' Abstract: lines give papers without titles"
+        page = client.get(f"/paper/{untitled[0]['id']}")
+        assert "(untitled)" not in page.text and "[from the abstract]" in page.text
+
+
+def test_bad_days_are_a_400_with_a_message(app: Any) -> None:
+    with client_for(app) as client:
+        for path, params in (
+            ("/api/feed", {"profile": "Jack", "day": "notaday"}),
+            ("/api/trending", {"day": "0001-01-01", "period": "week"}),
+            ("/papers", {"day": "0001-01-01", "period": "week"}),
+            ("/api/topics", {"day": "0001-01-01"}),
+            ("/api/feed", {"profile": "Jack", "since": "2026-13-40"}),
+        ):
+            response = client.get(path, params=params)
+            assert response.status_code == 400, (path, params, response.text[:200])

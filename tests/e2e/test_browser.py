@@ -84,7 +84,7 @@ def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     library = [r for r in rows if r["listing_date"] < last and "cs.CL" in r["categories"]][:15]
 
     page.goto(base + "/")
-    expect(page.locator("h1")).to_contain_text("Trending")
+    expect(page.locator("h1")).to_contain_text("New papers")
     shot(page, "home-visitor")
 
     # sign up

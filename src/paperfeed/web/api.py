@@ -32,7 +32,8 @@ class Rating(BaseModel):
 
 class HitOut(BaseModel):
     id: str
-    title: str | None
+    title: str = Field(description="The title, or the abstract's first sentence, marked")
+    snippet: str = Field("", description="The abstract's opening")
     score: float
     authors: list[str] = Field([], description="The first authors, in order")
     more_authors: int = Field(0, description="Authors after those listed")
@@ -42,6 +43,7 @@ class HitOut(BaseModel):
 
 class FeedItem(HitOut):
     why: list[str]
+    urls: dict[str, str] = Field({}, description="Abstract page, PDF, code, DOI")
 
 
 @router.get("/status")

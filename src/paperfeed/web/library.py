@@ -69,7 +69,7 @@ def signup(
     except (Conflict, InputError) as e:
         return render(request, "account.html", 400, action="signup", error=str(e))
     profiles.create(services.store, "library", "reader", owner=user)  # filled at /welcome
-    return _signed_in(request, user, "/library")
+    return _signed_in(request, user, "/welcome")
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -124,6 +124,54 @@ def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     return response
 
 
+# -- the first visit ---------------------------------------------------------------------
+
+#: Papers a new profile is asked to rate on the welcome page.
+FIRST_RATINGS = 10
+
+
+@router.get("/welcome", response_class=HTMLResponse)
+def welcome(
+    request: Request, name: str = "", profile: str | None = None, message: str = ""
+) -> Response:
+    """One page to start from: find yourself by name and tick your papers, import a library,
+    or describe your interests in a sentence; then rate the papers the feed is least sure
+    of, and open the first feed."""
+    services = services_of(request)
+    user = require_user(request)
+    chosen = services.owned(profile, user) if profile else None
+    people = services.identities(name) if name.strip() else []
+    to_rate = []
+    if chosen is not None:
+        services.ranking_ready()
+        to_rate = services.recommender.to_rate(chosen.name, k=FIRST_RATINGS)
+    return render(
+        request,
+        "welcome.html",
+        name=name,
+        people=people,
+        chosen=chosen,
+        to_rate=to_rate,
+        library=profiles.name_for("library", user),
+        message=message,
+    )
+
+
+@router.post("/welcome/interests")
+def describe_interests(
+    request: Request,
+    description: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """A topic profile from a sentence: enough for a first feed."""
+    check_csrf(request, csrf)
+    user = require_user(request)
+    if not description.strip():
+        raise InputError("describe your interests in a sentence or two")
+    made = profiles.create(services_of(request).store, "interests", "topic", description, user)
+    return back("/welcome", profile=made.name)
+
+
 # -- the library: profiles, imports, rules, digests, feeds -------------------------------
 
 
@@ -176,6 +224,7 @@ def profile_from_author(
     author: Annotated[str, Form()],
     identity: Annotated[list[int], Form()],
     csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/library",
 ) -> Response:
     """ "This is me": a researcher profile from the chosen identities of an author name."""
     check_csrf(request, csrf)
@@ -185,7 +234,8 @@ def profile_from_author(
     chosen = [people[i - 1] for i in sorted(set(identity)) if 1 <= i <= len(people)]
     label = " ".join(author.split())[: profiles.MAX_LABEL].replace("/", " ")
     made, n = profiles.from_author(services.store, label, author, chosen, owner=user)
-    return back("/library", profile=made.name, message=f"{n} papers of {label} in your profile.")
+    message = f"{n} papers of {label} in your profile."
+    return back(_local(next), profile=made.name, message=message)
 
 
 @router.post("/library/import")
@@ -194,27 +244,29 @@ async def import_library(
     profile: Annotated[str, Form()],
     file: Annotated[UploadFile, File()],
     csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/library",
 ) -> Response:
     check_csrf(request, csrf)
     services = services_of(request)
     chosen = services.owned(profile, require_user(request))
+    to = _local(next)
     data = await file.read(MAX_UPLOAD + 1)
     name = Path(file.filename or "upload").name
     if len(data) > MAX_UPLOAD:
         message = f"Nothing imported: {name} is over {MAX_UPLOAD // 2**20} MB"
-        return back("/library", profile=chosen.name, message=message)
+        return back(to, profile=chosen.name, message=message)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(data)
         try:
             n, missing = profiles.import_files(services.store, chosen.name, [path])
         except InputError as e:
-            return back("/library", profile=chosen.name, message=f"Nothing imported: {e}")
+            return back(to, profile=chosen.name, message=f"Nothing imported: {e}")
     if missing:
         shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
         message = f"Imported {n} papers from {name}; {len(missing)} not known here: {shown}."
-        return back("/library", profile=chosen.name, message=message)
-    return back("/library", profile=chosen.name, message=f"Imported {n} papers from {name}.")
+        return back(to, profile=chosen.name, message=message)
+    return back(to, profile=chosen.name, message=f"Imported {n} papers from {name}.")
 
 
 @router.post("/library/rules")

@@ -94,6 +94,7 @@ def _trending_page(
         request,
         "trending.html",
         trends=trends,
+        voted=any(t.votes for t in trends),
         total=total,
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 from paperfeed.errors import RecordError
@@ -79,11 +80,21 @@ class PaperList(Source):
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         lines = decode(stream.read(), filename).splitlines()
         nonblank = [line.strip() for line in lines if line.strip()]
+        # A list becomes something to open: a profile named after the owner its first line
+        # names, the page's own title, or else the file.
+        unnamed = Path(filename).stem
         if any(line.startswith("Abstract:") for line in nonblank[:3]):
-            yield from self._abstract_lines(lines, filename)
+            items = list(self._abstract_lines(lines, filename))
+            if not any(isinstance(i, ProfileOwner) for i in items):
+                items.insert(0, ProfileOwner(unnamed, "reader"))
+            yield from items
         elif nonblank and _AUTHOR_PAGE_META.match(nonblank[0]):
+            yield ProfileOwner(unnamed, "researcher")  # one researcher's page, unnamed
             yield from self._author_page(lines, filename)
         elif any(_AUTHORS_COUNT.match(line) for line in nonblank):
+            # a curated, dated list ("Daily Papers"): each paper keeps its listing day
+            title = next((line for line in nonblank[:12] if line == "Daily Papers"), unnamed)
+            yield ProfileOwner(title, "reader")
             yield from self._daily_listing(lines, filename)
         else:
             raise RecordError(
