@@ -1,8 +1,10 @@
 """paperfeed as a person uses it: headless Chromium (Debian's) against a real server.
 
-Sign up, import a BibTeX library, rate papers and see the feed change, search, open a paper,
-receive the digest through a local SMTP server and follow its unsubscribe link. Screenshots
-of the main pages are kept in ``test-artifacts/`` (or ``$PAPERFEED_ARTIFACTS``).
+The first hour (visit, sign up, find yourself, tick your papers, rate, the first feed, an Atom
+feed that opens, the digest through a local SMTP server, a BibTeX export read back) and a
+researcher's morning (import a library, rate and see the feed change, search, open a paper,
+unsubscribe from the digest). Screenshots of the pages are kept in ``test-artifacts/`` (or
+``$PAPERFEED_ARTIFACTS``).
 """
 
 from __future__ import annotations
@@ -93,12 +95,14 @@ def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     page.fill("input[name=email]", "rita@example.org")
     page.fill("input[name=password]", "a long passphrase")
     page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+    page.goto(base + "/library")
     expect(page.locator("h1")).to_have_text("Your library")
 
     # import a BibTeX library
     bib = tmp_path / "rita.bib"
     bib.write_text(bibtex_of(library))
-    page.set_input_files("input[type=file]", str(bib))
+    page.set_input_files("main input[type=file]", str(bib))
     page.click("form[action='/library/import'] button")
     expect(page.locator(".notice")).to_contain_text("Imported 15 papers from rita.bib")
     shot(page, "library")
@@ -165,3 +169,111 @@ def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     page.goto(base + "/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "feed-phone")
+
+
+def test_the_first_hour(server: Any, page: Page, tmp_path: Path) -> None:
+    import bibtexparser
+    import feedparser
+    import pybtex.database
+
+    base, settings, rows = server
+    last = max(r["listing_date"] for r in rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r["listing_date"] < last:
+            for a in r["authors"]:
+                counts[a] = counts.get(a, 0) + 1
+    me = max(sorted(counts), key=lambda a: counts[a])  # the most prolific author here
+
+    # a visitor learns what paperfeed is
+    page.context.clear_cookies()
+    page.goto(base + "/")
+    expect(page.locator("#intro")).to_contain_text("ranks each day's new papers for you")
+    shot(page, "first-hour-1-visitor")
+
+    # sign up: the welcome page
+    page.goto(base + "/signup")
+    page.fill("input[name=name]", "fiona")
+    page.fill("input[name=email]", "fiona@example.org")
+    page.fill("input[name=password]", "a long passphrase")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+    shot(page, "first-hour-2-welcome")
+
+    # find yourself by name and tick your papers
+    page.fill("#find-yourself input[name=name]", me)
+    page.click("#find-yourself button")
+    page.locator("#find-yourself input[name=identity]").first.check()
+    shot(page, "first-hour-3-find-yourself")
+    page.click("text=These are my papers")
+    expect(page.locator(".notice")).to_contain_text(f"papers of {me} in your profile")
+    expect(page.locator("#rate h2")).to_contain_text("Teach")
+    cards = page.locator("#rate article.paper")
+    assert cards.count() >= 5
+    shot(page, "first-hour-4-rate")
+
+    # rate: the paper rated goes, the next one stays to be rated
+    disliked = cards.nth(0).locator("h3").inner_text()
+    cards.nth(0).locator("button[value=down]").click()
+    page.goto(page.url)
+    assert disliked not in page.locator("#rate").inner_text()
+    page.locator("#rate article.paper").first.locator("button[value=up]").click()
+
+    # the first feed, with reasons; the disliked paper is not in it
+    page.click("#first-feed")
+    expect(page.locator("h1")).to_contain_text(me)
+    expect(page.locator("main > article.paper .why").first).to_contain_text("close to")
+    assert disliked not in page.locator("main").inner_text()
+    shot(page, "first-hour-5-first-feed")
+
+    # a private Atom feed whose address opens, and whose entries open
+    profile = f"fiona/{me}"
+    page.goto(f"{base}/library?profile={profile}")
+    page.click("text=Make a private Atom feed")
+    address = page.locator("a.feed-url").get_attribute("href") or ""
+    assert address.startswith(base + "/feeds/")
+    atom = page.request.get(address)
+    assert atom.ok and "atom" in atom.headers["content-type"]
+    entries = feedparser.parse(atom.text()).entries
+    assert entries
+    link = entries[0].link
+    assert link.startswith(base + "/paper/") and page.request.get(link).ok
+    shot(page, "first-hour-6-atom")
+
+    # the digest arrives, its links point here, and a 👍 from it is taken
+    page.select_option("select[name=frequency]", "daily")
+    page.click("form[action='/library/digest'] button")
+    expect(page.locator(".notice")).to_contain_text("Digest: daily")
+    inbox = Inbox()
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        store = open_store(settings["db"])
+        mail = {**settings, "smtp_host": "127.0.0.1", "smtp_port": port}
+        reports = send_digests(store, Recommender(store, HashingEmbedder()), mail)
+        store.close()
+    finally:
+        controller.stop()
+    mine = [m for m in inbox.messages if m["To"] == "fiona@example.org"]
+    assert [r.status for r in reports if r.email == "fiona@example.org"] == ["sent"] and mine
+    body = mine[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    up = re.search(rf"({re.escape(base)}/r/\S+/up/\S+)", body)
+    assert up is not None, body[:500]
+    page.goto(up.group(1))
+    expect(page.locator(".notice")).to_contain_text("rated up")
+    shot(page, "first-hour-7-digest-feedback")
+
+    # export BibTeX and read it back with two readers
+    page.goto(f"{base}/library?profile={profile}")
+    with page.expect_download() as download:
+        page.click("a[href*='format=bibtex']")
+    text = Path(download.value.path()).read_text()
+    entries = bibtexparser.parse_string(text).entries
+    theirs = pybtex.database.parse_string(text, "bibtex").entries
+    assert len(entries) == len(theirs) >= 3
+    assert all(e.fields_dict["year"].value.isdigit() for e in entries if "eprint" in e.fields_dict)
+    people = [len(e.persons.get("author", [])) for e in theirs.values()]
+    assert max(people) > 1  # authors read back one by one, not as one name
