@@ -27,7 +27,7 @@ install: $(BIN)/paperfeed
 test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 lint: install
 	$(BIN)/ruff check src tests bench

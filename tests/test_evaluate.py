@@ -110,7 +110,9 @@ def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
     cases_file.write_text(json.dumps(case) + "\n")
     cases = daily_feed.read_cases(cases_file, corpus)
     result = daily_feed.evaluate(
-        daily_feed.rankings(corpus, cases, HashingEmbedder(), cache_dir=tmp_path / "cache")
+        daily_feed.rankings(
+            daily_feed.prepared(corpus, cases, HashingEmbedder(), cache_dir=tmp_path / "cache")
+        )
     )
     assert result["cases"] == 1 and len(candidates) > 50
     assert set(result["rankers"]) == {"asl", "zad", "centroid", "paperfeed"}
@@ -144,7 +146,9 @@ def test_the_benchmark_ranks_as_paperfeed_recommend_does(
     ranked = dict(
         (c.author, order["paperfeed"])
         for c, order in daily_feed.rankings(
-            corpus, cases, HashingEmbedder(), ("paperfeed",), tmp_path / "cache"
+            daily_feed.prepared(
+                corpus, cases, HashingEmbedder(), ("paperfeed",), tmp_path / "cache"
+            )
         )
     )
 

@@ -76,6 +76,24 @@ def page() -> Iterator[Page]:
         assert dialogs == [], f"a script from a record ran: {dialogs}"
 
 
+def deliver_digests(settings: dict[str, Any]) -> tuple[list[Any], Inbox]:
+    """Send the due digests through a real SMTP server on localhost; what it received."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        store = open_store(settings["db"])
+        mail = {**settings, "smtp_host": "127.0.0.1", "smtp_port": port}
+        reports = send_digests(store, Recommender(store, HashingEmbedder()), mail)
+        store.close()
+    finally:
+        controller.stop()
+    return reports, inbox
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
@@ -142,19 +160,7 @@ def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     page.select_option("select[name=frequency]", "daily")
     page.click("form[action='/library/digest'] button")
     expect(page.locator(".notice")).to_contain_text("Digest: daily")
-    inbox = Inbox()
-    from aiosmtpd.controller import Controller
-
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        store = open_store(settings["db"])
-        mail = {**settings, "smtp_host": "127.0.0.1", "smtp_port": port}
-        reports = send_digests(store, Recommender(store, HashingEmbedder()), mail)
-        store.close()
-    finally:
-        controller.stop()
+    reports, inbox = deliver_digests(settings)
     assert [r.status for r in reports] == ["sent"]
     body = inbox.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     link = re.search(r"Unsubscribe: (\S+)", body).group(1)  # type: ignore[union-attr]
@@ -244,19 +250,7 @@ def test_the_first_hour(server: Any, page: Page, tmp_path: Path) -> None:
     page.select_option("select[name=frequency]", "daily")
     page.click("form[action='/library/digest'] button")
     expect(page.locator(".notice")).to_contain_text("Digest: daily")
-    inbox = Inbox()
-    from aiosmtpd.controller import Controller
-
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        store = open_store(settings["db"])
-        mail = {**settings, "smtp_host": "127.0.0.1", "smtp_port": port}
-        reports = send_digests(store, Recommender(store, HashingEmbedder()), mail)
-        store.close()
-    finally:
-        controller.stop()
+    reports, inbox = deliver_digests(settings)
     mine = [m for m in inbox.messages if m["To"] == "fiona@example.org"]
     assert [r.status for r in reports if r.email == "fiona@example.org"] == ["sent"] and mine
     body = mine[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -117,7 +117,9 @@ def eval_daily_feed(
     names = tuple(r.strip() for r in rankers.split(",") if r.strip())
     result = daily_feed.evaluate(
         daily_feed.rankings(
-            data, chosen, obj.embedder, names, _cache_dir(obj), say, hide_authors=hide_authors
+            daily_feed.prepared(
+                data, chosen, obj.embedder, names, _cache_dir(obj), say, hide_authors=hide_authors
+            )
         )
     )
     if as_json:

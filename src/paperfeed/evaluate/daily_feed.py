@@ -286,26 +286,19 @@ def evaluate(ranked: Iterable[tuple[Case, dict[str, list[str]]]]) -> dict[str, A
 
 
 def rankings(
-    corpus: Corpus,
-    cases: list[Case],
-    embedder: Embedder,
-    rankers: Sequence[str] = RANKERS,
-    cache_dir: Path | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-    weights: dict[str, float] | None = None,
-    hide_authors: bool = False,
+    cases: Iterable[Prepared], weights: dict[str, float] | None = None
 ) -> Iterator[tuple[Case, dict[str, list[str]]]]:
     """Each case with every ranker's order of its candidates (arXiv ids, best first).
 
     ``paperfeed`` is the product's own ranking (:func:`paperfeed.recommend.rank.rank`) with
     ``weights`` (default: the shipped ones) over the case as :func:`prepared` gives it."""
-    for p in prepared(corpus, cases, embedder, rankers, cache_dir, progress, hide_authors):
+    for p in cases:
         ranked = p.baselines
         if p.listing is not None and p.state is not None and p.lexical is not None:
             everything = list(range(len(p.case.candidates)))
             recs = rank(p.listing, p.state, p.lexical, everything, limit=None, weights=weights)
-            ranked["paperfeed"] = [corpus.ids[r.paper.id - 1] for r in recs]
-        yield p.case, {name: ranked[name] for name in rankers}
+            ranked["paperfeed"] = [r.paper.ref for r in recs]
+        yield p.case, ranked
 
 
 @dataclass
@@ -329,7 +322,8 @@ def prepared(
     progress: Callable[[str], None] = lambda _: None,
     hide_authors: bool = False,
 ) -> Iterator[Prepared]:
-    """Each case, grouped by day, with the listing and profile state a store holding the
+    """Each case, grouped by day, with every baseline's order of its candidates and, for
+    ``paperfeed`` among the ``rankers``, the listing and profile state a store holding the
     corpus builds: its lexical model fitted on the papers listed before the case's cutoff
     (:func:`product_model`), the day's papers transformed with it, the profile's model fitted
     on its papers, their embeddings as the store keeps them. ``hide_authors`` gives no

@@ -14,6 +14,7 @@ from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import MODES
 from paperfeed.web.render import (
     render,
+    rendered,
 )
 from paperfeed.web.services import (
     about,
@@ -89,8 +90,15 @@ def _trending_page(
 ) -> Response:
     services = services_of(request)
     last, filters = window(day, period, category, services)
+    key = None
+    if current_user(request) is None:  # a visitor's page is every visitor's: kept a while
+        listing = services.store.filter_summary(filters)
+        key = (last, period, category, page, notice, listing, repr(services.status.to_dict()))
+        body = services.pages.get(key)
+        if body is not None:
+            return rendered(request, body)
     trends, total = trending(services.store, filters, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return render(
+    response = render(
         request,
         "trending.html",
         trends=trends,
@@ -106,6 +114,9 @@ def _trending_page(
         shared=services.store.profiles_of(None),
         days=services.store.listing_days(14, until=last),
     )
+    if key is not None:
+        services.pages.put(key, bytes(response.body))
+    return response
 
 
 @router.get("/paper/{ref:path}", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed.errors import Forbidden
 from paperfeed.models import User
@@ -52,6 +52,13 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     response = templates.TemplateResponse(
         request, template, {**base_context(request), **context}, status_code=status_code
     )
+    _keep_csrf_cookie(request, response)
+    return response
+
+
+def rendered(request: Request, body: bytes) -> Response:
+    """A page rendered before (for a visitor: the same for every visitor) sent again."""
+    response = HTMLResponse(body)
     _keep_csrf_cookie(request, response)
     return response
 

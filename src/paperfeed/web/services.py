@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +59,32 @@ class Status:
         }
 
 
+class PageCache:
+    """Rendered pages that are the same for every visitor, each kept ``ttl`` seconds (a vote
+    shows on them after at most that long), at most ``size`` of them."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 256) -> None:
+        self.ttl, self.size = ttl, size
+        self._pages: dict[Any, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            found = self._pages.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: Any, body: bytes) -> None:
+        with self._lock:
+            if len(self._pages) >= self.size:
+                now = time.monotonic()
+                self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
+                if len(self._pages) >= self.size:
+                    self._pages.clear()
+            self._pages[key] = (time.monotonic() + self.ttl, body)
+
+
 class Services:
     """The library objects a web process holds for its lifetime."""
 
@@ -68,6 +95,7 @@ class Services:
         self._searcher: Searcher | None = None
         self._recommender: Recommender | None = None
         self.status = Status()
+        self.pages = PageCache()
         self.sign_in_limit = RateLimiter(limit=5, window=60.0)
         self._lock = threading.Lock()
         self.stopping = threading.Event()
