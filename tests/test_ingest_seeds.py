@@ -79,3 +79,13 @@ def test_every_seed_becomes_a_profile_named_after_its_owner_or_its_file(cli) -> 
     daily = cli_json(cli("profile", "show", "Daily Papers", "--json"))["papers"]  # type: ignore[index]
     dated = [cli_json(cli("show", p["id"], "--json"))["published"] for p in daily[:5]]  # type: ignore[index]
     assert all(dated), "the daily list keeps each paper's day"
+
+
+def test_papers_known_by_their_abstract_read_by_its_first_sentence_in_the_cli(cli) -> None:
+    cli("ingest", SEEDS / "001_7ebe8454b86e320b.txt")
+    hits = cli_json(cli("search", "Gemma", "--mode", "keyword", "--json"))
+    assert hits and all(h["title"] and h["snippet"] for h in hits)  # type: ignore[union-attr]
+    shown = cli("show", hits[0]["id"]).stdout  # type: ignore[index]
+    assert "[from the abstract]" in shown.splitlines()[0] and "None" not in shown.splitlines()[0]
+    listed = cli("search", "Gemma", "--mode", "keyword").stdout
+    assert "None" not in listed and "[from the abstract]" in listed
