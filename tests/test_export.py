@@ -70,3 +70,27 @@ def test_a_papers_year_comes_from_its_dates_or_its_arxiv_id(store: Store, tmp_pa
     paper = store.get_paper("2507.01234")
     assert paper.year is None and paper.published is None
     assert year_of(paper) == 2025
+
+
+def test_a_value_with_a_cut_latex_command_still_reads_back(store: Store, tmp_path: Path) -> None:
+    """A comment ending in a stray backslash or with braces that do not pair up (both are in
+    the corpus) would swallow the entry's closing brace: the export stays readable."""
+    rows = [
+        {
+            "id": "2507.07079",
+            "title": "T {one",
+            "summary": "see \\href{https://x.org",
+            "authors": ["A B"],
+            "categories": ["cs.CV"],
+            "comment": "Project page: site [https://x.org/L-VQAScore/\\}",
+        },
+        {"id": "2507.07080", "title": "Next", "summary": "S", "authors": ["C D"], "categories": []},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest_path(store, path)
+    out = io.StringIO()
+    to_bibtex(list(store.iter_papers()), out)
+    ours = bibtexparser.parse_string(out.getvalue())
+    assert not ours.failed_blocks and len(ours.entries) == 2
+    assert len(pybtex.database.parse_string(out.getvalue(), "bibtex").entries) == 2

@@ -31,7 +31,7 @@ def _bibtex_escape(text: str) -> str:
             break
     if depth != 0:
         text = text.replace("{", "").replace("}", "")
-    return text
+    return text.rstrip("\\")  # a last backslash would escape the closing brace
 
 
 def year_of(p: Paper) -> int | None:
