@@ -547,3 +547,104 @@ def test_bad_days_are_a_400_with_a_message(app: Any) -> None:
         ):
             response = client.get(path, params=params)
             assert response.status_code == 400, (path, params, response.text[:200])
+
+
+# -- hardening: user input never reaches a 500 ---------------------------------------------
+
+
+def test_forged_tokens_and_signatures_in_any_script_are_refused_not_crashed(app: Any) -> None:
+    with client_for(app) as client:
+        assert (
+            client.post("/signin", data={"name": "x", "password": "y", "csrf": "é"}).status_code
+            == 403
+        )
+        assert client.get("/unsubscribe/1", params={"s": "é"}).status_code == 403
+        assert client.get("/r/1/up/2503.11731", params={"s": "é"}).status_code == 403
+        body = {"profile": "x/library", "paper": "2503.11731", "signal": "up"}
+        rated = client.post("/api/rate", json=body, headers={"X-CSRF-Token": "é".encode()})
+        assert rated.status_code in (401, 403)
+
+
+def test_sign_in_limits_hold_for_spaced_names_and_for_many_names(app: Any) -> None:
+    with client_for(app) as client:
+        page = client.get("/signin")
+        token = csrf_of(page.text)
+        codes = [
+            client.post(
+                "/signin", data={"name": " " * k + "Victim", "password": "no", "csrf": token}
+            ).status_code
+            for k in range(7)
+        ]
+        assert codes[:5] == [400] * 5 or 429 in codes
+        assert codes[-1] == 429  # spaces do not make another name
+        many = [
+            client.post(
+                "/signin", data={"name": f"made-up-{k}", "password": "no", "csrf": token}
+            ).status_code
+            for k in range(31)
+        ]
+        assert many[-1] == 429  # nor do made-up names, from one client
+
+
+def test_uploads_named_dot_or_dotdot_and_bad_files_say_so_without_server_paths(
+    app: Any,
+) -> None:
+    with client_for(app) as client:
+        sign_up(client, "uma")
+        page = client.get("/library", params={"profile": "uma/library"})
+        for filename in (".", ".."):
+            response = client.post(
+                "/library/import",
+                data={"profile": "uma/library", "csrf": csrf_of(page.text)},
+                files={"file": (filename, b"@article{k, title = {T},", "application/x-bibtex")},
+            )
+            assert response.status_code == 200
+            assert "Nothing imported" in response.text
+            assert "/tmp" not in response.text and "--skip-bad" not in response.text
+
+
+def test_atom_feeds_hold_no_character_xml_forbids(site: Any, tmp_path: Path) -> None:
+    import json
+
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.store import open_store
+
+    settings, rows = site
+    last = max(r["listing_date"] for r in rows)
+    bad = {
+        "id": "2599.77777",
+        "title": "Control\u0007 characters\u0000 in a title",
+        "summary": "An abstract with a bell \u0007 and an escape \u001b.",
+        "authors": ["Bell\u0007 Person"],
+        "categories": ["cs.CL"],
+        "listing_date": last,
+        "pdf": 12345,
+    }
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(bad) + "\n")
+    with open_store(settings["db"]) as store:
+        ingest_path(store, path)
+        paper = store.get_paper("2599.77777")
+        assert paper.title == "Control characters in a title"
+        assert paper.authors[0].name == "Bell Person"
+    app = create_app(settings)
+    with client_for(app) as client:
+        sign_up(client, "vera")
+        page = client.get("/library", params={"profile": "vera/library"})
+        client.post(
+            "/library/rules",
+            data={
+                "profile": "vera/library",
+                "kind": "include",
+                "value": "bell",
+                "csrf": csrf_of(page.text),
+            },
+        )
+        client.post("/library/token", data={"profile": "vera/library", "csrf": csrf_of(page.text)})
+        page = client.get("/library", params={"profile": "vera/library"})
+        feed_url = re.search(r'class="feed-url" href="http://testserver([^"]+)"', page.text).group(
+            1
+        )  # type: ignore[union-attr]
+        atom = client.get(feed_url)
+        assert atom.status_code == 200 and "Control characters in a title" in atom.text
+        assert client.get("/paper/2599.77777").status_code == 200  # its pdf is not a string

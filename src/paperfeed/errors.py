@@ -45,8 +45,8 @@ class FileRejected(InputError):
         shown = "\n".join(f"  {e}" for e in errors[:10])
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
         super().__init__(
-            f"{path}: refused, {len(errors)} bad record(s); nothing from it was stored "
-            f"(use --skip-bad to store the good ones)\n{shown}{more}"
+            f"{path}: refused, {len(errors)} bad record(s); nothing from it was stored\n"
+            f"{shown}{more}"
         )
         self.path = path
         self.errors = errors

@@ -34,10 +34,22 @@ _PARTICLES = frozenset(
 _SUFFIXES = frozenset(["jr", "jr.", "sr", "sr.", "ii", "iii", "iv"])
 
 
+#: Characters no XML document may hold (XML 1.0 § 2.2) and that no title or name needs:
+#: control characters other than white space, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters an XML document cannot hold (Atom, digests)."""
+    return _NOT_XML.sub("", text)
+
+
 def clean_text(text: str | None) -> str | None:
-    """Text for display: Unicode NFC, LaTeX line breaks and hard wraps removed, spaces folded."""
+    """Text for display: Unicode NFC, LaTeX line breaks and hard wraps removed, spaces
+    folded, control characters dropped."""
     if text is None:
         return None
+    text = _NOT_XML.sub("", text)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     if "\\" in text:

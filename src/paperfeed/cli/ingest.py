@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from paperfeed.cli.context import Context
-from paperfeed.errors import InputError
+from paperfeed.errors import FileRejected, InputError
 from paperfeed.ingest import pipeline, registry
 
 
@@ -89,7 +89,10 @@ def ingest(
                 )
             except InputError as e:
                 failed += 1
-                click.echo(f"Error: {e}", err=True)
+                hint = (
+                    "\n(--skip-bad stores the good records)" if isinstance(e, FileRejected) else ""
+                )
+                click.echo(f"Error: {e}{hint}", err=True)
                 continue
             reports.append(report)
             for bad in report.bad:

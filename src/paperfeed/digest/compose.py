@@ -17,12 +17,15 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed.models import Profile
+from paperfeed.normalize import xml_text
 from paperfeed.recommend.rank import Recommendation
 from paperfeed.signing import sign
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
+    # a digest never carries a character a mail client's XML or HTML parser chokes on
+    finalize=lambda value: type(value)(xml_text(value)) if isinstance(value, str) else value,
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from feedgen.feed import FeedGenerator
 
+from paperfeed.normalize import xml_text
 from paperfeed.recommend.rank import Recommendation
 from paperfeed.web.services import base_url, services_of
 
@@ -24,8 +25,8 @@ def atom(request: Request, token: str) -> Response:
     recs = services.recommender.recommend(profile.name, limit=50)
     fg = FeedGenerator()
     fg.id(f"{base}/feeds/{profile.id}")  # stable, and not the secret
-    fg.title(f"paperfeed: {profile.label}")
-    fg.subtitle(f"New papers ranked for {profile.label}")
+    fg.title(xml_text(f"paperfeed: {profile.label}"))
+    fg.subtitle(xml_text(f"New papers ranked for {profile.label}"))
     fg.link(href=f"{base}/", rel="alternate")
     fg.link(href=f"{base}/feeds/{token}.atom", rel="self")
     fg.generator("paperfeed")
@@ -34,17 +35,17 @@ def atom(request: Request, token: str) -> Response:
         entry = fg.add_entry()
         url = f"{base}/paper/{rec.paper.ref}"
         entry.id(url)
-        entry.title(rec.paper.display_title)
+        entry.title(xml_text(rec.paper.display_title))
         # One link only: feedgen 1.0 writes entry links without their rel, and a second
         # one would make two "alternate" links, which Atom forbids.
         entry.link(href=url)
         for a in rec.paper.authors[:20]:
-            entry.author(name=a.name)
+            entry.author(name=xml_text(a.name))
         entry.updated(_when(rec))
         why = "".join(f"• {w}\n" for w in rec.why)
-        entry.summary(f"{why}\n{rec.paper.abstract or ''}".strip())
+        entry.summary(xml_text(f"{why}\n{rec.paper.abstract or ''}".strip()))
         for c in rec.paper.categories:
-            entry.category(term=c)
+            entry.category(term=xml_text(c))
     return Response(fg.atom_str(pretty=True), media_type="application/atom+xml; charset=utf-8")
 
 

@@ -89,7 +89,13 @@ def signin(
     check_csrf(request, csrf)
     services = services_of(request)
     client = request.client.host if request.client else "?"
-    if not services.sign_in_limit.allow(f"{client}:{name.casefold()}"):
+    # per name as the lookup reads it (spaces and case do not make another name), and per
+    # client: a flood of made-up names cannot make argon2 slow every other request
+    person = " ".join(name.split()).casefold()
+    if not (
+        services.sign_in_limit.allow(f"{client}:{person}")
+        and services.client_sign_in_limit.allow(client)
+    ):
         message = "too many sign-in attempts: wait a minute and try again"
         return render(request, "account.html", 429, action="signin", error=message)
     user = accounts.check_password(services.store, name, password)
@@ -251,7 +257,9 @@ async def import_library(
     chosen = services.owned(profile, require_user(request))
     to = _local(next)
     data = await file.read(MAX_UPLOAD + 1)
-    name = Path(file.filename or "upload").name
+    name = Path(file.filename or "").name
+    if name in ("", ".", "..") or not name.isprintable():
+        name = "upload"
     if len(data) > MAX_UPLOAD:
         message = f"Nothing imported: {name} is over {MAX_UPLOAD // 2**20} MB"
         return back(to, profile=chosen.name, message=message)
@@ -260,8 +268,9 @@ async def import_library(
         path.write_bytes(data)
         try:
             n, missing = profiles.import_files(services.store, chosen.name, [path])
-        except InputError as e:
-            return back(to, profile=chosen.name, message=f"Nothing imported: {e}")
+        except InputError as e:  # named by the upload's name, not the server's folder
+            said = str(e).replace(str(path), name).replace(folder, "")
+            return back(to, profile=chosen.name, message=f"Nothing imported: {said}")
     if missing:
         shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
         message = f"Imported {n} papers from {name}; {len(missing)} not known here: {shown}."

@@ -96,7 +96,8 @@ class Services:
         self._recommender: Recommender | None = None
         self.status = Status()
         self.pages = PageCache()
-        self.sign_in_limit = RateLimiter(limit=5, window=60.0)
+        self.sign_in_limit = RateLimiter(limit=5, window=60.0)  # per client and name
+        self.client_sign_in_limit = RateLimiter(limit=30, window=60.0)  # per client
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self._semantic = False
