@@ -6,10 +6,10 @@ vocabulary is fitted, warms each URL once, then runs wrk (Debian's) against:
 - a static file (the baseline: what this server does with no paperfeed code in the way),
 - the feed API for a shared profile (``/api/feed``),
 - the home page for a visitor (trending) and a profile's feed page,
-- search (keyword).
+- search (keyword, and hybrid: the default) and a paper's page (with its similar papers).
 
-Goals: the feed API and the visitor's home page each at >= 200 requests/s with p99 <= 200 ms
-on 2 cores.
+Goals: the feed API, the visitor's home page, a paper's page and the search API each at >= 200
+requests/s with p99 <= 200 ms on 2 cores.
 
     python bench/bench_web.py --db paperfeed.db [--seeds ../shared/seeds] [--duration 20]
 """
@@ -105,12 +105,16 @@ def main() -> None:
         usable = [p["name"] for p in profiles if p["papers"]]
         profile = args.profile or usable[0]
         q = quote(profile)
+        hits = json.loads(get(base + "/api/search?q=graph+neural+networks&mode=keyword"))
+        paper = quote(hits[0]["id"]) if hits else "pf:1"
         urls = {
             "static file (baseline)": "/static/style.css",
             "feed API": f"/api/feed?profile={q}",
             "feed page": f"/?profile={q}",
             "home page (visitor)": "/",
             "keyword search API": "/api/search?q=graph+neural+networks&mode=keyword",
+            "hybrid search API": "/api/search?q=graph+neural+networks",
+            "paper page": f"/paper/{paper}",
         }
         for path in urls.values():
             t = time.perf_counter()
@@ -134,7 +138,7 @@ def main() -> None:
         for name, r in results.items():
             print(f"{name:<24} {r['rps'] / baseline:.2f}x the static file's requests/s")
         print()
-        for name in ("feed API", "home page (visitor)"):
+        for name in ("feed API", "home page (visitor)", "paper page", "hybrid search API"):
             r = results[name]
             verdict = "met" if r["rps"] >= 200 and r["p99_ms"] <= 200 else "NOT met"
             print(f"goal ({name} >= 200 req/s, p99 <= 200 ms): {verdict}")

@@ -97,3 +97,40 @@ def test_killed_ingest_then_rerun_equals_one_clean_run(cli, tmp_path: Path, db_p
 
     assert dump(db_path) == dump(clean)
     assert len(dump(clean)) == 6000
+
+
+def test_a_gzip_bomb_is_refused_while_it_is_read_with_nothing_stored(
+    cli, tmp_path: Path, db_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A 1 MB gzip file that unpacks to 1 GB is refused once the limit is passed, with the
+    limit named, in a process that never holds much of it; the store is as it was."""
+    bomb = tmp_path / "papers.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        line = b'{"id": "2501.00001", "title": "' + b"A" * (2**20) + b'"}\n'
+        for _ in range(1024):  # 1 GiB once unpacked
+            f.write(line)
+    assert bomb.stat().st_size < 4 * 2**20
+    command = [sys.executable, "-m", "paperfeed", "--db", str(db_path), "ingest", str(bomb)]
+    env = {**os.environ, "PAPERFEED_MAX_INPUT_BYTES": str(64 * 2**20)}
+    child = subprocess.Popen([*command, "--format", "arxiv-jsonl"], env=env, stderr=subprocess.PIPE)
+    with child.stderr:  # type: ignore[union-attr]
+        stderr = child.stderr.read().decode()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(child.pid, 0)  # its own peak memory, not the test's
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 1
+    assert "over 67,108,864 bytes once decompressed" in stderr and "max_input_bytes" in stderr
+    assert usage.ru_maxrss < 500 * 1024  # KiB: the process peaked under 500 MB
+    assert cli_json(cli("stats", "--json"))["papers"] == 0  # type: ignore[index]
+
+
+def test_a_json_lines_file_whose_first_line_is_long_is_still_recognised(
+    cli, tmp_path: Path
+) -> None:
+    import json
+
+    row = {"id": "2501.00001", "title": "Long", "authors": ["A " * 40_000], "summary": "S"}
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert len(path.read_bytes()) > 65536
+    report = cli_json(cli("ingest", path, "--json"))
+    assert report[0]["format"] == "arxiv-jsonl" and report[0]["new"] == 1  # type: ignore[index]

@@ -230,3 +230,23 @@ def test_json_sources_survive_wrong_types(source_name: str, data: st.DataObject)
     else:
         blob = orjson.dumps(obj)
     _run(source_name, blob)
+
+
+def test_the_author_page_parser_is_linear_in_a_lines_length() -> None:
+    """A 200 KB line takes about twice as long as a 100 KB one (it took four times as
+    long, 58 s, when every place in it was tried against the whole rest of the line)."""
+    import time
+
+    from paperfeed.ingest.sources.paper_list import split_title_authors
+
+    def seconds(n: int) -> float:
+        line = "aB" * (n // 2) + ", Xiao Wang"  # a place to split before every capital
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            split_title_authors(line)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = seconds(100_000), seconds(200_000)
+    assert large < 3.0 * small + 0.01 and large < 1.0

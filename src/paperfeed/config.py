@@ -28,6 +28,12 @@ SETTINGS = [
     Setting("db", "paperfeed.db", "SQLite database file"),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv API query endpoint"),
     Setting("oai_pmh_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint"),
+    Setting(
+        "max_input_bytes",
+        4 * 2**30,
+        "largest input file ingested, once decompressed (a small gzip file can hold gigabytes)",
+        int,
+    ),
     Setting("arxiv_delay", 3.0, "seconds between arXiv requests (arXiv asks for 3)", float),
     Setting("retries", 4, "retries of a failing remote request, with backoff", int),
     Setting("backoff", 1.0, "seconds before the first retry, doubled after each", float),

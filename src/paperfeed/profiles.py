@@ -81,7 +81,11 @@ def from_author(
 
 
 def import_files(
-    store: Store, profile: str, paths: Iterable[Path], kind: str = "reader"
+    store: Store,
+    profile: str,
+    paths: Iterable[Path],
+    kind: str = "reader",
+    max_bytes: int | None = None,
 ) -> tuple[int, list[str]]:
     """Add the papers of library files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a
     profile, creating it (a new name is a label: :func:`label_of`); each file is stored whole
@@ -95,7 +99,9 @@ def import_files(
     ids: set[int] = set()
     missing: list[str] = []
     for path in pipeline.expand(tuple(paths)):
-        report = pipeline.ingest_path(store, path, profile=profile, profile_kind=kind)
+        report = pipeline.ingest_path(
+            store, path, profile=profile, profile_kind=kind, max_bytes=max_bytes
+        )
         ids.update(report.paper_ids)
         missing += report.unresolved
     return len(ids), missing

@@ -86,6 +86,7 @@ def ingest(
                     skip_bad,
                     progress,
                     encoding,
+                    obj.settings["max_input_bytes"],
                 )
             except InputError as e:
                 failed += 1

@@ -154,7 +154,9 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
 @click.pass_obj
 def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) -> None:
     """Add the papers of files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a profile."""
-    total, missing = profiles.import_files(obj.store, name, paths, kind)
+    total, missing = profiles.import_files(
+        obj.store, name, paths, kind, obj.settings["max_input_bytes"]
+    )
     if missing:
         shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         click.echo(

@@ -79,13 +79,43 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
-    """(raw file for progress, decompressed stream)."""
+class _Bounded(io.RawIOBase):
+    """A stream that refuses to give more than ``limit`` bytes: a small gzip file can hold
+    gigabytes, and the limit is checked while reading, before they are held anywhere."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
+        self.stream, self.limit, self.name, self.given = stream, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.stream.readinto(buffer)  # type: ignore[attr-defined]
+        self.given += n
+        if self.given > self.limit:
+            raise InputError(
+                f"{self.name}: over {self.limit:,} bytes once decompressed; nothing was stored "
+                "(the limit is the max_input_bytes setting)"
+            )
+        return int(n)
+
+
+def _open(path: Path, limit: int | None = None) -> tuple[BinaryIO, BinaryIO]:
+    """(raw file for progress, decompressed stream, of at most ``limit`` bytes)."""
+    if limit is not None and path.stat().st_size > limit:
+        raise InputError(
+            f"{path}: over {limit:,} bytes; nothing was stored (the limit is the "
+            "max_input_bytes setting)"
+        )
     raw = open(path, "rb", buffering=_HEAD)  # noqa: SIM115 - closed by the caller
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
-        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        unpacked: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        if limit is not None:
+            bounded = _Bounded(unpacked, limit, str(path))
+            unpacked = io.BufferedReader(bounded, buffer_size=_HEAD)
+        return raw, unpacked
     return raw, raw
 
 
@@ -105,11 +135,13 @@ def ingest_path(
     skip_bad: bool = False,
     progress: Progress | None = None,
     encoding: str | None = None,
+    max_bytes: int | None = None,
 ) -> IngestReport:
     """Ingest one file in one transaction. ``encoding`` names a text file's encoding when it
-    is not UTF-8 and detection guesses wrong."""
+    is not UTF-8 and detection guesses wrong; a file over ``max_bytes`` (once decompressed)
+    is refused whole."""
     name = str(path)
-    raw, stream = _open(path)
+    raw, stream = _open(path, max_bytes)
     if encoding:
         try:
             stream = io.BytesIO(stream.read().decode(encoding).encode())

@@ -86,7 +86,15 @@ def search(
     services = services_of(request)
     runs, _ = services.search_mode(mode)
     filters = SearchFilters(since, until, tuple(category or ()), author, organization)
-    return [h.to_dict() for h in services.searcher.search(q, runs, filters, limit)]
+    # the same for everyone who asks: kept a while (a query shared in a link is asked often)
+    key = ("search", q, runs, filters, limit, services.store.paper_count(), services.status.key)
+    body = services.pages.get(key)
+    if body is None:
+        body = orjson.dumps(
+            [h.to_dict() for h in services.searcher.search(q, runs, filters, limit)]
+        )
+        services.pages.put(key, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/feed", response_model=list[FeedItem])

@@ -35,7 +35,7 @@ from paperfeed.web.services import (
 )
 
 router = APIRouter(include_in_schema=False)
-#: Largest library file accepted on the web (the CLI takes any size).
+#: Largest library file accepted on the web, before and after decompression.
 MAX_UPLOAD = 50 * 2**20
 
 
@@ -267,7 +267,9 @@ async def import_library(
         path = Path(folder) / name
         path.write_bytes(data)
         try:
-            n, missing = profiles.import_files(services.store, chosen.name, [path])
+            n, missing = profiles.import_files(
+                services.store, chosen.name, [path], max_bytes=MAX_UPLOAD
+            )
         except InputError as e:  # named by the upload's name, not the server's folder
             said = str(e).replace(str(path), name).replace(folder, "")
             return back(to, profile=chosen.name, message=f"Nothing imported: {said}")

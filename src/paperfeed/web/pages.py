@@ -93,7 +93,7 @@ def _trending_page(
     key = None
     if current_user(request) is None:  # a visitor's page is every visitor's: kept a while
         listing = services.store.filter_summary(filters)
-        key = (last, period, category, page, notice, listing, repr(services.status.to_dict()))
+        key = (last, period, category, page, notice, listing, services.status.key)
         body = services.pages.get(key)
         if body is not None:
             return rendered(request, body)
@@ -122,17 +122,26 @@ def _trending_page(
 @router.get("/paper/{ref:path}", response_class=HTMLResponse)
 def paper_page(request: Request, ref: str) -> Response:
     services = services_of(request)
+    key = None
+    if current_user(request) is None:  # a visitor's page is every visitor's: kept a while
+        key = ("paper", ref, services.store.paper_count(), services.status.key)
+        body = services.pages.get(key)
+        if body is not None:
+            return rendered(request, body)
     paper = services.store.get_paper(ref)
     similar = []
     if services.semantic_ready():
         similar = services.searcher.similar(paper.ref, limit=10)
-    return render(
+    response = render(
         request,
         "paper.html",
         paper=paper,
         similar=similar,
         votes=services.store.votes([paper.id]).get(paper.id, 0),
     )
+    if key is not None:
+        services.pages.put(key, bytes(response.body))
+    return response
 
 
 def _people_page(

@@ -48,6 +48,11 @@ class Status:
     ranking_ready: bool = False
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> str:
+        """Changes whenever what a page shows of the background work changes."""
+        return repr(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "warming": self.warming,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -31,6 +32,10 @@ def _str(d: dict[str, Any], key: str) -> str | None:
     return v
 
 
+#: A key of a JSON object, read from text that may not be whole.
+_KEY = re.compile(rb'[{,]\s*"(\w+)"\s*:')
+
+
 class ArxivJsonl(Source):
     name = "arxiv-jsonl"
     priority = 80
@@ -43,6 +48,11 @@ class ArxivJsonl(Source):
         try:
             first = orjson.loads(line)
         except orjson.JSONDecodeError:
+            if b"\n" not in head.lstrip():  # a first line longer than the head: read its keys
+                keys = set(_KEY.findall(line))
+                arxiv = {b"summary", b"title", b"authors", b"categories", b"authors_parsed"}
+                if (b"id" in keys and keys & arxiv) or {b"paper_id", b"abs_categories"} <= keys:
+                    return 60
             return 0
         if not isinstance(first, dict):
             return 0

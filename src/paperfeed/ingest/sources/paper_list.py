@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,15 +49,40 @@ def owner_kind(name: str) -> str:
     return "institution" if _INSTITUTION_WORDS.search(name) else "researcher"
 
 
+#: The longest author name looked for: a split leaving more before the first comma is no name.
+MAX_NAME = 120
+
+
+def _is_name(text: str) -> bool:
+    return bool(_NAME.match(text)) and not _CAMEL.search(text)
+
+
 def split_title_authors(line: str) -> tuple[str, list[str], bool] | None:
     """Split "TitleFirst Author, Second Author et al." at the earliest place where the rest
-    reads as an author list. Returns (title, names, truncated)."""
-    for m in re.finditer(r"(?<=[a-z0-9)\]?!.'’\"])(?=[A-ZÀ-ÖØ-Þ\u0100-\u024f])", line):
-        rest = line[m.start() :]
-        truncated = rest.endswith(" et al.")
-        names = [n.strip() for n in rest.removesuffix(" et al.").split(",")]
-        if names and all(_NAME.match(n) and not _CAMEL.search(n) for n in names):
-            return line[: m.start()].strip(), names, truncated
+    reads as an author list. Returns (title, names, truncated).
+
+    Linear in the line's length: whether the names after each comma are all names is known
+    once, from the end, and a place is tried only if the text from it to the next comma is
+    short enough to be a name."""
+    truncated = line.endswith(" et al.")
+    body = line.removesuffix(" et al.")
+    pieces = body.split(",")
+    ends = list(itertools.accumulate(len(p) + 1 for p in pieces))  # past each piece's comma
+    names_from = [False] * len(pieces) + [True]  # pieces k.. are all names
+    for k in range(len(pieces) - 1, 0, -1):
+        names_from[k] = names_from[k + 1] and _is_name(pieces[k].strip())
+    for m in re.finditer(r"(?<=[a-z0-9)\]?!.'’\"])(?=[A-ZÀ-ÖØ-Þ\u0100-\u024f])", body):
+        k = bisect.bisect_right(ends, m.start())  # the piece the place is in
+        end = ends[k] - 1
+        if end - m.start() > MAX_NAME or not names_from[k + 1]:
+            continue
+        first = body[m.start() : end].strip()
+        if _is_name(first):
+            return (
+                body[: m.start()].strip(),
+                [first] + [p.strip() for p in pieces[k + 1 :]],
+                truncated,
+            )
     return None
 
 
