@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CORPUS, SEEDS, cli_json
+import pytest
+
+from conftest import CORPUS, FIXTURES, SEEDS, cli_json
 
 
 def _sample(tmp_path: Path, n: int) -> list[bytes]:
@@ -134,3 +136,80 @@ def test_a_json_lines_file_whose_first_line_is_long_is_still_recognised(
     assert len(path.read_bytes()) > 65536
     report = cli_json(cli("ingest", path, "--json"))
     assert report[0]["format"] == "arxiv-jsonl" and report[0]["new"] == 1  # type: ignore[index]
+
+
+ATOM = FIXTURES / "arxiv_api_atom" / "arxiv.py" / "id_1605.08386_s0_m100_199195aa31ad.xml"
+RSS = FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml"
+ABS = (
+    FIXTURES
+    / "arxiv_abs_files"
+    / "abs_files"
+    / "ftp"
+    / "funct-an"
+    / "papers"
+    / "9301"
+    / "9301001.abs"
+)
+
+
+def _cut(path: Path, share: float) -> bytes:
+    data = path.read_bytes()
+    return data[: int(len(data) * share)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "args", "said"),
+    [
+        ("cut.atom.xml", lambda: _cut(ATOM, 0.7), (), "not well-formed XML"),
+        ("cut.rss.xml", lambda: _cut(RSS, 0.6), ("--format", "arxiv-rss"), "not well-formed XML"),
+        ("cut.abs", lambda: _cut(ABS, 0.8), ("--format", "arxiv-abs"), "cut short"),
+        (
+            "entity.xml",
+            lambda: (
+                ATOM.read_bytes()
+                .replace(b"<feed", b'<!DOCTYPE feed [<!ENTITY x "hidden">]>\n<feed', 1)
+                .replace(b"<title>", b"<title>&x;", 1)
+            ),
+            ("--format", "arxiv-atom"),
+            "entity declarations",
+        ),
+        (
+            "bad-byte.ris",
+            lambda: "TY  - JOUR\nAU  - Müller, Jürgen\nTI  - Zürich\nER  - \n".encode().replace(
+                "ü".encode(), b"\xfc", 1
+            ),
+            (),
+            "not UTF-8 at byte",
+        ),
+        (
+            "bad-byte.txt",
+            lambda: "Müller Lab Zürich\nAbstract: Über große Modelle.\n".encode().replace(
+                "ü".encode(), b"\xfc", 1
+            ),
+            ("--format", "paper-list"),
+            "not UTF-8 at byte",
+        ),
+        ("empty.bib", lambda: b"", ("--format", "bibtex"), "no bibtex record"),
+        ("atom-as-bibtex.xml", ATOM.read_bytes, ("--format", "bibtex"), "no bibtex record"),
+        ("no-end.ris", lambda: b"TY  - JOUR\nTI  - No end\n", (), "no ris record"),
+        ("null.json", lambda: b"null", ("--format", "semantic-scholar"), "no semantic-scholar"),
+    ],
+)
+def test_a_malformed_or_empty_file_is_refused_whole_saying_why(
+    cli, tmp_path: Path, name: str, content, args: tuple[str, ...], said: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_bytes(content())
+    refused = cli("ingest", path, *args, expect=1)
+    assert said in refused.stderr and name in refused.stderr
+    assert cli_json(cli("stats", "--json"))["papers"] == 0  # type: ignore[index]
+
+
+def test_a_latin_1_abs_file_from_arxivs_archive_still_reads() -> None:
+    """Old arXiv .abs files are Latin-1 throughout: no UTF-8 in them, so no bad byte."""
+    from paperfeed.ingest.sources._common import decode_text
+
+    latin = "Journal-ref: Épijournal de Géométrie Algébrique\n".encode("latin-1")
+    assert decode_text(latin, "x.abs", lambda raw: raw.decode("latin-1")).startswith(
+        "Journal-ref: Ép"
+    )

@@ -167,6 +167,7 @@ def ingest_path(
             profile_kind,
             skip_bad,
             progress and (lambda: progress(raw.tell(), total)),
+            require_records=True,
         )
 
 
@@ -190,8 +191,12 @@ def ingest_items(
     profile_kind: str = "reader",
     skip_bad: bool = False,
     tick: Callable[[], None] | None = None,
+    require_records: bool = False,
 ) -> IngestReport:
-    """Merge records into the store in one transaction; the file-independent core of ingest."""
+    """Merge records into the store in one transaction; the file-independent core of ingest.
+    With ``require_records`` (a file), finding no record at all is an error: an empty file,
+    or a format named with ``--format`` that is not the file's, stores nothing and says so
+    (a day a live source announced nothing is not an error)."""
     report = IngestReport(path=name, format=source_name, profile=profile)
     owner: ProfileOwner | None = None
     batch: list[PaperRecord] = []
@@ -212,6 +217,8 @@ def ingest_items(
                         tick()
         if report.bad and not skip_bad:
             raise FileRejected(name, report.bad)
+        if require_records and not batch and not report.records and not report.bad:
+            raise FormatError(f"{name}: no {source_name} record in it; nothing was stored")
         _store_batch(w, batch, report)
         if owner is not None and profile is None:
             report.profile = owner.name

@@ -23,17 +23,60 @@ def read_json(stream: BinaryIO, filename: str) -> Any:
         raise RecordError(filename, f"not valid JSON: {e}") from e
 
 
+#: A well-formed UTF-8 sequence of two to four bytes.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def decode_text(data: bytes, filename: str, legacy: Callable[[bytes], str | None]) -> str:
+    """A text file's text: UTF-8 (with or without a BOM); else, when its non-ASCII bytes are
+    mostly not UTF-8 sequences, a legacy encoding that ``legacy`` decodes (Latin-1 for arXiv's
+    old ``.abs`` files, a detected one for libraries). A UTF-8 file with a bad byte in it is
+    refused, naming its line: decoding it all in another encoding would garble every
+    accented name in it (``--encoding`` says what it is when that is wrong)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        high = sum(1 for b in data if b >= 0x80)
+        in_sequences = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+        if in_sequences >= 0.5 * high:  # UTF-8 but for a few bytes: not another encoding
+            line = data[: e.start].count(b"\n") + 1
+            raise RecordError(
+                f"{filename}:{line}",
+                f"not UTF-8 at byte {e.start}, though the file is UTF-8 elsewhere "
+                "(give its encoding with --encoding if it is another)",
+            ) from e
+        text = legacy(data)
+        if text is None:
+            raise RecordError(filename, "cannot tell the text encoding of this file") from e
+        return text
+
+
 def read_xml(stream: BinaryIO, filename: str) -> etree._Element:
+    return parse_xml(stream.read(), filename)
+
+
+def parse_xml(data: bytes, filename: str) -> etree._Element:
+    """A whole, well-formed XML document, or RecordError: a truncated file, a byte its
+    encoding does not allow or an entity declaration (which would cut a field where it is
+    used, or reach out) refuses the file whole rather than store what parsed before it."""
     # No network, no entity expansion: hostile XML must not reach out or blow up.
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
     )
     try:
-        return etree.fromstring(stream.read(), parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as e:
         raise RecordError(f"{filename}:{e.lineno}", f"not well-formed XML: {e.msg}") from e
     except (ValueError, LookupError) as e:  # e.g. an unknown encoding in the declaration
         raise RecordError(filename, f"not readable XML: {e}") from e
+    if root is None:
+        raise RecordError(filename, "not readable XML: no document")
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and list(dtd.iterentities()):
+        raise RecordError(filename, "XML with entity declarations is not read (they can hide text)")
+    return root
 
 
 def head_json_kind(head: bytes) -> str:

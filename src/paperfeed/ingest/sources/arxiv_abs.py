@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from paperfeed.errors import RecordError
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import iso_date
+from paperfeed.ingest.sources._common import decode_text, iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import parse_arxiv_id, split_author_list
 
@@ -36,11 +36,13 @@ class ArxivAbs(Source):
         return 0
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
-        text = stream.read().decode("utf-8", errors="replace")
+        text = decode_text(stream.read(), filename, lambda raw: raw.decode("latin-1"))
         parts = re.split(r"^\\\\\s*$", text, flags=re.MULTILINE)
-        if len(parts) < 3:
+        if len(parts) < 4:  # the abstract ends with a line of two backslashes too
             raise RecordError(
-                filename, "not an .abs file: expected header and abstract between '\\\\' lines"
+                filename,
+                "not a whole .abs file: expected the header and the abstract each between "
+                "'\\\\' lines (is it cut short?)",
             )
         header, abstract = parts[1], parts[2]
         m = _ID.search(header)

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from paperfeed.errors import RecordError, SourceError
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import read_xml
+from paperfeed.ingest.sources._common import parse_xml, read_xml
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import parse_arxiv_id
 
@@ -93,11 +93,12 @@ class ArxivAtom(Source):
         data = stream.read()
         if ERROR_ID.encode() in data:
             raise RecordError(filename, f"arXiv API error feed: {_error_message(data)}")
+        parse_xml(data, filename)  # whole and well-formed, or refused whole
         try:
             feed = arxiv_feed.parse(data)
         except (ValueError, LookupError) as e:
             raise RecordError(filename, f"not a readable Atom feed: {e}") from e
-        if feed.malformed and not feed.results:
+        if feed.malformed:
             raise RecordError(filename, f"not a readable Atom feed: {feed.error}")
         yield from _records(feed.results, self.name, filename)
 

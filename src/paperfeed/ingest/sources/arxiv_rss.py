@@ -14,6 +14,7 @@ import feedparser
 
 from paperfeed.errors import RecordError
 from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.sources._common import parse_xml
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import parse_arxiv_id
 
@@ -31,8 +32,10 @@ class ArxivRss(Source):
         return 0
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
+        data = stream.read()
+        parse_xml(data, filename)  # whole and well-formed, or refused whole
         try:
-            feed = feedparser.parse(stream.read(), sanitize_html=False, resolve_relative_uris=False)
+            feed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
         except (ValueError, LookupError) as err:  # feedparser trips over a broken encoding name
             raise RecordError(filename, f"not a readable feed: {err}") from err
         if feed.bozo and not feed.entries:

@@ -18,7 +18,7 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 from paperfeed.errors import RecordError
 from paperfeed.ingest.registry import Item, Source, register
-from paperfeed.ingest.sources._common import iso_date
+from paperfeed.ingest.sources._common import decode_text, iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import find_arxiv_id, parse_arxiv_id
 
@@ -27,16 +27,16 @@ _BRACES = re.compile(r"[{}]")
 
 
 def decode(data: bytes, filename: str) -> str:
-    """Text of a file in UTF-8 (with or without BOM) or, failing that, its detected encoding."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    """Text of a file in UTF-8 (with or without BOM) or, if it is no UTF-8 at all, its
+    detected encoding (:func:`~paperfeed.ingest.sources._common.decode_text`)."""
+
+    def detected(raw: bytes) -> str | None:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
-        if best is None:
-            raise RecordError(filename, "cannot tell the text encoding of this file") from None
-        return str(best)
+        best = from_bytes(raw).best()
+        return None if best is None else str(best)
+
+    return decode_text(data, filename, detected)
 
 
 _LATEX = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
