@@ -213,3 +213,28 @@ def test_a_latin_1_abs_file_from_arxivs_archive_still_reads() -> None:
     assert decode_text(latin, "x.abs", lambda raw: raw.decode("latin-1")).startswith(
         "Journal-ref: Ép"
     )
+
+
+def test_a_second_writer_waits_for_the_first_saying_so(
+    cli, db_path: Path, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Another process holds the store's write lock past the busy timeout: ingest waits
+    for it with a message and then stores the file, rather than die with 'database is
+    locked'."""
+    import sqlite3
+    import threading
+
+    from paperfeed.store import sqlite as store_sqlite
+    from paperfeed.store import sqlite_rows
+
+    monkeypatch.setattr(sqlite_rows, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 300)
+    cli("stats")  # the store exists, migrated
+    holder = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    threading.Timer(2.0, lambda: holder.execute("COMMIT")).start()
+    result = cli("ingest", SEEDS / "004_c6b95d2d55bdc632.txt")
+    holder.close()
+    assert "Waiting: " in result.stderr and "another process has been writing" in result.stderr
+    assert "Traceback" not in result.output
+    assert cli_json(cli("stats", "--json"))["papers"] == 10  # type: ignore[index]

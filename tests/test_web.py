@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import feedparser
 import pytest
@@ -648,3 +649,137 @@ def test_atom_feeds_hold_no_character_xml_forbids(site: Any, tmp_path: Path) -> 
         atom = client.get(feed_url)
         assert atom.status_code == 200 and "Control characters in a title" in atom.text
         assert client.get("/paper/2599.77777").status_code == 200  # its pdf is not a string
+
+
+FUZZ = [
+    "",
+    "é",
+    "\x00",
+    "a" * 5000,
+    "-1",
+    "0",
+    "99999999999999999999",
+    "0001-01-01",
+    "9999-12-31",
+    "2026-02-30",
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "%",
+    "null",
+    "NaN",
+    "1e308",
+    "\ud800",
+]
+
+
+def test_no_get_endpoint_answers_500_to_any_parameter(app: Any) -> None:
+    """Every GET route, pages and API alike, with each fuzz value in each of its path and
+    query parameters: a 4xx with a message or a page, never a 500, never a server path."""
+    from fastapi.routing import APIRoute
+
+    def walk(routes: list[Any]) -> Iterator[APIRoute]:  # included routers hold their own
+        for r in routes:
+            if isinstance(r, APIRoute):
+                yield r
+            elif hasattr(r, "original_router"):
+                yield from walk(r.original_router.routes)
+
+    routes = [r for r in walk(app.routes) if "GET" in r.methods]
+    assert len(routes) > 20
+    tried = 0
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_up(client, "fuzzy")
+        for route in routes:
+            paths = [p.name for p in route.dependant.path_params]
+            queries = [p.alias for p in route.dependant.query_params]
+            for value in FUZZ:
+                safe = value.encode("utf-8", "replace").decode()
+                for target in [*paths, *queries] or [None]:
+                    url = route.path
+                    for name in paths:
+                        url = url.replace(
+                            "{" + name + (":path" if ":path}" in url else "") + "}",
+                            quote((safe if name == target else "x") or "x", safe=""),
+                        )
+                    params = {target: safe} if target in queries else {}
+                    response = client.get(url, params=params)
+                    tried += 1
+                    assert response.status_code < 500, (url, params, response.text[:300])
+                    assert "/tmp/" not in response.text, (url, params)
+    assert tried > 500
+
+
+#: A valid value for each form field, so that a fuzzed field is the one a handler meets.
+VALID = {
+    "profile": "postie/library",
+    "kind": "include",
+    "value": "diffusion",
+    "frequency": "daily",
+    "author": "Yann LeCun",
+    "identity": "1",
+    "label": "ok",
+    "paper": HOSTILE_ID,
+    "signal": "up",
+    "next": "/",
+    "description": "graph neural networks",
+    "name": "postie",
+    "email": "postie2@example.org",
+    "password": "correct horse",
+}
+
+
+def test_no_form_or_json_post_answers_500_to_any_value(app: Any) -> None:
+    forms = {
+        "/library/profiles": ("label", "description", "kind"),
+        "/library/rules": ("profile", "kind", "value"),
+        "/library/digest": ("profile", "frequency"),
+        "/library/token": ("profile",),
+        "/library/from-author": ("author", "identity"),
+        "/rate": ("profile", "paper", "signal", "next"),
+        "/welcome/interests": ("description",),
+        "/signin": ("name", "password"),
+        "/signup": ("name", "email", "password"),
+    }
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_up(client, "postie")
+        token = csrf_of(client.get("/library").text)
+        for path, fields in forms.items():
+            for value in FUZZ:
+                safe = value.encode("utf-8", "replace").decode()
+                for field in fields:
+                    data = {f: VALID.get(f, "x") for f in fields} | {field: safe, "csrf": token}
+                    response = client.post(path, data=data)
+                    assert response.status_code < 500, (path, field, value, response.text[:300])
+        for value in [None, 1, [], {}, "é", "a" * 5000]:
+            body = {"profile": value, "paper": value, "signal": value}
+            response = client.post("/api/rate", json=body, headers={"X-CSRF-Token": token})
+            assert response.status_code < 500 and response.json(), (value, response.text[:300])
+
+
+def test_a_rating_while_another_process_writes_answers_503_not_500(
+    site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from paperfeed.store import sqlite as store_sqlite
+    from paperfeed.store import sqlite_rows
+
+    monkeypatch.setattr(sqlite_rows, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 300)
+    settings, rows = site
+    app = create_app(settings)
+    with client_for(app) as client:
+        sign_up(client, "wendy")
+        token = csrf_of(client.get("/library").text)
+        holder = sqlite3.connect(settings["db"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # a long ingest in another process
+        try:
+            body = {"profile": "wendy/library", "paper": rows[0]["id"], "signal": "up"}
+            busy = client.post("/api/rate", json=body, headers={"X-CSRF-Token": token})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert busy.status_code == 503 and busy.headers["retry-after"]
+        assert "busy" in busy.json()["error"]
+        again = client.post("/api/rate", json=body, headers={"X-CSRF-Token": token})
+        assert again.status_code == 200

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -22,7 +24,7 @@ from rich.progress import (
 )
 
 from paperfeed.cli.context import Context
-from paperfeed.errors import FileRejected, InputError
+from paperfeed.errors import FileRejected, InputError, StoreBusy
 from paperfeed.ingest import pipeline, registry
 
 
@@ -77,16 +79,19 @@ def ingest(
                 bar.update(task, completed=done, total=total)
 
             try:
-                report = pipeline.ingest_path(
-                    obj.store,
-                    path,
-                    fmt,
-                    profile,
-                    profile_kind,
-                    skip_bad,
-                    progress,
-                    encoding,
-                    obj.settings["max_input_bytes"],
+                report = _waiting(
+                    partial(
+                        pipeline.ingest_path,
+                        obj.store,
+                        path,
+                        fmt,
+                        profile,
+                        profile_kind,
+                        skip_bad,
+                        progress,
+                        encoding,
+                        obj.settings["max_input_bytes"],
+                    )
                 )
             except InputError as e:
                 failed += 1
@@ -104,6 +109,20 @@ def ingest(
         sys.stdout.write(orjson.dumps([r.to_dict() for r in reports]).decode() + "\n")
     if failed:
         raise SystemExit(1)
+
+
+def _waiting(ingest: Callable[[], pipeline.IngestReport]) -> pipeline.IngestReport:
+    """Run ``ingest``; while another write holds the store (another ingest), wait for it,
+    saying so, rather than fail."""
+    said = False
+    while True:
+        try:
+            return ingest()
+        except StoreBusy as e:
+            if not said:
+                click.echo(f"Waiting: {e}. Ctrl-C stops.", err=True)
+                said = True
+            time.sleep(1.0)
 
 
 def _summary(r: pipeline.IngestReport) -> str:

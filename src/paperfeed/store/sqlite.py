@@ -97,8 +97,12 @@ class SQLiteStore(Store):
 
     @contextmanager
     def writer(self, wait: bool = True) -> Iterator[SQLiteWriter]:
-        if not self._write_lock.acquire(blocking=wait):
-            raise StoreBusy(f"{self.location}: another write is under way")
+        timeout = BUSY_TIMEOUT_MS / 1000 if wait else -1
+        if not self._write_lock.acquire(blocking=wait, timeout=timeout):
+            raise StoreBusy(
+                f"{self.location}: another write in this process is under way"
+                + (f" and has not finished in {timeout:.0f} s" if wait else "")
+            )
         try:
             self._begin(wait)
             writer = SQLiteWriter(self._write)
@@ -115,7 +119,13 @@ class SQLiteStore(Store):
 
     def _begin(self, wait: bool) -> None:
         if wait:
-            self._write.execute("BEGIN IMMEDIATE")
+            try:
+                self._write.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:  # the busy timeout ran out
+                raise StoreBusy(
+                    f"{self.location}: another process has been writing for over "
+                    f"{BUSY_TIMEOUT_MS // 1000} s ({e})"
+                ) from e
             return
         self._write.execute("PRAGMA busy_timeout = 0")  # another process's write: fail now
         try:

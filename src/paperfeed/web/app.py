@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from paperfeed import __version__
-from paperfeed.errors import Forbidden, InputError, NotFound
+from paperfeed.errors import Forbidden, InputError, NotFound, StoreBusy
 from paperfeed.store import open_store
 from paperfeed.web.services import Services, templates
 
@@ -137,6 +137,12 @@ def create_app(
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return error(request, 403, str(exc))
+
+    @app.exception_handler(StoreBusy)
+    async def busy(request: Request, exc: StoreBusy) -> Response:
+        response = error(request, 503, "the store is busy with a long write: try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> Response:
