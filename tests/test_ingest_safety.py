@@ -101,28 +101,86 @@ def test_killed_ingest_then_rerun_equals_one_clean_run(cli, tmp_path: Path, db_p
     assert len(dump(clean)) == 6000
 
 
+def _bomb(path: Path, piece: bytes, times: int, head: bytes = b"") -> Path:
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(head)
+        for _ in range(times):
+            f.write(piece)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "piece", "times", "head", "args", "said"),
+    [  # each about 1 GiB once unpacked, a few MB packed
+        (
+            "titles.jsonl.gz",
+            b'{"id": "2501.00001", "summary": "S", "title": "' + b"A" * 2**20 + b'"}\n',
+            1024,
+            b"",
+            (),
+            "title is over 4,000 characters",
+        ),
+        (
+            "line.jsonl.gz",
+            b"A" * 2**20,
+            1024,
+            b'{"id": "2501.00001", "summary": "',
+            ("--format", "arxiv-jsonl"),
+            "a line over",
+        ),
+        (
+            "blank.jsonl.gz",
+            b"\n" * 2**20,
+            1024,
+            b"",
+            ("--format", "arxiv-jsonl"),
+            "blank lines in a row",
+        ),
+        (
+            "library.bib.gz",
+            b"A" * 2**20,
+            1024,
+            b"@article{k, title = {",
+            ("--format", "bibtex"),
+            "max_document_bytes",
+        ),
+    ],
+)
 def test_a_gzip_bomb_is_refused_while_it_is_read_with_nothing_stored(
-    cli, tmp_path: Path, db_path: Path
+    cli,
+    tmp_path: Path,
+    db_path: Path,
+    name: str,
+    piece: bytes,
+    times: int,
+    head: bytes,
+    args: tuple[str, ...],
+    said: str,
 ) -> None:  # type: ignore[no-untyped-def]
-    """A 1 MB gzip file that unpacks to 1 GB is refused once the limit is passed, with the
-    limit named, in a process that never holds much of it; the store is as it was."""
-    bomb = tmp_path / "papers.jsonl.gz"
-    with gzip.open(bomb, "wb", compresslevel=9) as f:
-        line = b'{"id": "2501.00001", "title": "' + b"A" * (2**20) + b'"}\n'
-        for _ in range(1024):  # 1 GiB once unpacked
-            f.write(line)
-    assert bomb.stat().st_size < 4 * 2**20
+    """With the default limits, a gzip file that unpacks to a gigabyte is refused, naming
+    the limit, in a process that never holds much of it; the store is as it was."""
+    bomb = _bomb(tmp_path / name, piece, times, head)
+    assert bomb.stat().st_size < 8 * 2**20
     command = [sys.executable, "-m", "paperfeed", "--db", str(db_path), "ingest", str(bomb)]
-    env = {**os.environ, "PAPERFEED_MAX_INPUT_BYTES": str(64 * 2**20)}
-    child = subprocess.Popen([*command, "--format", "arxiv-jsonl"], env=env, stderr=subprocess.PIPE)
+    child = subprocess.Popen([*command, *args], stderr=subprocess.PIPE)
     with child.stderr:  # type: ignore[union-attr]
         stderr = child.stderr.read().decode()  # type: ignore[union-attr]
     _, status, usage = os.wait4(child.pid, 0)  # its own peak memory, not the test's
     child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 1
-    assert "over 67,108,864 bytes once decompressed" in stderr and "max_input_bytes" in stderr
+    assert child.returncode == 1, stderr
+    assert said in stderr, stderr
     assert usage.ru_maxrss < 500 * 1024  # KiB: the process peaked under 500 MB
     assert cli_json(cli("stats", "--json"))["papers"] == 0  # type: ignore[index]
+
+
+def test_max_input_bytes_refuses_a_large_file_of_any_format(
+    cli, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    bomb = _bomb(tmp_path / "ids.txt.gz", b"2501.00001\n", 2**20)  # 11 MB of ids
+    monkeypatch.setenv("PAPERFEED_MAX_INPUT_BYTES", str(2**20))
+    refused = cli("ingest", bomb, expect=1)
+    assert "over 1,048,576 bytes once decompressed" in refused.stderr
+    assert "max_input_bytes" in refused.stderr
 
 
 def test_a_json_lines_file_whose_first_line_is_long_is_still_recognised(
@@ -130,7 +188,12 @@ def test_a_json_lines_file_whose_first_line_is_long_is_still_recognised(
 ) -> None:
     import json
 
-    row = {"id": "2501.00001", "title": "Long", "authors": ["A " * 40_000], "summary": "S"}
+    row = {
+        "id": "2501.00001",
+        "title": "Long",
+        "authors": [f"Author {i}" for i in range(8000)],
+        "summary": "S",
+    }
     path = tmp_path / "long.jsonl"
     path.write_text(json.dumps(row) + "\n")
     assert len(path.read_bytes()) > 65536

@@ -34,6 +34,13 @@ SETTINGS = [
         "largest input file ingested, once decompressed (a small gzip file can hold gigabytes)",
         int,
     ),
+    Setting(
+        "max_document_bytes",
+        256 * 2**20,
+        "largest file of a format read whole (BibTeX, RIS, JSON, XML, paper lists), once "
+        "decompressed; line-by-line formats are held a line at a time",
+        int,
+    ),
     Setting("arxiv_delay", 3.0, "seconds between arXiv requests (arXiv asks for 3)", float),
     Setting("retries", 4, "retries of a failing remote request, with backoff", int),
     Setting("backoff", 1.0, "seconds before the first retry, doubled after each", float),

@@ -86,6 +86,7 @@ def import_files(
     paths: Iterable[Path],
     kind: str = "reader",
     max_bytes: int | None = None,
+    max_document_bytes: int | None = None,
 ) -> tuple[int, list[str]]:
     """Add the papers of library files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a
     profile, creating it (a new name is a label: :func:`label_of`); each file is stored whole
@@ -100,7 +101,12 @@ def import_files(
     missing: list[str] = []
     for path in pipeline.expand(tuple(paths)):
         report = pipeline.ingest_path(
-            store, path, profile=profile, profile_kind=kind, max_bytes=max_bytes
+            store,
+            path,
+            profile=profile,
+            profile_kind=kind,
+            max_bytes=max_bytes,
+            max_document_bytes=max_document_bytes,
         )
         ids.update(report.paper_ids)
         missing += report.unresolved

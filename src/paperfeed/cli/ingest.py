@@ -91,6 +91,7 @@ def ingest(
                         progress,
                         encoding,
                         obj.settings["max_input_bytes"],
+                        obj.settings["max_document_bytes"],
                     )
                 )
             except InputError as e:

@@ -155,7 +155,12 @@ def profile_show(obj: Context, name: str, as_json: bool) -> None:
 def profile_import(obj: Context, name: str, paths: tuple[Path, ...], kind: str) -> None:
     """Add the papers of files (BibTeX, Zotero, CSL-JSON, RIS, lists, arXiv...) to a profile."""
     total, missing = profiles.import_files(
-        obj.store, name, paths, kind, obj.settings["max_input_bytes"]
+        obj.store,
+        name,
+        paths,
+        kind,
+        obj.settings["max_input_bytes"],
+        obj.settings["max_document_bytes"],
     )
     if missing:
         shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

@@ -85,6 +85,7 @@ class _Bounded(io.RawIOBase):
 
     def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
         self.stream, self.limit, self.name, self.given = stream, limit, name, 0
+        self.setting = "max_input_bytes"
 
     def readable(self) -> bool:
         return True
@@ -95,28 +96,30 @@ class _Bounded(io.RawIOBase):
         if self.given > self.limit:
             raise InputError(
                 f"{self.name}: over {self.limit:,} bytes once decompressed; nothing was stored "
-                "(the limit is the max_input_bytes setting)"
+                f"(the limit is the {self.setting} setting)"
             )
         return int(n)
 
 
-def _open(path: Path, limit: int | None = None) -> tuple[BinaryIO, BinaryIO]:
-    """(raw file for progress, decompressed stream, of at most ``limit`` bytes)."""
-    if limit is not None and path.stat().st_size > limit:
-        raise InputError(
-            f"{path}: over {limit:,} bytes; nothing was stored (the limit is the "
-            "max_input_bytes setting)"
-        )
+def _open(path: Path, limit: int | None = None) -> tuple[BinaryIO, BinaryIO, _Bounded | None]:
+    """(raw file for progress, decompressed stream of at most ``limit`` bytes, the bound on
+    it when the file is compressed)."""
+    _check_size(path, path.stat().st_size, limit)
     raw = open(path, "rb", buffering=_HEAD)  # noqa: SIM115 - closed by the caller
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
         unpacked: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        if limit is not None:
-            bounded = _Bounded(unpacked, limit, str(path))
-            unpacked = io.BufferedReader(bounded, buffer_size=_HEAD)
-        return raw, unpacked
-    return raw, raw
+        bounded = _Bounded(unpacked, limit if limit is not None else 2**62, str(path))
+        return raw, io.BufferedReader(bounded, buffer_size=_HEAD), bounded
+    return raw, raw, None
+
+
+def _check_size(path: Path, size: int, limit: int | None, what: str = "max_input_bytes") -> None:
+    if limit is not None and size > limit:
+        raise InputError(
+            f"{path}: over {limit:,} bytes; nothing was stored (the limit is the {what} setting)"
+        )
 
 
 def _head(stream: Any) -> bytes:
@@ -136,12 +139,14 @@ def ingest_path(
     progress: Progress | None = None,
     encoding: str | None = None,
     max_bytes: int | None = None,
+    max_document_bytes: int | None = None,
 ) -> IngestReport:
     """Ingest one file in one transaction. ``encoding`` names a text file's encoding when it
-    is not UTF-8 and detection guesses wrong; a file over ``max_bytes`` (once decompressed)
-    is refused whole."""
+    is not UTF-8 and detection guesses wrong. A file over ``max_bytes`` once decompressed is
+    refused whole, and so is one over ``max_document_bytes`` in a format read as one
+    document (all but line-by-line ones), while it is read."""
     name = str(path)
-    raw, stream = _open(path, max_bytes)
+    raw, stream, bounded = _open(path, max_bytes)
     if encoding:
         try:
             stream = io.BytesIO(stream.read().decode(encoding).encode())
@@ -156,6 +161,11 @@ def ingest_path(
         if not head and not fmt:
             raise FormatError(f"{name}: empty file, nothing to ingest")
         source = registry.get(fmt) if fmt else registry.detect(head, path.name)
+        if not source.streams_lines and max_document_bytes is not None:
+            if bounded is None:
+                _check_size(path, path.stat().st_size, max_document_bytes, "max_document_bytes")
+            elif max_document_bytes < bounded.limit:
+                bounded.limit, bounded.setting = max_document_bytes, "max_document_bytes"
         total = path.stat().st_size
         items = _guarded(source.parse(stream, name), name)
         return ingest_items(
@@ -208,6 +218,10 @@ def ingest_items(
                     break
             elif isinstance(item, ProfileOwner):
                 owner = item
+            elif (oversized := too_large(item)) is not None:
+                report.bad.append(oversized)
+                if not skip_bad and len(report.bad) >= MAX_ERRORS:
+                    break
             elif not report.bad or skip_bad:  # after a bad record only errors are collected
                 batch.append(item)
                 if len(batch) == BATCH:
@@ -232,6 +246,29 @@ def ingest_items(
     if tick is not None:
         tick()
     return report
+
+
+#: The most a field of one record may hold, in characters, and the most authors it may list
+#: (a physics collaboration signs about 3,000): a record past them is a bad record, so a
+#: file of huge fields cannot fill memory a batch at a time.
+MAX_FIELD_CHARS = {"title": 4_000, "abstract": 200_000, "comment": 20_000, "journal_ref": 4_000}
+MAX_AUTHORS = 20_000
+MAX_AUTHOR_CHARS = 1_000
+
+
+def too_large(rec: PaperRecord) -> RecordError | None:
+    """A RecordError naming the field of ``rec`` over its limit, or None."""
+    for name, most in MAX_FIELD_CHARS.items():
+        value = getattr(rec, name)
+        if value is not None and len(value) > most:
+            return RecordError(rec.location, f"its {name} is over {most:,} characters")
+    if len(rec.authors) > MAX_AUTHORS:
+        return RecordError(rec.location, f"it lists over {MAX_AUTHORS:,} authors")
+    if any(len(a.name) > MAX_AUTHOR_CHARS for a in rec.authors):
+        return RecordError(
+            rec.location, f"an author's name is over {MAX_AUTHOR_CHARS:,} characters"
+        )
+    return None
 
 
 def record_hash(rec: PaperRecord) -> str:

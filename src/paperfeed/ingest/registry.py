@@ -28,6 +28,9 @@ class Source(ABC):
     priority: int = 50
     #: one line for ``--help`` and the docs
     description: str = ""
+    #: whether ``parse`` reads its input line by line (JSON lines, id lists), holding one
+    #: record at a time, rather than as one document held whole in memory
+    streams_lines: bool = False
 
     def sniff(self, head: bytes, filename: str) -> int:
         """How sure (0-100) this source is that a file starting with ``head`` is its format."""
@@ -37,6 +40,37 @@ class Source(ABC):
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         """Yield records, a ``RecordError`` for each bad record, and an owner if the input
         names one. Raise ``RecordError`` when the input as a whole is unreadable."""
+
+
+#: The longest line a line-by-line source reads; a longer one is a bad record, skipped
+#: without being held (a gzip file can hold a line of gigabytes).
+MAX_LINE_BYTES = 16 * 2**20
+#: Blank lines in a row a line-by-line source reads through before it calls the file bad.
+MAX_BLANK_LINES = 100_000
+
+
+def lines(stream: BinaryIO, filename: str) -> Iterator[tuple[int, bytes | RecordError]]:
+    """``(line number, line)`` of a stream, or a RecordError in place of a line over
+    :data:`MAX_LINE_BYTES`, read past in pieces rather than held."""
+    n = blank = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        n += 1
+        blank = blank + 1 if not line.strip() else 0
+        if blank > MAX_BLANK_LINES:  # a flood of nothing: stop reading it
+            yield (
+                n,
+                RecordError(f"{filename}:{n}", f"over {MAX_BLANK_LINES:,} blank lines in a row"),
+            )
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := stream.readline(2**20)) and not rest.endswith(b"\n"):
+                pass
+            yield n, RecordError(f"{filename}:{n}", f"a line over {MAX_LINE_BYTES:,} bytes")
+            continue
+        yield n, line
 
 
 _SOURCES: dict[str, Source] = {}

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.registry import Item, Source, lines, register
 from paperfeed.ingest.sources._common import guarded, iso_date
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import parse_arxiv_id, split_author_list
@@ -40,6 +40,7 @@ class ArxivJsonl(Source):
     name = "arxiv-jsonl"
     priority = 80
     description = "arXiv metadata JSON lines (daily corpus, bulk snapshot, metadata table rows)"
+    streams_lines = True
 
     def sniff(self, head: bytes, filename: str) -> int:
         line = head.lstrip().split(b"\n", 1)[0]
@@ -63,7 +64,10 @@ class ArxivJsonl(Source):
         return 0
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
-        for lineno, line in enumerate(stream, 1):
+        for lineno, line in lines(stream, filename):
+            if isinstance(line, RecordError):
+                yield line
+                continue
             if not line.strip():
                 continue
             where = f"{filename}:{lineno}"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from paperfeed.errors import RecordError
-from paperfeed.ingest.registry import Item, Source, register
+from paperfeed.ingest.registry import Item, Source, lines, register
 from paperfeed.models import REFERENCE, PaperRecord
 from paperfeed.normalize import normalize_doi, parse_arxiv_id
 
@@ -45,6 +45,7 @@ class IdList(Source):
     name = "id-list"
     priority = 5  # it carries no field of its own
     description = "plain lists of arXiv ids, arXiv URLs or DOIs, one a line"
+    streams_lines = True
 
     def sniff(self, head: bytes, filename: str) -> int:
         lines = _lines(head)
@@ -53,7 +54,10 @@ class IdList(Source):
         return 0
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
-        for n, raw in enumerate(stream, 1):
+        for n, raw in lines(stream, filename):
+            if isinstance(raw, RecordError):
+                yield raw
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
