@@ -126,8 +126,10 @@ DESCRIBED_KINDS = ("topic", "reader")
 
 
 #: How many of a profile's papers its description counts as, for each paper it holds: a
-#: described topic stays on topic after a few ratings (docs/benchmarks.md).
+#: described topic stays on topic after a few ratings (docs/benchmarks.md); and at most
+#: (a reader's large library is heard beside it, and is not copied over).
 DESCRIPTION_WEIGHT = 2
+DESCRIPTION_MOST = 20
 
 
 def interests(profile: Profile, has_papers: bool) -> str | None:
@@ -163,7 +165,8 @@ def state_of(
     mine = [loaded[i] for i in positives if i in loaded]
     coauthors = coauthor_counts(store.signers([p.id for p in mine]), len(mine))
     if description:  # what the profile is about outweighs the papers rated into it
-        mine = [*mine, *[Paper.from_text(description)] * max(1, DESCRIPTION_WEIGHT * len(mine))]
+        copies = min(max(1, DESCRIPTION_WEIGHT * len(mine)), DESCRIPTION_MOST)
+        mine = [*mine, *[Paper.from_text(description)] * copies]
     liked = frozenset(p for p, mark in marks.items() if mark in ("up", "save"))
     disliked = [loaded[i] for i in negatives if i in loaded]
     kept = store.profile_model(profile_id, fitted_on)
