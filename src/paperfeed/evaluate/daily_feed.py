@@ -1,9 +1,11 @@
 """The daily-feed benchmark: would this researcher want this paper?
 
 A case is an author on one listing day: the profile is their papers listed before a cutoff,
-the candidates are that whole day's listing (authors hidden from every ranker), and the
-relevant papers are their own papers of the day. Rankers are compared on the same cases in
-one run: MRR, recall@10 and nDCG@10, macro-averaged over cases.
+the candidates are that whole day's listing, and the relevant papers are their own papers of
+the day. The product's ranking is scored as it ships (:func:`prepared`, :func:`rankings`),
+the baselines as their projects run them, blind to authors (the product reads them only for
+its co-author evidence; ``hide_authors`` takes them away). Rankers are compared on the same
+cases in one run: MRR, recall@10 and nDCG@10, macro-averaged over cases.
 
 Without a cases file the split is built from the corpus: cutoff 2026-01-01; authors with 8 to
 60 papers before it and at least 2 after, names with more than 80 papers left out (many
