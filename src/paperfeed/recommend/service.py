@@ -97,9 +97,16 @@ class Recommender:
         )
 
     def to_rate(self, profile: str, k: int = 3) -> list[Recommendation]:
-        """:func:`to_rate` with this process's models and prepared listings."""
+        """:func:`to_rate` with this process's models and prepared listings, kept like a
+        ranking until the profile or the store changes (a feed page asks on every view)."""
         self.warm()
-        return to_rate(self.store, profile, self.embedder, self.lexical, self._parts, k)
+        state = ("to rate", *self._state(profile, None, None, k))
+        found = self._lookup(state)
+        if found is not None:
+            return found
+        asked = to_rate(self.store, profile, self.embedder, self.lexical, self._parts, k)
+        self._keep(state, asked)
+        return asked
 
     def cached(
         self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
@@ -125,11 +132,14 @@ class Recommender:
         recs = recommend(
             self.store, profile, self.embedder, state[1], since, limit, self.lexical, self._parts
         )
+        self._keep(state, recs)
+        return recs
+
+    def _keep(self, state: tuple[Any, ...], recs: list[Recommendation]) -> None:
         with self._lock:
             self._cache[state] = recs
             while len(self._cache) > self.CACHED:
                 self._cache.popitem(last=False)
-        return recs
 
     def recommend_many(
         self,

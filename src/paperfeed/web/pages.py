@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperfeed.errors import InputError
-from paperfeed.models import SearchFilters
+from paperfeed.models import Profile, SearchFilters
+from paperfeed.recommend.rank import Recommendation
 from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import MODES
 from paperfeed.web.render import (
+    for_visitors,
     render,
-    rendered,
 )
 from paperfeed.web.services import (
     about,
@@ -53,22 +54,31 @@ def home(
             except InputError as e:
                 recs, notice = [], str(e)
             else:
-                votes = services.store.votes([r.paper.id for r in recs])
-                owner = user is not None and chosen.owner_id == user.id
-                return render(
-                    request,
-                    "feed.html",
-                    profile=chosen,
-                    recs=recs,
-                    teach=services.recommender.to_rate(chosen.name) if owner else [],
-                    votes=votes,
-                    day=day or services.store.latest_day(),
-                    rated=services.store.profile_relations(chosen.name) if owner else {},
-                    shared=services.store.profiles_of(None),
-                )
+                shown = tuple(r.paper.id for r in recs)
+                key = ("feed", chosen.name, day, shown, services.status.key)
+                return for_visitors(request, key, lambda: _feed(request, chosen, recs, day))
     else:
         notice = ""
     return _trending_page(request, day, "day", category, page, notice)
+
+
+def _feed(
+    request: Request, chosen: Profile, recs: list[Recommendation], day: str | None
+) -> Response:
+    services = services_of(request)
+    user = current_user(request)
+    owner = user is not None and chosen.owner_id == user.id
+    return render(
+        request,
+        "feed.html",
+        profile=chosen,
+        recs=recs,
+        teach=services.recommender.to_rate(chosen.name) if owner else [],
+        votes=services.store.votes([r.paper.id for r in recs]),
+        day=day or services.store.latest_day(),
+        rated=services.store.profile_relations(chosen.name) if owner else {},
+        shared=services.store.profiles_of(None),
+    )
 
 
 @router.get("/papers", response_class=HTMLResponse)
@@ -90,15 +100,25 @@ def _trending_page(
 ) -> Response:
     services = services_of(request)
     last, filters = window(day, period, category, services)
-    key = None
-    if current_user(request) is None:  # a visitor's page is every visitor's: kept a while
-        listing = services.store.filter_summary(filters)
-        key = (last, period, category, page, notice, listing, services.status.key)
-        body = services.pages.get(key)
-        if body is not None:
-            return rendered(request, body)
+    listing = services.store.filter_summary(filters)
+    key = ("listing", last, period, category, page, notice, listing, services.status.key)
+    return for_visitors(
+        request, key, lambda: _trending(request, last, filters, period, category, page, notice)
+    )
+
+
+def _trending(
+    request: Request,
+    last: str,
+    filters: SearchFilters,
+    period: str,
+    category: str | None,
+    page: int,
+    notice: str,
+) -> Response:
+    services = services_of(request)
     trends, total = trending(services.store, filters, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    response = render(
+    return render(
         request,
         "trending.html",
         trends=trends,
@@ -114,34 +134,28 @@ def _trending_page(
         shared=services.store.profiles_of(None),
         days=services.store.listing_days(14, until=last),
     )
-    if key is not None:
-        services.pages.put(key, bytes(response.body))
-    return response
 
 
 @router.get("/paper/{ref:path}", response_class=HTMLResponse)
 def paper_page(request: Request, ref: str) -> Response:
     services = services_of(request)
-    key = None
-    if current_user(request) is None:  # a visitor's page is every visitor's: kept a while
-        key = ("paper", ref, services.store.paper_count(), services.status.key)
-        body = services.pages.get(key)
-        if body is not None:
-            return rendered(request, body)
+    key = ("paper", ref, services.store.paper_count(), services.status.key)
+    return for_visitors(request, key, lambda: _paper(request, ref))
+
+
+def _paper(request: Request, ref: str) -> Response:
+    services = services_of(request)
     paper = services.store.get_paper(ref)
     similar = []
     if services.semantic_ready():
         similar = services.searcher.similar(paper.ref, limit=10)
-    response = render(
+    return render(
         request,
         "paper.html",
         paper=paper,
         similar=similar,
         votes=services.store.votes([paper.id]).get(paper.id, 0),
     )
-    if key is not None:
-        services.pages.put(key, bytes(response.body))
-    return response
 
 
 def _people_page(

@@ -4,6 +4,7 @@ secrets (per session, or a double-submit cookie before sign-in), redirects back.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,10 +57,20 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-def rendered(request: Request, body: bytes) -> Response:
-    """A page rendered before (for a visitor: the same for every visitor) sent again."""
-    response = HTMLResponse(body)
-    _keep_csrf_cookie(request, response)
+def for_visitors(request: Request, key: Any, make: Callable[[], Response]) -> Response:
+    """The page ``make`` renders; for a visitor (no one signed in) it is every visitor's, so
+    it is kept a while under ``key`` (what it shows depends on) and sent again."""
+    if current_user(request) is not None:
+        return make()
+    pages = services_of(request).pages
+    body = pages.get(key)
+    if body is not None:
+        response: Response = HTMLResponse(body)
+        _keep_csrf_cookie(request, response)
+        return response
+    response = make()
+    if response.status_code == 200:
+        pages.put(key, bytes(response.body))
     return response
 
 
