@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, SEEDS
+from conftest import CORPUS, FIXTURES, SEEDS
 from paperfeed.errors import RecordError
 from paperfeed.ingest import registry
 from paperfeed.models import PaperRecord, ProfileOwner
@@ -250,3 +251,70 @@ def test_the_author_page_parser_is_linear_in_a_lines_length() -> None:
 
     small, large = seconds(100_000), seconds(200_000)
     assert large < 3.0 * small + 0.01 and large < 1.0
+
+
+def test_every_file_read_as_another_format_is_refused_with_nothing_stored(tmp_path: Path) -> None:
+    """One real file of each format, ingested with each other format forced (132 pairs):
+    refused whole, nothing stored, except where one format truly reads another's file (an
+    arXiv API Atom feed and arXiv's Atom listing feed are both Atom with arXiv entries; a
+    Better BibTeX JSON export holds CSL items)."""
+    import gzip
+    import itertools
+
+    from paperfeed.errors import InputError
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.store import open_store
+
+    with gzip.open(CORPUS, "rt") as f:
+        (tmp_path / "c.jsonl").write_text(
+            "".join(line for _, line in zip(range(20), f, strict=False))
+        )
+    (tmp_path / "x.ris").write_text("TY  - JOUR\nAU  - Doe, J\nTI  - A title here\nER  - \n")
+    (tmp_path / "ids.txt").write_text("2501.00001\n2503.15672\n")
+    samples = {
+        "arxiv-atom": FIXTURES
+        / "arxiv_api_atom"
+        / "arxiv.py"
+        / "id_1605.08386_s0_m100_199195aa31ad.xml",
+        "arxiv-rss": FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml",
+        "arxiv-abs": FIXTURES
+        / "arxiv_abs_files"
+        / "abs_files"
+        / "ftp"
+        / "funct-an"
+        / "papers"
+        / "9301"
+        / "9301001.abs",
+        "arxiv-jsonl": tmp_path / "c.jsonl",
+        "bibtex": sorted((FIXTURES / "bibtex").glob("**/*.bib"))[0],
+        "ris": tmp_path / "x.ris",
+        "paper-list": SEEDS / "004_c6b95d2d55bdc632.txt",
+        "id-list": tmp_path / "ids.txt",
+        "zotero-bbt": sorted((FIXTURES / "zotero_bbt" / "export").glob("*.json"))[0],
+        "csl-json": sorted((FIXTURES / "zotero_bbt").glob("**/*.csl.json"))[0],
+        "oai-pmh": next(
+            p
+            for p in sorted((FIXTURES / "oai_pmh").glob("**/*.xml"))
+            if b"<record" in p.read_bytes()
+        ),
+        "semantic-scholar": sorted((FIXTURES / "semantic_scholar_api").glob("**/*.json"))[0],
+    }
+    readable = {
+        ("arxiv-atom", "arxiv-rss"),
+        ("arxiv-rss", "arxiv-atom"),
+        ("zotero-bbt", "csl-json"),
+    }
+    accepted = []
+    for (real, path), forced in itertools.product(samples.items(), samples):
+        if forced == real:
+            continue
+        store = open_store(":memory:")
+        try:
+            ingest_path(store, path, fmt=forced)
+        except InputError:
+            assert store.paper_count() == 0, (real, forced)
+        else:
+            accepted.append((real, forced))
+        finally:
+            store.close()
+    assert set(accepted) <= readable, accepted
