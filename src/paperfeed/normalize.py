@@ -202,10 +202,8 @@ def check_day(text: str | None, what: str = "day") -> str | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_day(text, what)
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
     except ValueError:
-        return _bad_day(text, what)
-
-
-def _bad_day(text: str, what: str) -> str:
+        pass
     raise InputError(f"not a {what}: {text[:40]!r} (use YYYY-MM-DD)")

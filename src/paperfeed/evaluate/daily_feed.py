@@ -349,6 +349,10 @@ def prepared(
         embedder, [corpus.texts[i] for i in rows], cache_dir or _cache(), progress
     )
     kept = as_stored(vectors)  # the product reads the vectors its store keeps
+    means = {}  # each store's mean embedding, as the product takes it from its sample
+    for cutoff, lexical in models.items():
+        sample = [i - 1 for i in mean_sample(lexical)]
+        means[cutoff] = store_mean(kept[sample], len(sample))
     baselines = _Baselines(corpus, vectors, [r for r in rankers if r in BASELINES], progress)
     progress(f"ranking {len(cases)} cases")
     states: dict[Any, ProfileState] = {}
@@ -367,10 +371,8 @@ def prepared(
         day = (cutoff, tuple(case.candidates))
         if listing is None or listing[0] != day:
             papers = [corpus.paper(corpus.row[x], hide_authors) for x in case.candidates]
-            sample = [i - 1 for i in mean_sample(lexical)]
-            mean = store_mean(kept[sample], len(sample))
             at = [p.id - 1 for p in papers]
-            listing = (day, Listing.of(papers, kept[at], lexical, mean))
+            listing = (day, Listing.of(papers, kept[at], lexical, means[cutoff]))
         key = (tuple(case.profile), cutoff)
         if key not in states:
             mine = [corpus.paper(corpus.row[x], hide_authors) for x in case.profile]

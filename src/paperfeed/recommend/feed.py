@@ -22,6 +22,7 @@ from paperfeed.normalize import check_day
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.listing import Listing, mean_sample, store_mean
 from paperfeed.recommend.model import (
+    LIKED,
     ProfileState,
     coauthor_counts,
     marked,
@@ -167,7 +168,7 @@ def state_of(
     if description:  # what the profile is about outweighs the papers rated into it
         copies = min(max(1, DESCRIPTION_WEIGHT * len(mine)), DESCRIPTION_MOST)
         mine = [*mine, *[Paper.from_text(description)] * copies]
-    liked = frozenset(p for p, mark in marks.items() if mark in ("up", "save"))
+    liked = frozenset(p for p, mark in marks.items() if mark in LIKED)
     disliked = [loaded[i] for i in negatives if i in loaded]
     kept = store.profile_model(profile_id, fitted_on)
     state = profile_state(
@@ -202,7 +203,8 @@ def vectors_of(store: Store, embedder: Embedder, papers: list[Paper]) -> np.ndar
         return np.zeros((0, embedder.dim), dtype=np.float32)
     found, vectors = store.vectors_for(embedder.name, [p.id for p in papers])
     vector_of = dict(zip(found.tolist(), vectors, strict=True))
-    missing = [p for p in papers if p.id not in vector_of]
+    # each paper once: a profile's description stands in as several papers, all id 0
+    missing = list({p.id: p for p in papers if p.id not in vector_of}.values())
     if missing:
         fresh = embedder.embed([paper_text(p.title, p.abstract) for p in missing])
         vector_of.update(zip((p.id for p in missing), fresh, strict=True))

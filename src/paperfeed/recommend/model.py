@@ -19,8 +19,10 @@ from paperfeed.models import Paper
 from paperfeed.recommend.evidence import Papers, category_counts
 from paperfeed.recommend.lexical import LexicalModel
 
+#: The marks a person gives a paper they like; with the profile's own papers, its positives.
+LIKED = ("up", "save")
 #: A profile's marks that make a paper one of its positives, and those that make it a negative.
-POSITIVE = ("positive", "up", "save")
+POSITIVE = ("positive", *LIKED)
 NEGATIVE = ("down", "hide")
 #: Disliked papers weigh this many background papers in the profile's model.
 AGAINST_WEIGHT = 20

@@ -64,9 +64,8 @@ class Recommender:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
-        self._cache: OrderedDict[Any, list[Recommendation]] = OrderedDict()
+        self._cache = LRU(self.CACHED)  # rankings, by what they depend on
         self._parts = LRU(self.PARTS)
-        self._lock = threading.Lock()
         self._warming = threading.Lock()
 
     @property
@@ -115,11 +114,8 @@ class Recommender:
         return self._lookup(self._state(profile, day, since, limit))
 
     def _lookup(self, state: tuple[Any, ...]) -> list[Recommendation] | None:
-        with self._lock:
-            if state in self._cache:
-                self._cache.move_to_end(state)
-                return self._cache[state]
-        return None
+        found: list[Recommendation] | None = self._cache.get(state)
+        return found
 
     def recommend(
         self, profile: str, day: str | None = None, since: str | None = None, limit: int = 50
@@ -136,10 +132,7 @@ class Recommender:
         return recs
 
     def _keep(self, state: tuple[Any, ...], recs: list[Recommendation]) -> None:
-        with self._lock:
-            self._cache[state] = recs
-            while len(self._cache) > self.CACHED:
-                self._cache.popitem(last=False)
+        self._cache[state] = recs
 
     def recommend_many(
         self,

@@ -24,7 +24,7 @@ from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Paper, Profile, SearchFilters, User
 from paperfeed.normalize import check_day
 from paperfeed.recommend.authors import Identity, author_identities
-from paperfeed.recommend.service import Recommender
+from paperfeed.recommend.service import LRU, Recommender
 from paperfeed.search.engine import MODES, Mode, Searcher
 from paperfeed.signing import hash_token
 from paperfeed.store import Store, open_store
@@ -69,25 +69,17 @@ class PageCache:
     shows on them after at most that long), at most ``size`` of them."""
 
     def __init__(self, ttl: float = 30.0, size: int = 256) -> None:
-        self.ttl, self.size = ttl, size
-        self._pages: dict[Any, tuple[float, bytes]] = {}
-        self._lock = threading.Lock()
+        self.ttl = ttl
+        self._pages = LRU(size)  # key: (expiry, body)
 
     def get(self, key: Any) -> bytes | None:
-        with self._lock:
-            found = self._pages.get(key)
+        found = self._pages.get(key)
         if found is None or found[0] < time.monotonic():
             return None
-        return found[1]
+        return bytes(found[1])
 
     def put(self, key: Any, body: bytes) -> None:
-        with self._lock:
-            if len(self._pages) >= self.size:
-                now = time.monotonic()
-                self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
-                if len(self._pages) >= self.size:
-                    self._pages.clear()
-            self._pages[key] = (time.monotonic() + self.ttl, body)
+        self._pages[key] = (time.monotonic() + self.ttl, body)
 
 
 class Services:

@@ -29,6 +29,9 @@ _UTF8_SEQUENCE = re.compile(
 )
 
 
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
 def decode_text(data: bytes, filename: str, legacy: Callable[[bytes], str | None]) -> str:
     """A text file's text: UTF-8 (with or without a BOM); else, when its non-ASCII bytes are
     mostly not UTF-8 sequences, a legacy encoding that ``legacy`` decodes (Latin-1 for arXiv's
@@ -38,7 +41,7 @@ def decode_text(data: bytes, filename: str, legacy: Callable[[bytes], str | None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        high = sum(1 for b in data if b >= 0x80)
+        high = len(data) - len(data.translate(None, _HIGH_BYTES))
         in_sequences = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
         if in_sequences >= 0.5 * high:  # UTF-8 but for a few bytes: not another encoding
             line = data[: e.start].count(b"\n") + 1
