@@ -19,6 +19,11 @@ SHARED = Path(os.environ.get("PAPERFEED_SHARED", Path(__file__).resolve().parent
 FIXTURES = SHARED / "fixtures"
 CORPUS = SHARED / "data" / "arxiv-cs-daily" / "papers.jsonl.gz"
 SEEDS = SHARED / "seeds"
+#: One recorded file of each kind several tests read.
+ATOM_FILE = FIXTURES / "arxiv_api_atom" / "arxiv.py" / "id_1605.08386_s0_m100_199195aa31ad.xml"
+RSS_FILE = FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml"
+ABS_FILE = FIXTURES / "arxiv_abs_files" / "abs_files" / "ftp" / "funct-an" / "papers" / "9301"
+ABS_FILE = ABS_FILE / "9301001.abs"
 
 
 @pytest.fixture

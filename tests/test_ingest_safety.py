@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FIXTURES, SEEDS, cli_json
+from conftest import ABS_FILE, ATOM_FILE, CORPUS, RSS_FILE, SEEDS, cli_json
 
 
 def _sample(tmp_path: Path, n: int) -> list[bytes]:
@@ -201,20 +201,6 @@ def test_a_json_lines_file_whose_first_line_is_long_is_still_recognised(
     assert report[0]["format"] == "arxiv-jsonl" and report[0]["new"] == 1  # type: ignore[index]
 
 
-ATOM = FIXTURES / "arxiv_api_atom" / "arxiv.py" / "id_1605.08386_s0_m100_199195aa31ad.xml"
-RSS = FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml"
-ABS = (
-    FIXTURES
-    / "arxiv_abs_files"
-    / "abs_files"
-    / "ftp"
-    / "funct-an"
-    / "papers"
-    / "9301"
-    / "9301001.abs"
-)
-
-
 def _cut(path: Path, share: float) -> bytes:
     data = path.read_bytes()
     return data[: int(len(data) * share)]
@@ -223,13 +209,18 @@ def _cut(path: Path, share: float) -> bytes:
 @pytest.mark.parametrize(
     ("name", "content", "args", "said"),
     [
-        ("cut.atom.xml", lambda: _cut(ATOM, 0.7), (), "not well-formed XML"),
-        ("cut.rss.xml", lambda: _cut(RSS, 0.6), ("--format", "arxiv-rss"), "not well-formed XML"),
-        ("cut.abs", lambda: _cut(ABS, 0.8), ("--format", "arxiv-abs"), "cut short"),
+        ("cut.atom.xml", lambda: _cut(ATOM_FILE, 0.7), (), "not well-formed XML"),
+        (
+            "cut.rss.xml",
+            lambda: _cut(RSS_FILE, 0.6),
+            ("--format", "arxiv-rss"),
+            "not well-formed XML",
+        ),
+        ("cut.abs", lambda: _cut(ABS_FILE, 0.8), ("--format", "arxiv-abs"), "cut short"),
         (
             "entity.xml",
             lambda: (
-                ATOM.read_bytes()
+                ATOM_FILE.read_bytes()
                 .replace(b"<feed", b'<!DOCTYPE feed [<!ENTITY x "hidden">]>\n<feed', 1)
                 .replace(b"<title>", b"<title>&x;", 1)
             ),
@@ -253,7 +244,7 @@ def _cut(path: Path, share: float) -> bytes:
             "not UTF-8 at byte",
         ),
         ("empty.bib", lambda: b"", ("--format", "bibtex"), "no bibtex record"),
-        ("atom-as-bibtex.xml", ATOM.read_bytes, ("--format", "bibtex"), "no bibtex record"),
+        ("atom-as-bibtex.xml", ATOM_FILE.read_bytes, ("--format", "bibtex"), "no bibtex record"),
         ("no-end.ris", lambda: b"TY  - JOUR\nTI  - No end\n", (), "no ris record"),
         ("null.json", lambda: b"null", ("--format", "semantic-scholar"), "no semantic-scholar"),
     ],

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import ATOM_FILE
 from paperfeed.errors import StoreError
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.models import SearchFilters
 from paperfeed.store import migrations, open_store
-
-ATOM = FIXTURES / "arxiv_api_atom" / "arxiv.py" / "id_1605.08386_s0_m100_199195aa31ad.xml"
 
 
 def test_a_store_of_the_first_migration_upgrades_and_keeps_its_papers(
@@ -24,7 +22,7 @@ def test_a_store_of_the_first_migration_upgrades_and_keeps_its_papers(
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", first)  # the paperfeed that shipped migration 1
         with open_store(db) as old:
-            ingest_path(old, ATOM)
+            ingest_path(old, ATOM_FILE)
             assert old.paper_count() == 1
     with sqlite3.connect(db) as raw:
         assert [r[0] for r in raw.execute("SELECT id FROM _migrations")] == [1]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, FIXTURES, SEEDS
+from conftest import ABS_FILE, ATOM_FILE, CORPUS, FIXTURES, RSS_FILE, SEEDS
 from paperfeed.errors import RecordError
 from paperfeed.ingest import registry
 from paperfeed.models import PaperRecord, ProfileOwner
@@ -272,19 +272,9 @@ def test_every_file_read_as_another_format_is_refused_with_nothing_stored(tmp_pa
     (tmp_path / "x.ris").write_text("TY  - JOUR\nAU  - Doe, J\nTI  - A title here\nER  - \n")
     (tmp_path / "ids.txt").write_text("2501.00001\n2503.15672\n")
     samples = {
-        "arxiv-atom": FIXTURES
-        / "arxiv_api_atom"
-        / "arxiv.py"
-        / "id_1605.08386_s0_m100_199195aa31ad.xml",
-        "arxiv-rss": FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml",
-        "arxiv-abs": FIXTURES
-        / "arxiv_abs_files"
-        / "abs_files"
-        / "ftp"
-        / "funct-an"
-        / "papers"
-        / "9301"
-        / "9301001.abs",
+        "arxiv-atom": ATOM_FILE,
+        "arxiv-rss": RSS_FILE,
+        "arxiv-abs": ABS_FILE,
         "arxiv-jsonl": tmp_path / "c.jsonl",
         "bibtex": sorted((FIXTURES / "bibtex").glob("**/*.bib"))[0],
         "ris": tmp_path / "x.ris",
