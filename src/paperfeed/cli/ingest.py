@@ -92,6 +92,7 @@ def ingest(
                         encoding,
                         obj.settings["max_input_bytes"],
                         obj.settings["max_document_bytes"],
+                        on_wait=lambda why: click.echo(f"Waiting: {why}. Ctrl-C stops.", err=True),
                     )
                 )
             except InputError as e:

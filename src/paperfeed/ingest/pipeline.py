@@ -1,7 +1,8 @@
-"""Ingesting inputs into the store: detect, parse, merge, write; one transaction per input.
+"""Ingesting inputs into the store: detect, parse, merge, write; whole or not at all.
 
-A file is stored whole or not at all: its records go into one transaction, so a malformed
-record (without ``skip_bad``) or a kill leaves the store exactly as it was before the file.
+A file is stored whole or not at all (:meth:`Store.staged`), so a malformed record (without
+``skip_bad``) or a kill leaves the store as it was before the file, while ratings and
+sign-ins need not wait for a long file to end.
 Every source record is remembered by its content hash, so re-ingesting changes nothing.
 """
 
@@ -140,8 +141,9 @@ def ingest_path(
     encoding: str | None = None,
     max_bytes: int | None = None,
     max_document_bytes: int | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Ingest one file in one transaction. ``encoding`` names a text file's encoding when it
+    """Ingest one file, whole or not at all. ``encoding`` names a text file's encoding when it
     is not UTF-8 and detection guesses wrong. A file over ``max_bytes`` once decompressed is
     refused whole, and so is one over ``max_document_bytes`` in a format read as one
     document (all but line-by-line ones), while it is read."""
@@ -178,6 +180,7 @@ def ingest_path(
             skip_bad,
             progress and (lambda: progress(raw.tell(), total)),
             require_records=True,
+            on_wait=on_wait,
         )
 
 
@@ -202,15 +205,18 @@ def ingest_items(
     skip_bad: bool = False,
     tick: Callable[[], None] | None = None,
     require_records: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Merge records into the store in one transaction; the file-independent core of ingest.
+    """Merge records into the store, whole or not at all (:meth:`Store.staged`: other
+    writes go on meanwhile; ``on_wait`` hears of another ingest this one waits for); the
+    file-independent core of ingest.
     With ``require_records`` (a file), finding no record at all is an error: an empty file,
     or a format named with ``--format`` that is not the file's, stores nothing and says so
     (a day a live source announced nothing is not an error)."""
     report = IngestReport(path=name, format=source_name, profile=profile)
     owner: ProfileOwner | None = None
     batch: list[PaperRecord] = []
-    with store.writer() as w:
+    with store.staged(name, on_wait) as stage:
         for item in items:
             if isinstance(item, RecordError):
                 report.bad.append(item)
@@ -225,7 +231,9 @@ def ingest_items(
             elif not report.bad or skip_bad:  # after a bad record only errors are collected
                 batch.append(item)
                 if len(batch) == BATCH:
-                    _store_batch(w, batch, report)
+                    prepared = _prepare(store, batch)
+                    with stage.writer() as w:
+                        _store_batch(w, prepared, report)
                     batch = []
                     if tick is not None:
                         tick()
@@ -233,16 +241,18 @@ def ingest_items(
             raise FileRejected(name, report.bad)
         if require_records and not batch and not report.records and not report.bad:
             raise FormatError(f"{name}: no {source_name} record in it; nothing was stored")
-        _store_batch(w, batch, report)
-        if owner is not None and profile is None:
-            report.profile = owner.name
-            profile_kind = owner.kind
-        if report.profile:
-            # a list's owner (a researcher, an institution) is described by where its papers
-            # came from; a profile of the user's is described by the user, if at all
-            about = f"papers from {Path(name).name}" if owner is not None else None
-            pid = w.ensure_profile(report.profile, profile_kind, about)
-            w.add_to_profile(pid, dict.fromkeys(report.paper_ids))
+        prepared = _prepare(store, batch)
+        with stage.writer() as w:
+            _store_batch(w, prepared, report)
+            if owner is not None and profile is None:
+                report.profile = owner.name
+                profile_kind = owner.kind
+            if report.profile:
+                # a list's owner (a researcher, an institution) is described by where its
+                # papers came from; a profile of the user's is described by the user, if at all
+                about = f"papers from {Path(name).name}" if owner is not None else None
+                pid = w.ensure_profile(report.profile, profile_kind, about)
+                w.add_to_profile(pid, dict.fromkeys(report.paper_ids))
     if tick is not None:
         tick()
     return report
@@ -281,17 +291,33 @@ def record_hash(rec: PaperRecord) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _store_batch(w: Writer, records: list[PaperRecord], report: IngestReport) -> None:
-    if not records:
-        return
-    report.records += len(records)
+@dataclass
+class _Batch:
+    """Records with their hashes and drafts, made before the write lock is taken."""
+
+    references: list[PaperRecord]
+    #: (record, hash, draft, keys); no draft for a record found stored already
+    records: list[tuple[PaperRecord, str, PaperDraft | None, dict[str, str] | None]]
+
+
+def _prepare(store: Store, records: list[PaperRecord]) -> _Batch:
+    """Hashes, and drafts of the records not stored before (the writer looks again)."""
     references = [r for r in records if REFERENCE in r.extra]
-    if references:  # a list of ids: found in the store, or reported, never stored empty
-        records = [r for r in records if REFERENCE not in r.extra]
+    hashed = [(r, record_hash(r)) for r in records if REFERENCE not in r.extra]
+    stored = store.stored_records([h for _, h in hashed])
+    return _Batch(
+        references,
+        [(r, h, *((None, None) if h in stored else draft_from_record(r))) for r, h in hashed],
+    )
+
+
+def _store_batch(w: Writer, batch: _Batch, report: IngestReport) -> None:
+    report.records += len(batch.references) + len(batch.records)
+    if batch.references:  # a list of ids: found in the store, or reported, never stored empty
         found = w.find_by_ids(
-            pair for r in references for pair in draft_from_record(r)[0].ids.items()
+            pair for r in batch.references for pair in draft_from_record(r)[0].ids.items()
         )
-        for r in references:
+        for r in batch.references:
             ids = draft_from_record(r)[0].ids.items()
             pid = next((found[pair] for pair in ids if pair in found), None)
             if pid is None:
@@ -299,17 +325,17 @@ def _store_batch(w: Writer, records: list[PaperRecord], report: IngestReport) ->
             else:
                 report.unchanged += 1
                 report.paper_ids.append(pid)
-        if not records:
-            return
-    hashes = [record_hash(r) for r in records]
-    seen = w.seen_papers(hashes)
+    if not batch.records:
+        return
+    seen = w.seen_papers([h for _, h, _, _ in batch.records])
     todo = []
-    for rec, h in zip(records, hashes, strict=True):
+    for rec, h, draft, keys in batch.records:
         if h in seen:
             report.unchanged += 1
             report.paper_ids.append(seen[h])
             continue
-        draft, keys = draft_from_record(rec)
+        if draft is None or keys is None:
+            draft, keys = draft_from_record(rec)
         if draft.title or draft.abstract or draft.ids:
             todo.append((rec, h, draft, keys))
     if not todo:

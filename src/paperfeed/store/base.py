@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,28 @@ class Writer(ABC):
         """Record that the claimed digest was sent (or had nothing to send: ``empty``)."""
 
 
+class Staged(ABC):
+    """A long write that lands whole or not at all: see :meth:`Store.staged`."""
+
+    @abstractmethod
+    def writer(self) -> AbstractContextManager[Writer]:
+        """A writer for the next part of the work."""
+
+
+class _OneTransaction(Staged):
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def writer(self) -> AbstractContextManager[Writer]:
+        return nullcontext(self._writer)
+
+
+@contextmanager
+def _one_transaction(store: Store) -> Iterator[Staged]:
+    with store.writer() as w:
+        yield _OneTransaction(w)
+
+
 class Store(ABC):
     """Papers, authors, organizations and profiles, whatever holds them."""
 
@@ -125,6 +147,15 @@ class Store(ABC):
         """A transaction: commits when the block ends, rolls back if it raises. With
         ``wait=False`` it raises :class:`StoreBusy` at once if another write (in this
         process or another) is under way, for work that may be skipped (keeping a cache)."""
+
+    def staged(
+        self, label: str, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Staged]:
+        """A long write (an ingest), made of the parts each ``writer()`` writes: all of it
+        is stored when the block ends, and none of it if the block raises or the process
+        dies. Other writes need not wait for the whole of it; a second long write waits for
+        the first (``on_wait`` is told so). This default is one transaction."""
+        return _one_transaction(self)
 
     @abstractmethod
     def get_paper(self, ref: str) -> Paper:
@@ -205,6 +236,11 @@ class Store(ABC):
     @abstractmethod
     def paper_count(self) -> int:
         """How many papers the store holds."""
+
+    @abstractmethod
+    def stored_records(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these source-record content hashes are stored (read outside any write,
+        so work on records already stored can be skipped before a write begins)."""
 
     @abstractmethod
     def latest_day(self) -> str | None:

@@ -239,6 +239,27 @@ def m005_profile_models(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(6, "staged writes: long writes in short transactions, and how to undo them")
+def m006_staged_writes(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- A long write (an ingest) under way or killed; its changes are undone unless it ends.
+        CREATE TABLE staged_runs (
+            id INTEGER PRIMARY KEY,
+            label TEXT NOT NULL,
+            started_at TEXT NOT NULL
+        );
+        -- Statements that take a run's changes back, played from the last one.
+        CREATE TABLE staged_undo (
+            seq INTEGER PRIMARY KEY,
+            run INTEGER NOT NULL,
+            statement TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

@@ -6,8 +6,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 
 import paperfeed.store.migrations as migrations
+import paperfeed.store.sqlite_staging as staging
 from paperfeed.errors import NotFound, StoreBusy, StoreError
 from paperfeed.models import (
     Author,
@@ -25,10 +26,11 @@ from paperfeed.models import (
     User,
 )
 from paperfeed.normalize import name_key, normalize_doi, parse_arxiv_id
-from paperfeed.store.base import Store
+from paperfeed.store.base import Staged, Store
 from paperfeed.store.fts import fts_terms, index_term
 from paperfeed.store.sqlite_rows import (
     BUSY_TIMEOUT_MS,
+    begin_immediate,
     chunks,
     connect,
     decode_vectors,
@@ -57,6 +59,14 @@ class SQLiteStore(Store):
         self._vocabulary: dict[str, int] | None = None
         self._papers_counted: int | None = None
         self._secret: str | None = None
+        self._staging = staging.Stager(
+            self._write,
+            self._write_lock,
+            self.location,
+            self.sidecar("staging.lock"),
+            self._papers_changed,
+        )
+        self._staging.undo_dead_runs(wait=False)  # a long write killed: take it back
 
     # -- connections ---------------------------------------------------------------------
 
@@ -104,7 +114,7 @@ class SQLiteStore(Store):
                 + (f" and has not finished in {timeout:.0f} s" if wait else "")
             )
         try:
-            self._begin(wait)
+            begin_immediate(self._write, self.location, wait)
             writer = SQLiteWriter(self._write)
             try:
                 yield writer
@@ -113,27 +123,17 @@ class SQLiteStore(Store):
                 raise
             self._write.execute("COMMIT")
             if writer.papers_changed:  # a rating or a kept model leaves both as they were
-                self._vocabulary = self._papers_counted = None
+                self._papers_changed()
         finally:
             self._write_lock.release()
 
-    def _begin(self, wait: bool) -> None:
-        if wait:
-            try:
-                self._write.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:  # the busy timeout ran out
-                raise StoreBusy(
-                    f"{self.location}: another process has been writing for over "
-                    f"{BUSY_TIMEOUT_MS // 1000} s ({e})"
-                ) from e
-            return
-        self._write.execute("PRAGMA busy_timeout = 0")  # another process's write: fail now
-        try:
-            self._write.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise StoreBusy(f"{self.location}: another write is under way ({e})") from e
-        finally:
-            self._write.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    def staged(
+        self, label: str, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Staged]:
+        return self._staging.run(label, on_wait)
+
+    def _papers_changed(self) -> None:
+        self._vocabulary = self._papers_counted = None
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -337,6 +337,14 @@ class SQLiteStore(Store):
 
     def paper_count(self) -> int:
         return self._paper_count()
+
+    def stored_records(self, hashes: Sequence[str]) -> set[str]:
+        return {
+            row[0]
+            for row in where_in(
+                self._read, "SELECT hash FROM source_records WHERE hash IN ({})", (), hashes
+            )
+        }
 
     def latest_day(self) -> str | None:
         row = self._read.execute("SELECT max(listed) FROM papers").fetchone()
