@@ -245,7 +245,7 @@ def _cut(path: Path, share: float) -> bytes:
         ),
         ("empty.bib", lambda: b"", ("--format", "bibtex"), "no bibtex record"),
         ("atom-as-bibtex.xml", ATOM_FILE.read_bytes, ("--format", "bibtex"), "no bibtex record"),
-        ("no-end.ris", lambda: b"TY  - JOUR\nTI  - No end\n", (), "no ris record"),
+        ("no-end.ris", lambda: b"TY  - JOUR\nTI  - No end\n", (), "no ER line"),
         ("null.json", lambda: b"null", ("--format", "semantic-scholar"), "no semantic-scholar"),
     ],
 )

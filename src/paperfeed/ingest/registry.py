@@ -49,6 +49,10 @@ MAX_LINE_BYTES = 16 * 2**20
 MAX_BLANK_LINES = 100_000
 
 
+#: The UTF-8 byte order mark some editors and Windows exports begin a file with.
+BOM = b"\xef\xbb\xbf"
+
+
 def lines(stream: BinaryIO, filename: str) -> Iterator[tuple[int, bytes | RecordError]]:
     """``(line number, line)`` of a stream, or a RecordError in place of a line over
     :data:`MAX_LINE_BYTES`, read past in pieces rather than held."""
@@ -58,6 +62,8 @@ def lines(stream: BinaryIO, filename: str) -> Iterator[tuple[int, bytes | Record
         if not line:
             return
         n += 1
+        if n == 1:
+            line = line.removeprefix(BOM)  # a text editor's mark that the file is UTF-8
         blank = blank + 1 if not line.strip() else 0
         if blank > MAX_BLANK_LINES:  # a flood of nothing: stop reading it
             yield (
@@ -117,6 +123,7 @@ def priority(name: str) -> int:
 def detect(head: bytes, filename: str) -> Source:
     """The source most sure that these bytes are its format."""
     _load()
+    head = head.removeprefix(BOM)
     best, score = None, 0
     for source in _SOURCES.values():
         s = source.sniff(head, filename)

@@ -18,7 +18,7 @@ _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct n
 
 def read_json(stream: BinaryIO, filename: str) -> Any:
     try:
-        return orjson.loads(stream.read())
+        return orjson.loads(stream.read().removeprefix(b"\xef\xbb\xbf"))
     except orjson.JSONDecodeError as e:
         raise RecordError(filename, f"not valid JSON: {e}") from e
 
@@ -30,6 +30,8 @@ _UTF8_SEQUENCE = re.compile(
 
 
 _HIGH_BYTES = bytes(range(0x80, 0x100))
+#: Control characters of Latin-1's upper half: a file decoded into them was not Latin-1 text.
+_C1 = re.compile("[\x80-\x9f]")
 
 
 def decode_text(data: bytes, filename: str, legacy: Callable[[bytes], str | None]) -> str:
@@ -53,6 +55,12 @@ def decode_text(data: bytes, filename: str, legacy: Callable[[bytes], str | None
         text = legacy(data)
         if text is None:
             raise RecordError(filename, "cannot tell the text encoding of this file") from e
+        if (control := _C1.search(text)) is not None:  # not text in that encoding either
+            raise RecordError(
+                f"{filename}:{text[: control.start()].count(chr(10)) + 1}",
+                f"not UTF-8 at byte {e.start}, nor text in another encoding "
+                "(give its encoding with --encoding)",
+            ) from e
         return text
 
 

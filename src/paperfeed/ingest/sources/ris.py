@@ -16,6 +16,31 @@ from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.normalize import find_arxiv_id
 
 _TY = re.compile(rb"^\s*TY  - ", re.MULTILINE)
+_TAG = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
+
+
+def structure_errors(text_: str, filename: str) -> Iterator[RecordError]:
+    """Records that do not open with ``TY`` and close with ``ER``: a cut or hand-edited file,
+    where rispy would merge two records or drop one without a word."""
+    opened = 0  # the line of the open record's TY, or 0
+    for n, line in enumerate(text_.splitlines(), 1):
+        tag = _TAG.match(line.lstrip())
+        if tag is None:
+            if line.strip() and not opened:
+                yield RecordError(f"{filename}:{n}", "text outside a record (before its TY)")
+            continue
+        if tag[1] == "TY":
+            if opened:
+                yield RecordError(
+                    f"{filename}:{opened}", f"the record has no ER line before line {n}"
+                )
+            opened = n
+        elif not opened:
+            yield RecordError(f"{filename}:{n}", f"a {tag[1]} tag outside a record (no TY)")
+        elif tag[1] == "ER":
+            opened = 0
+    if opened:
+        yield RecordError(f"{filename}:{opened}", "the record has no ER line: is the file cut?")
 
 
 def _first(entry: dict[str, Any], *keys: str) -> str | None:
@@ -38,6 +63,10 @@ class Ris(Source):
 
     def parse(self, stream: BinaryIO, filename: str) -> Iterator[Item]:
         text_ = decode(stream.read(), filename)
+        broken = list(structure_errors(text_, filename))
+        if broken:
+            yield from broken
+            return
         try:
             entries = rispy.loads(text_, skip_unknown_tags=True)
         except (OSError, ValueError, KeyError) as e:
