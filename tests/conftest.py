@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +57,8 @@ def cli_json(result: Result) -> object:
 
 
 Answer = tuple[int, dict[str, str], bytes]
+#: A header of an answer that makes the replay server drop the connection mid-body.
+CUT = "X-Replay-Cut"
 
 
 class Replay:
@@ -76,10 +79,18 @@ class Replay:
                 answer = next((a for route in replay.routes if (a := route(self.path))), None)
                 status, headers, body = answer or (404, {}, b"no recorded response")
                 self.send_response(status)
+                headers = dict(headers)
+                cut = headers.pop(CUT, None) is not None
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if cut:  # the connection drops halfway through the body
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:

@@ -29,6 +29,7 @@ FLOORS = {
     "digest": 6,
     "evaluate": 6,
     "profiles": 7,
+    "sync": 7,
     "web": 8,
     "cli": 9,
 }

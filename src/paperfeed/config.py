@@ -69,6 +69,32 @@ SETTINGS = [
     Setting("smtp_ca_file", "", "CA certificates to verify the SMTP server by [the system's]"),
     Setting("mail_from", "paperfeed <paperfeed@localhost>", "From address of digests"),
     Setting("digest_hour", 7, "hour (UTC) the server's scheduler sends digests", int),
+    Setting(
+        "sync_hour",
+        1,
+        "hour (UTC) serve runs the daily sync (arXiv announces at 00:00 UTC, Sunday-Thursday)",
+        int,
+    ),
+    Setting("sync_oai_set", "cs", "OAI-PMH set the sync harvests (empty: no harvest)"),
+    Setting("sync_oai_format", "arXivRaw", "OAI-PMH metadata format (arXivRaw keeps versions)"),
+    Setting(
+        "sync_categories",
+        "cs.AI,cs.CL,cs.CV,cs.LG,cs.IR",
+        "arXiv categories whose daily announcements the sync reads (empty: none)",
+    ),
+    Setting("arxiv_rss_url", "https://rss.arxiv.org/atom", "arXiv announcement feeds"),
+    Setting(
+        "sync_since",
+        "",
+        "first day the first harvest asks for (YYYY-MM-DD) [the day it runs]; later harvests "
+        "go on from the last one",
+    ),
+    Setting(
+        "sync_longest_wait",
+        600.0,
+        "longest Retry-After the sync waits out before giving up a step, in seconds",
+        float,
+    ),
 ]
 
 

@@ -43,9 +43,9 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from paperfeed.cli import evaluate, ingest, papers, profiles, recommend, search, web
+    from paperfeed.cli import evaluate, ingest, papers, profiles, recommend, search, sync, web
 
-    for module in (ingest, papers, profiles, search, recommend, evaluate, web):
+    for module in (ingest, papers, profiles, search, recommend, evaluate, sync, web):
         for command in module.COMMANDS:
             main.add_command(command)
 

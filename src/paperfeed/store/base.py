@@ -61,6 +61,20 @@ class Writer(ABC):
         ``down`` or ``hide``; the latest mark wins."""
 
     @abstractmethod
+    def set_sync_state(self, key: str, value: str | None) -> None:
+        """Keep (or, with None, forget) a value of the daily sync's: a watermark, a
+        checkpoint, a step's outcome."""
+
+    @abstractmethod
+    def take_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        """Hold ``name`` until ``now + seconds`` if it is free, expired or already
+        ``holder``'s (renewing it); False when another holder has it."""
+
+    @abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give ``name`` up, if ``holder`` has it."""
+
+    @abstractmethod
     def save_vectors(
         self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
     ) -> None:
@@ -236,6 +250,14 @@ class Store(ABC):
     @abstractmethod
     def paper_count(self) -> int:
         """How many papers the store holds."""
+
+    @abstractmethod
+    def sync_state(self, prefix: str = "") -> dict[str, str]:
+        """The daily sync's kept values whose keys start with ``prefix``."""
+
+    @abstractmethod
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds ``name`` now, if anyone."""
 
     @abstractmethod
     def stored_records(self, hashes: Sequence[str]) -> set[str]:

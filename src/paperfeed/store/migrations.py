@@ -260,6 +260,28 @@ def m006_staged_writes(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(7, "sync: watermarks, checkpoints and step outcomes; the lease one sync holds")
+def m007_sync(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- What the daily sync keeps: a source's watermark, a harvest's resumption token,
+        -- each step's last outcome (JSON).
+        CREATE TABLE sync_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        -- One holder at a time; a lease not renewed by its expiry is free again.
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import threading
@@ -35,6 +34,7 @@ from paperfeed.store.sqlite_rows import (
     connect,
     decode_vectors,
     filter_sql,
+    kept_secret,
     load_papers,
     now,
     where_in,
@@ -89,14 +89,7 @@ class SQLiteStore(Store):
             if self._secret is None:
                 self._secret = secrets.token_urlsafe(32)
             return self._secret
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+        return kept_secret(path)
 
     def close(self) -> None:
         self._write.close()
@@ -337,6 +330,18 @@ class SQLiteStore(Store):
 
     def paper_count(self) -> int:
         return self._paper_count()
+
+    def sync_state(self, prefix: str = "") -> dict[str, str]:
+        rows = self._read.execute(
+            "SELECT key, value FROM sync_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return dict(rows.fetchall())
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        row = self._read.execute(
+            "SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (name, now)
+        ).fetchone()
+        return row[0] if row else None
 
     def stored_records(self, hashes: Sequence[str]) -> set[str]:
         return {

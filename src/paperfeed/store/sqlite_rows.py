@@ -3,11 +3,14 @@ queries, loading papers with their authors, decoding vectors, filters as SQL."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,6 +94,18 @@ def begin_immediate(db: sqlite3.Connection, location: str, wait: bool) -> None:
             time.sleep(BUSY_POLL_SECONDS)
     finally:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def kept_secret(path: Path) -> str:
+    """The secret in ``path``, made there (readable by its owner alone) the first time."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def connect(path: str) -> sqlite3.Connection:

@@ -286,6 +286,31 @@ class SQLiteWriter(Writer):
             (status, now(), profile_id, period),
         )
 
+    def set_sync_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM sync_state WHERE key = ?", (key,))
+            return
+        self.db.execute(
+            "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (key, value, now()),
+        )
+
+    def take_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        self.db.execute(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+            (name, holder, now + seconds, now),
+        )
+        row = self.db.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+        return bool(row and row[0] == holder)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
     def save_vectors(
         self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
     ) -> None:

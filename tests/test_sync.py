@@ -1,0 +1,277 @@
+"""``paperfeed sync`` against a local server replaying recorded arXiv responses, with the
+faults a daily job meets: 503 with Retry-After, a reset mid-body, a cut page, an expired
+resumption token, an empty day, the same records twice, a clock that goes back, kills."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import CUT, FIXTURES, RSS_FILE, Answer, Replay
+from paperfeed import config
+from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.store import Store, open_store
+from paperfeed.sync import Sync, SyncBusy, status
+from paperfeed.sync.harvest import harvest_oai
+from paperfeed.sync.http import Fetcher
+
+HEPCRAWL = FIXTURES / "oai_pmh" / "hepcrawl"
+PAPERHIVE = FIXTURES / "oai_pmh" / "paperhive_nock"
+#: Three recorded ListRecords pages, chained by resumption tokens as arXiv pages a harvest.
+PAGES = [
+    HEPCRAWL / "arxiv-physics-hep-th.xml",
+    HEPCRAWL / "arxiv-physics-hep-ex.xml",
+    PAPERHIVE / "oaipmh-listrecords---should-list-identifiers-from-arxiv.1.xml",
+]
+XML = {"Content-Type": "text/xml; charset=utf-8"}
+
+
+def _page(n: int) -> bytes:
+    """Recorded page ``n``, with the token of the next page where there is one."""
+    body = PAGES[n].read_bytes()
+    token = f"<resumptionToken>page-{n + 1}</resumptionToken>" if n + 1 < len(PAGES) else ""
+    return body.replace(b"</ListRecords>", token.encode() + b"</ListRecords>")
+
+
+def _oai_error(code: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/'
+        'OAI/2.0/"><responseDate>2026-12-02T01:00:00Z</responseDate><request verb="ListRecords"'
+        f'>x</request><error code="{code}">recorded fault</error></OAI-PMH>'
+    ).encode()
+
+
+class Oai:
+    """Routes OAI-PMH requests to the recorded pages; ``faults[key]`` answers first, in turn
+    (key: ``start`` or a token)."""
+
+    def __init__(self, faults: dict[str, list[Answer]] | None = None) -> None:
+        self.faults = faults or {}
+        self.asked: list[dict[str, str]] = []
+
+    def __call__(self, path: str) -> Answer | None:
+        parts = urlsplit(path)
+        if parts.path != "/oai":
+            return None
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.asked.append(query)
+        key = query.get("resumptionToken", "start")
+        if self.faults.get(key):
+            return self.faults[key].pop(0)
+        n = 0 if key == "start" else int(key.split("-")[1])
+        return 200, XML, _page(n)
+
+
+def _settings(replay: Replay, tmp_path: Path, **more: object) -> dict:
+    chosen: dict[str, object] = {
+        "db": str(tmp_path / "paperfeed.db"),
+        "oai_pmh_url": f"{replay.url}/oai",
+        "arxiv_rss_url": f"{replay.url}/rss",
+        "sync_categories": "",
+        "sync_since": "2017-12-01",
+        "arxiv_delay": 0.0,
+        "backoff": 0.01,
+        "embedder": "hashing",
+    }
+    return config.load({}, **(chosen | more))
+
+
+def _fetcher(settings: dict, waits: list[float]) -> Fetcher:
+    return Fetcher(settings, sleep=waits.append)
+
+
+def _direct(tmp_path: Path) -> list[tuple]:
+    """The papers a store holds after ingesting the recorded pages as files."""
+    with open_store(str(tmp_path / "direct.db")) as store:
+        for n in range(len(PAGES)):
+            path = tmp_path / f"page{n}.xml"
+            path.write_bytes(_page(n))
+            ingest_path(store, path)
+        return _papers(store)
+
+
+def _papers(store: Store) -> list[tuple]:
+    return sorted(
+        (p.ids.get("arxiv"), p.title, p.abstract, tuple(a.name for a in p.authors), str(p.versions))
+        for p in store.iter_papers()
+    )
+
+
+def test_a_harvest_gets_every_page_through_every_fault(replay: Replay, tmp_path: Path) -> None:
+    cut_page = _page(0)[: len(_page(0)) // 2]
+    oai = Oai(
+        {
+            "start": [
+                (503, {"Retry-After": "7"}, b"<html>Retry after 7 seconds</html>"),
+                (200, XML, cut_page),  # a page cut short, but whole as HTTP goes
+            ],
+            "page-1": [(200, {**XML, CUT: "1"}, _page(1))],  # reset mid-body
+            "page-2": [(200, XML, _oai_error("badResumptionToken"))],  # expired
+        }
+    )
+    replay.routes.append(oai)
+    settings = _settings(replay, tmp_path)
+    waits: list[float] = []
+    with open_store(settings["db"]) as store:
+        report = harvest_oai(store, _fetcher(settings, waits), settings, "2026-12-02")
+        assert report.restarts == 1 and report.bad == []
+        assert 7.0 in waits  # the Retry-After was honoured
+        assert _papers(store) == _direct(tmp_path)  # same as the pages ingested as files
+        assert len(_papers(store)) == 8  # each once, though pages came twice
+        kept = store.sync_state("oai:")
+    assert kept == {"oai:cs:arXivRaw:from": "2017-12-14"}  # no token left: the harvest ended
+    assert oai.asked[0] == {
+        "verb": "ListRecords",
+        "metadataPrefix": "arXivRaw",
+        "from": "2017-12-01",
+        "set": "cs",
+    }
+
+
+def test_the_next_harvest_asks_from_the_watermark_and_an_empty_day_is_no_error(
+    replay: Replay, tmp_path: Path
+) -> None:
+    oai = Oai({"start": [(200, XML, _page(0)), (200, XML, _oai_error("noRecordsMatch"))]})
+    oai.faults["page-1"] = [(200, XML, _oai_error("noRecordsMatch"))]  # the rest: nothing
+    replay.routes.append(oai)
+    settings = _settings(replay, tmp_path)
+    with open_store(settings["db"]) as store:
+        first = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-02")
+        second = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-03")
+    assert first.records == 3 and second.records == 0 and second.pages == 1
+    assert oai.asked[-1]["from"] == "2017-12-14"
+
+
+def test_the_watermark_never_moves_back_when_a_clock_does(replay: Replay, tmp_path: Path) -> None:
+    replay.routes.append(Oai())
+    settings = _settings(replay, tmp_path)
+    with open_store(settings["db"]) as store:
+        with store.writer() as w:
+            w.set_sync_state("oai:cs:arXivRaw:from", "2018-01-05")  # later than the pages say
+        harvest_oai(store, _fetcher(settings, []), settings, "2026-12-02")
+        assert store.sync_state("oai:cs:arXivRaw:from") == {"oai:cs:arXivRaw:from": "2018-01-05"}
+
+
+def test_a_bad_record_in_a_harvested_page_is_reported_and_the_rest_stored(
+    replay: Replay, tmp_path: Path
+) -> None:
+    broken = _page(2).replace(b"<id>1412.8544</id>", b"<id>not an id</id>", 1)
+    replay.routes.append(Oai({"start": [(200, XML, _page(2).replace(b"<resumptionToken>", b""))]}))
+    replay.routes.insert(0, lambda p: (200, XML, broken) if p.startswith("/oai") else None)
+    settings = _settings(replay, tmp_path)
+    with open_store(settings["db"]) as store:
+        report = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-02")
+        assert len(report.bad) == 1 and "1412.8544" in report.bad[0]
+        assert [p.ids.get("arxiv") for p in store.iter_papers()] == ["hep-th/9504118"]
+
+
+def test_a_source_that_keeps_failing_fails_the_step_not_the_sync(
+    replay: Replay, tmp_path: Path
+) -> None:
+    replay.routes.append(lambda p: (503, {"Retry-After": "2"}, b"busy"))
+    settings = _settings(replay, tmp_path, sync_categories="cs.AI")
+    sent: list = []
+    with open_store(settings["db"]) as store:
+        outcome = Sync(store, settings, _fetcher(settings, []), send=sent.append).run()
+        assert not outcome["ok"]
+        assert outcome["steps"]["harvest"]["outcome"] == "failed"
+        assert "no usable answer after 5 tries (HTTP 503)" in outcome["steps"]["harvest"]["error"]
+        assert [s for s, r in outcome["steps"].items() if r["outcome"] == "ok"] == [
+            "embed",
+            "refresh",
+            "rank",
+            "send",
+        ]
+        assert status(store, settings)["steps"]["harvest"]["outcome"] == "failed"
+
+
+def test_a_sync_stores_the_days_announcements_and_runs_every_step(
+    replay: Replay, tmp_path: Path
+) -> None:
+    replay.routes.append(Oai())
+    replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
+    settings = _settings(replay, tmp_path, sync_categories="cs.AI")
+    with open_store(settings["db"]) as store:
+        outcome = Sync(store, settings, _fetcher(settings, [])).run()
+        assert outcome["ok"], outcome
+        assert store.latest_day() == "2025-08-20"
+        listed = store.listing_days(5)
+        assert listed[0] == ("2025-08-20", 7)  # the recorded listing's seven entries
+        found = status(store, settings)
+        assert found["watermarks"]["rss:cs.AI:day"] == "2025-08-20"
+        assert found["steps"]["embed"]["detail"]["embedded"] == store.paper_count()
+        assert found["running"] is None
+
+
+def test_only_one_sync_runs_at_a_time_and_a_dead_ones_lease_expires(
+    replay: Replay, tmp_path: Path
+) -> None:
+    replay.routes.append(Oai())
+    settings = _settings(replay, tmp_path)
+    with open_store(settings["db"]) as store:
+        with store.writer() as w:
+            assert w.take_lease("sync", "host:1:dead", 60, time.time())
+        with pytest.raises(SyncBusy, match="host:1:dead"):
+            Sync(store, settings, _fetcher(settings, [])).run(("harvest",))
+        with store.writer() as w:  # its holder died: the lease ran out
+            w.take_lease("sync", "host:1:dead", -1, time.time())
+        assert Sync(store, settings, _fetcher(settings, [])).run(("harvest",))["ok"]
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        with store.writer() as w:  # a holder on this machine that is gone: taken over now
+            assert w.take_lease("sync", f"{socket.gethostname()}:{gone.pid}:1", 60, time.time())
+        assert Sync(store, settings, _fetcher(settings, [])).run(("harvest",))["ok"]
+
+
+def _sync_process(replay: Replay, db: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PAPERFEED_DB": str(db),
+        "PAPERFEED_OAI_PMH_URL": f"{replay.url}/oai",
+        "PAPERFEED_SYNC_CATEGORIES": "",
+        "PAPERFEED_SYNC_SINCE": "2017-12-01",
+        "PAPERFEED_ARXIV_DELAY": "0.05",
+        "PAPERFEED_EMBEDDER": "hashing",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "paperfeed", "sync", "--step", "harvest", "--step", "embed"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_sync_killed_anywhere_then_rerun_ends_as_one_clean_run(
+    replay: Replay, tmp_path: Path
+) -> None:
+    replay.routes.append(Oai())
+    clean = tmp_path / "clean.db"
+    started = time.monotonic()
+    assert _sync_process(replay, clean).wait() == 0
+    took = time.monotonic() - started
+    db = tmp_path / "killed.db"
+    rng = random.Random(18)
+    kills = int(os.environ.get("PAPERFEED_SYNC_KILLS", "50"))
+    for _ in range(kills):
+        proc = _sync_process(replay, db)
+        time.sleep(rng.uniform(0, took))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _sync_process(replay, db).wait() == 0
+
+    def kept(path: Path) -> tuple[list[tuple], dict[str, str], int]:
+        with open_store(str(path)) as store:
+            vectors = len(store.load_vectors("hashing-64")[0])
+            return _papers(store), store.sync_state("oai:"), vectors
+
+    assert kept(db) == kept(clean)
+    assert len(kept(clean)[0]) == 8
