@@ -39,7 +39,8 @@ docs: install
 	$(BIN)/python -m paperfeed.cli.reference > docs/cli.md
 
 # Loads the corpus and the seeds (half a minute), then serves at http://127.0.0.1:8000 while
-# the papers are embedded in the background (keyword search works from the start).
+# the papers are embedded in the background (keyword search works from the start). The demo
+# corpus is a frozen one and the machine may be offline: no daily sync (see the README).
 demo: install
 	$(BIN)/paperfeed --db $(DB) ingest $(CORPUS) $(SHARED)/seeds
 	$(BIN)/paperfeed --db $(DB) profile create "LLM inference" --kind topic --description \
@@ -47,7 +48,7 @@ demo: install
 	$(BIN)/paperfeed --db $(DB) profile create "Robot learning" --kind topic --description \
 		"Robot learning: manipulation, grasping, imitation learning and locomotion policies"
 	$(BIN)/paperfeed --db $(DB) stats
-	$(BIN)/paperfeed --db $(DB) serve --host 127.0.0.1 --port 8000
+	$(BIN)/paperfeed --db $(DB) serve --host 127.0.0.1 --port 8000 --no-sync
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

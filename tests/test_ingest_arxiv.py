@@ -236,3 +236,14 @@ def test_all_abs_files_ingest(cli):
     }
     cli("ingest", *files)
     assert cli_json(cli("stats", "--json"))["papers"] == len(ids)
+
+
+def test_fetch_of_a_category_asks_for_its_newest_submissions(replay: Replay, cli, monkeypatch):
+    body = json.loads((API / "id_1605.08386_s0_m100_199195aa31ad.json").read_text())["body"]
+    replay.sequence((200, {}, body.encode()))
+    monkeypatch.setenv("PAPERFEED_ARXIV_API_URL", replay.url + "/api/query")
+    monkeypatch.setenv("PAPERFEED_ARXIV_DELAY", "0")
+    cli("fetch", "arxiv", "--category", "math.CO", "--max", "1", "--json")
+    asked = replay.requests[0]
+    assert "cat%3Amath.CO" in asked or "cat:math.CO" in asked
+    assert "sortBy=submittedDate" in asked and "sortOrder=descending" in asked

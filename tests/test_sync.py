@@ -275,3 +275,39 @@ def test_a_sync_killed_anywhere_then_rerun_ends_as_one_clean_run(
 
     assert kept(db) == kept(clean)
     assert len(kept(clean)[0]) == 8
+
+
+def test_serve_syncs_on_schedule_and_shows_the_new_papers_without_a_restart(
+    replay: Replay, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from paperfeed.web.app import create_app
+
+    replay.routes.append(Oai())
+    replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
+    settings = _settings(replay, tmp_path, sync_categories="cs.AI", sync_hour=0)
+    app = create_app(settings, background=False, schedule_sync=True, schedule_digests=True)
+    with TestClient(app) as client:
+        assert "No papers yet" in client.get("/").text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = client.get("/api/status").json()["sync"]
+            if found["last_run"] and not found["running"]:
+                break
+            time.sleep(0.2)
+        assert found["last_run"]["ok"], found
+        assert set(found["steps"]) == {"harvest", "announce", "embed", "refresh", "rank", "send"}
+        assert "Papers up to 2025-08-20; synced" in client.get("/").text
+        listed = client.get("/papers?day=2025-08-20").text
+        rss_titles = [t for t in _titles(RSS_FILE.read_bytes())][:3]
+        assert all(t in listed for t in rss_titles), rss_titles
+
+
+def _titles(feed: bytes) -> list[str]:
+    from lxml import etree
+
+    root = etree.fromstring(feed)
+    return [
+        " ".join((e.text or "").split()) for e in root.iter("{http://www.w3.org/2005/Atom}title")
+    ][1:]

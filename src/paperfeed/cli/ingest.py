@@ -189,7 +189,10 @@ def fetch_arxiv(
         query = f"cat:{category}" + (f" AND ({query})" if query else "")
     if not (query or ids):
         raise click.UsageError("give --category, --query or --id")
-    items = arxiv_atom.search(obj.settings, query, list(ids), max_results, since)
+    # a category's papers are its newest submissions, not the best match of "cat:X"
+    items = arxiv_atom.search(
+        obj.settings, query, list(ids), max_results, since, newest=bool(category)
+    )
     _store_fetched(obj, items, obj.settings["arxiv_api_url"], "arxiv-atom", profile, as_json)
 
 

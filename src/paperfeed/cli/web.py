@@ -21,6 +21,12 @@ from paperfeed.cli.recommend import workers_option
     "--digests/--no-digests", default=True, show_default=True, help="Send due email digests."
 )
 @click.option(
+    "--sync/--no-sync",
+    default=True,
+    show_default=True,
+    help="Run the daily sync from sync_hour (UTC): fetch, embed, rank, then send the digests.",
+)
+@click.option(
     "--base-url",
     metavar="URL",
     help="The address people reach the app at, for links in Atom feeds and digests (behind a "
@@ -29,7 +35,13 @@ from paperfeed.cli.recommend import workers_option
 )
 @click.pass_obj
 def serve(
-    obj: Context, host: str, port: int, embed: bool, digests: bool, base_url: str | None
+    obj: Context,
+    host: str,
+    port: int,
+    embed: bool,
+    digests: bool,
+    sync: bool,
+    base_url: str | None,
 ) -> None:
     """Run the web app, JSON API and Atom feeds."""
     import uvicorn
@@ -40,7 +52,9 @@ def serve(
     settings = dict(obj.settings, listen_url=f"http://{host}:{port}")
     if base_url:
         settings["base_url"] = base_url
-    app = create_app(settings, background=True, embed=embed, schedule_digests=digests)
+    app = create_app(
+        settings, background=True, embed=embed, schedule_digests=digests, schedule_sync=sync
+    )
     click.echo(f"paperfeed at http://{host}:{port}/ (API docs at /api/docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 

@@ -60,6 +60,41 @@ def next_run(settings: dict[str, Any], now: datetime | None = None) -> str:
     return at.isoformat(timespec="seconds")
 
 
+#: How long after a failed run the schedule tries again.
+RETRY_SECONDS = 3600
+
+
+def due(store: Store, settings: dict[str, Any], now: datetime | None = None) -> bool:
+    """Whether the schedule should sync now: past ``sync_hour`` (UTC) and no run today that
+    went well (a failed one is tried again after an hour)."""
+    now = now or datetime.now(UTC)
+    if now.hour < int(settings["sync_hour"]):
+        return False
+    kept = store.sync_state("run").get("run")
+    if kept is None:
+        return True
+    last = orjson.loads(kept)
+    started = datetime.fromisoformat(last["started"])
+    if started.date() != now.date() or started > now:  # another day, or a clock gone back
+        return True
+    return not last.get("ok") and (now - started).total_seconds() >= RETRY_SECONDS
+
+
+def summary(store: Store) -> str:
+    """One line on how current the store is, for the web app's pages."""
+    kept = store.sync_state("run").get("run")
+    latest = store.latest_day()
+    papers = f"Papers up to {latest}" if latest else "No papers yet"
+    if kept is None:
+        return f"{papers}; no sync has run (paperfeed sync)."
+    last = orjson.loads(kept)
+    failed = [s for s, r in last.get("steps", {}).items() if r["outcome"] != "ok"]
+    when = last["started"].replace("T", " ")[:16]
+    if failed:
+        return f"{papers}; the sync of {when} UTC failed at {', '.join(failed)}."
+    return f"{papers}; synced {when} UTC."
+
+
 def status(store: Store, settings: dict[str, Any]) -> dict[str, Any]:
     """Each step's last outcome, the watermarks, who syncs now and when the next run is."""
     kept = store.sync_state()

@@ -48,9 +48,16 @@ class FeedItem(HitOut):
 
 @router.get("/status")
 def status(request: Request) -> dict[str, Any]:
-    """What the store holds and what background work (embedding) is doing."""
+    """What the store holds, what background work (embedding) is doing, and the daily
+    sync: each step's last outcome, the watermarks, the next scheduled run."""
+    from paperfeed.sync import status as sync_status
+
     services = services_of(request)
-    return {"store": services.store.stats(), "background": services.status.to_dict()}
+    return {
+        "store": services.store.stats(),
+        "background": services.status.to_dict(),
+        "sync": sync_status(services.store, services.settings),
+    }
 
 
 @router.get("/papers/{ref:path}/similar", response_model=list[HitOut])

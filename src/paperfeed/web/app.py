@@ -71,10 +71,12 @@ def create_app(
     background: bool = False,
     embed: bool = True,
     schedule_digests: bool = False,
+    schedule_sync: bool = False,
 ) -> FastAPI:
     """The web app over the store the settings name. With ``background``, the ranking
     vocabulary is fitted (and, with ``embed``, missing vectors embedded) in a thread after
-    start; with ``schedule_digests``, due digests are sent from the server."""
+    start; with ``schedule_sync``, the daily sync runs from the server (and sends the
+    digests), else with ``schedule_digests`` due digests are sent from it."""
     store = open_store(settings["db"])
     settings = dict(settings, secret_key=settings.get("secret_key") or store.secret_key())
     services = Services(settings, store)
@@ -86,8 +88,8 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         if background:
             services.background(embed=embed)
-        if schedule_digests:
-            services.scheduler()
+        if schedule_sync or schedule_digests:
+            services.scheduler(sync=schedule_sync, digests=schedule_digests)
         yield
         services.stopping.set()
         services.store.close()

@@ -46,6 +46,7 @@ class Status:
     embedded: int = 0
     to_embed: int = 0
     ranking_ready: bool = False
+    synced: str = ""  # how current the store is (the daily sync)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -60,6 +61,7 @@ class Status:
             "embedded": self.embedded,
             "to_embed": self.to_embed,
             "ranking_ready": self.ranking_ready,
+            "synced": self.synced,
             "errors": self.errors,
         }
 
@@ -171,29 +173,44 @@ class Services:
         thread.start()
         return thread
 
-    def scheduler(self, every: float = 900.0) -> threading.Thread:
-        """Send due digests from ``digest_hour`` (UTC) on, checking every ``every`` seconds;
-        sending is idempotent, so checking often never sends twice."""
+    def scheduler(
+        self, every: float = 900.0, sync: bool = True, digests: bool = True
+    ) -> threading.Thread:
+        """Every ``every`` seconds: with ``sync``, run the daily sync when it is due (with
+        ``digests``, its last step sends them); without, send due digests from
+        ``digest_hour`` (UTC) on. Both are idempotent: checking often never sends twice."""
         from paperfeed.digest import send_digests
+        from paperfeed.sync import STEPS, Sync, SyncBusy, due, summary
+
+        steps = STEPS if digests else tuple(s for s in STEPS if s != "send")
+        self.status.synced = summary(self.store)
 
         def loop() -> None:
             while not self.stopping.wait(0 if self._first_check else every):
                 self._first_check = False
-                if datetime.now(UTC).hour < int(self.settings["digest_hour"]):
-                    continue
+                # digests link to the configured address, else to where serve listens
+                settings = dict(
+                    self.settings,
+                    base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
+                )
                 try:
-                    # digests link to the configured address, else to where serve listens
-                    settings = dict(
-                        self.settings,
-                        base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
-                    )
+                    if sync:
+                        if due(self.store, settings):
+                            Sync(self.store, settings, recommender=self.recommender).run(steps)
+                            self.searcher.reload(build_ann=True)  # the new papers' vectors
+                            self.status.synced = summary(self.store)
+                        continue
+                    if datetime.now(UTC).hour < int(self.settings["digest_hour"]):
+                        continue
                     for report in send_digests(self.store, self.recommender, settings):
                         if report.status in ("sent", "failed"):
                             log.info("digest %s", report.to_dict())
+                except SyncBusy as e:
+                    log.info("%s", e)
                 except PaperfeedError as e:
-                    log.error("digests failed: %s", e)
+                    log.error("the scheduled %s failed: %s", "sync" if sync else "digests", e)
 
-        thread = threading.Thread(target=loop, name="paperfeed-digests", daemon=True)
+        thread = threading.Thread(target=loop, name="paperfeed-schedule", daemon=True)
         thread.start()
         return thread
 

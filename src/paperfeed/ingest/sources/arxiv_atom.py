@@ -128,14 +128,18 @@ def search(
     max_results: int | None = None,
     since: str | None = None,
     page_size: int = 100,
+    newest: bool = False,
 ) -> Iterator[Item]:
-    """Records from a live arXiv API query, newest submissions first, stopping at ``since``."""
+    """Records from a live arXiv API query: with ``newest`` or ``since``, newest submissions
+    first (stopping at ``since``), else by relevance."""
     c = client(settings, page_size)
     s = arxiv.Search(
         query=query,
         id_list=ids or [],
         max_results=max_results,
-        sort_by=arxiv.SortCriterion.SubmittedDate if since else arxiv.SortCriterion.Relevance,
+        sort_by=(
+            arxiv.SortCriterion.SubmittedDate if since or newest else arxiv.SortCriterion.Relevance
+        ),
     )
     where = settings["arxiv_api_url"]
     try:
