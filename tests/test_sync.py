@@ -311,3 +311,41 @@ def _titles(feed: bytes) -> list[str]:
     return [
         " ".join((e.text or "").split()) for e in root.iter("{http://www.w3.org/2005/Atom}title")
     ][1:]
+
+
+def test_three_days_of_sync_hold_what_ingesting_the_three_days_files_holds(
+    replay: Replay, tmp_path: Path
+) -> None:
+    import gzip
+    import itertools
+
+    from arxiv_days import days_after, listing, rows_by_day
+    from conftest import CORPUS
+
+    first, *days = list(days_after(CORPUS, "2025-03-18", 4))
+    by_day = rows_by_day(CORPUS, days)
+    head = tmp_path / "head.jsonl"
+    with gzip.open(CORPUS, "rb") as f:
+        head.write_bytes(b"".join(itertools.takewhile(lambda b: first.encode() in b, f)))
+    today = {"day": ""}
+    replay.routes.append(
+        lambda p: (
+            (200, XML, listing(by_day[today["day"]], today["day"])) if p == "/rss/cs" else None
+        )
+    )
+    settings = _settings(replay, tmp_path, sync_categories="cs", sync_oai_set="")
+    direct = tmp_path / "direct.db"
+    with open_store(settings["db"]) as synced, open_store(str(direct)) as by_hand:
+        ingest_path(synced, head)
+        ingest_path(by_hand, head)
+        for day in days:
+            today["day"] = day
+            outcome = Sync(synced, settings, _fetcher(settings, []), today=day).run()
+            assert outcome["ok"], outcome
+            assert synced.latest_day() == day  # the day's papers are today's
+            path = tmp_path / f"{day}.xml"
+            path.write_bytes(listing(by_day[day], day))
+            ingest_path(by_hand, path)
+        assert _papers(synced) == _papers(by_hand)
+        assert synced.listing_days(10) == by_hand.listing_days(10)
+        assert [d for d, _ in synced.listing_days(10)] == [*days[::-1], first]
