@@ -7,6 +7,7 @@ import sys
 import click
 
 from paperfeed.cli.context import Context, print_json
+from paperfeed.cli.recommend import workers_option
 from paperfeed.sync import STEPS, Sync, status
 
 
@@ -18,9 +19,10 @@ from paperfeed.sync import STEPS, Sync, status
     type=click.Choice(STEPS),
     help="Run only these steps (repeatable) [all, in order].",
 )
+@workers_option("the profiles")
 @click.option("--json", "as_json", is_flag=True, help="Print what each step did as JSON.")
 @click.pass_context
-def sync(ctx: click.Context, steps: tuple[str, ...], as_json: bool) -> None:
+def sync(ctx: click.Context, steps: tuple[str, ...], workers: int, as_json: bool) -> None:
     """Fetch what is new since the last sync, embed it, refresh, rank and send digests.
 
     Each step is idempotent and resumes where a killed run stopped; one sync runs at a time.
@@ -29,7 +31,7 @@ def sync(ctx: click.Context, steps: tuple[str, ...], as_json: bool) -> None:
         return
     obj: Context = ctx.obj
     wanted = tuple(s for s in STEPS if not steps or s in steps)
-    outcome = Sync(obj.store, obj.settings).run(wanted)
+    outcome = Sync(obj.store, obj.settings, workers=workers).run(wanted)
     if as_json:
         print_json(outcome)
     else:

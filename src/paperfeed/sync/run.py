@@ -135,8 +135,9 @@ class Sync:
         recommender: Any = None,
         send: Callable[[Any], None] | None = None,
         today: str | None = None,
+        workers: int = 1,
     ) -> None:
-        self.store, self.settings = store, settings
+        self.store, self.settings, self.workers = store, settings, workers
         self.fetcher = fetcher or Fetcher(settings)
         self._recommender, self.send = recommender, send
         self.today = today or datetime.now(UTC).date().isoformat()
@@ -227,7 +228,7 @@ class Sync:
         day = self.store.latest_day()
         names = [p.name for p in self.store.profiles()]
         ranked = failed = 0
-        for _, result in self.recommender.recommend_many(names, day, day, 50):
+        for _, result in self.recommender.recommend_many(names, day, day, 50, self.workers):
             if isinstance(result, PaperfeedError):
                 failed += 1
             else:
@@ -241,7 +242,9 @@ class Sync:
             self.settings,
             base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
         )
-        reports = send_digests(self.store, self.recommender, settings, send=self.send)
+        reports = send_digests(
+            self.store, self.recommender, settings, send=self.send, workers=self.workers
+        )
         counts: dict[str, int] = {}
         for r in reports:
             counts[r.status] = counts.get(r.status, 0) + 1
