@@ -354,3 +354,33 @@ def test_the_topic_map_is_drawn_again_once_more_papers_are_embedded(store: Store
     embed_store(store, HashingEmbedder())
     second = topic_map(store, "hashing-64", window)
     assert first.papers == 200 and second.papers == 600
+
+
+def test_ann_index_takes_the_new_papers_in_without_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import usearch.index
+
+    vectors = _clustered(20_000)
+    ids = np.arange(20_000, dtype=np.int64)
+    path = tmp_path / "v.usearch"
+    VectorIndex(ids[:19_000], vectors[:19_000], ann_threshold=1000, ann_path=path)
+    added: list[tuple[int, int]] = []
+    real_add = usearch.index.Index.add
+
+    def add(self, keys, vectors, **kw):  # type: ignore[no-untyped-def]
+        added.append((int(keys[0]), len(keys)))
+        return real_add(self, keys, vectors, **kw)
+
+    monkeypatch.setattr(usearch.index.Index, "add", add)
+    grown = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)  # a day later
+    assert added == [(19_000, 1_000)]  # only the new papers went in
+    exact = VectorIndex(ids, vectors, ann_threshold=10**9)
+    recall = []
+    for i in range(19_000, 20_000, 50):
+        q = exact.query_vector(vectors[i])
+        truth = {pid for pid, _ in exact.search(q, 10)}
+        recall.append(len(truth & {pid for pid, _ in grown.search(q, 10)}) / 10)
+    assert np.mean(recall) >= 0.95
+    again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
+    assert again.uses_ann and len(added) == 1  # saved whole: loaded, nothing added

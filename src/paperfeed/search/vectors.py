@@ -48,10 +48,14 @@ class VectorIndex:
         vectors = np.asarray(vectors, dtype=np.float32)[order]
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
         self.mean = vectors.mean(axis=0) if center and len(vectors) else np.zeros(dim, np.float32)
+        path = Path(ann_path) if ann_path and len(self.ids) >= ann_threshold else None
+        kept = _kept(path, self.ids, vectors) if path is not None else None
+        if kept is not None and center:  # the saved index's centre, so its rows stay right
+            self.mean = kept[1]
         self.matrix = normalize(vectors - self.mean) if len(vectors) else vectors
         self._ann: Any = None
         if len(self.ids) >= ann_threshold:
-            self._ann = self._hnsw(Path(ann_path) if ann_path else None, build_ann)
+            self._ann = self._hnsw(path, build_ann, kept[0] if kept else 0, vectors)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,40 +127,75 @@ class VectorIndex:
         best = np.argsort(-scores, kind="stable")[:k]
         return [(int(self.ids[positions[b]]), float(scores[b])) for b in best]
 
-    def _hnsw(self, path: Path | None, build: bool) -> Any:
+    def _hnsw(self, path: Path | None, build: bool, kept: int, raw: np.ndarray) -> Any:
+        """The HNSW index: loaded when saved for exactly these vectors; with ``build``, the
+        saved one with the new vectors added (``kept``: how many of the first it holds), or
+        built whole, then saved."""
         # onnxruntime must load before usearch: in the other order the process dies in
         # onnxruntime's import (a segmentation fault: usearch 2.26, onnxruntime 1.32).
         import onnxruntime  # noqa: F401
         from usearch.index import Index
 
-        fingerprint = self._fingerprint()
-        if path is not None and path.exists() and _read_tag(path) == fingerprint:
+        index = None
+        if path is not None and kept:
             index = Index.restore(str(path), view=False)
-            if index is not None and len(index) == len(self.ids):
-                return index
+            if index is None or len(index) != kept:
+                index, kept = None, 0
+        if index is not None and kept == len(self.ids):
+            return index
         if not build:
             return None
-        index = Index(
-            ndim=self.matrix.shape[1],
-            metric="cos",
-            dtype="i8",
-            connectivity=16,
-            expansion_add=128,
-            expansion_search=256,
-        )
-        index.add(np.arange(len(self.ids), dtype=np.uint64), self.matrix, log=False)
+        if index is None:
+            index = Index(
+                ndim=self.matrix.shape[1],
+                metric="cos",
+                dtype="i8",
+                connectivity=16,
+                expansion_add=128,
+                expansion_search=256,
+            )
+        # Papers get growing ids, so a day's new papers come after those the saved index
+        # holds: they are added to it (centred as it is), not the whole index built again.
+        index.add(np.arange(kept, len(self.ids), dtype=np.uint64), self.matrix[kept:], log=False)
         if path is not None:
             tmp = path.with_name(path.name + ".tmp")
             index.save(str(tmp))
             os.replace(tmp, path)
-            _tag_path(path).write_text(fingerprint)
+            np.save(_mean_path(path), self.mean)
+            _tag_path(path).write_text(f"{len(self.ids)}:{_fingerprint(self.ids, raw)}")
         return index
 
-    def _fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(self.ids.tobytes())
-        h.update(self.matrix[:: max(1, len(self.matrix) // 1000)].tobytes())
-        return h.hexdigest()
+
+#: A saved index is added to while the papers it lacks are at most this share of all; past
+#: it, it is built again whole, centred on all of them.
+MOST_ADDED = 0.10
+
+
+def _kept(path: Path, ids: np.ndarray, raw: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(how many of the first vectors the index saved at ``path`` holds as they are now, its
+    centre), or None when it holds anything else or too few of them."""
+    tag = _tag_path(path)
+    count, _, fingerprint = (tag.read_text() if tag.exists() else "").partition(":")
+    if not count.isdigit() or not _mean_path(path).exists() or not path.exists():
+        return None
+    n = int(count)
+    if not (1 - MOST_ADDED) * len(ids) <= n <= len(ids):
+        return None
+    if _fingerprint(ids[:n], raw[:n]) != fingerprint:
+        return None
+    return n, np.load(_mean_path(path))
+
+
+def _fingerprint(ids: np.ndarray, raw: np.ndarray) -> str:
+    """Of the ids and (a sample of) their vectors."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(ids.tobytes())
+    h.update(raw[:: max(1, len(raw) // 1000)].tobytes())
+    return h.hexdigest()
+
+
+def _mean_path(path: Path) -> Path:
+    return path.with_name(path.name + ".mean.npy")
 
 
 def _drop(hits: list[tuple[int, float]], exclude: int | None) -> list[tuple[int, float]]:
@@ -165,8 +204,3 @@ def _drop(hits: list[tuple[int, float]], exclude: int | None) -> list[tuple[int,
 
 def _tag_path(path: Path) -> Path:
     return path.with_name(path.name + ".tag")
-
-
-def _read_tag(path: Path) -> str | None:
-    tag = _tag_path(path)
-    return tag.read_text() if tag.exists() else None
