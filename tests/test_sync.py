@@ -20,7 +20,7 @@ from conftest import CUT, FIXTURES, RSS_FILE, Answer, Replay
 from paperfeed import config
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.store import Store, open_store
-from paperfeed.sync import Sync, SyncBusy, status
+from paperfeed.sync import STEPS, Sync, SyncBusy, status
 from paperfeed.sync.harvest import harvest_oai
 from paperfeed.sync.http import Fetcher
 
@@ -186,6 +186,7 @@ def test_a_source_that_keeps_failing_fails_the_step_not_the_sync(
         assert outcome["steps"]["harvest"]["outcome"] == "failed"
         assert "no usable answer after 5 tries (HTTP 503)" in outcome["steps"]["harvest"]["error"]
         assert [s for s, r in outcome["steps"].items() if r["outcome"] == "ok"] == [
+            "enrich",
             "embed",
             "refresh",
             "rank",
@@ -297,7 +298,7 @@ def test_serve_syncs_on_schedule_and_shows_the_new_papers_without_a_restart(
                 break
             time.sleep(0.2)
         assert found["last_run"]["ok"], found
-        assert set(found["steps"]) == {"harvest", "announce", "embed", "refresh", "rank", "send"}
+        assert set(found["steps"]) == set(STEPS)
         assert "Papers up to 2025-08-20; synced" in client.get("/").text
         listed = client.get("/papers?day=2025-08-20").text
         rss_titles = [t for t in _titles(RSS_FILE.read_bytes())][:3]
@@ -349,3 +350,64 @@ def test_three_days_of_sync_hold_what_ingesting_the_three_days_files_holds(
         assert _papers(synced) == _papers(by_hand)
         assert synced.listing_days(10) == by_hand.listing_days(10)
         assert [d for d, _ in synced.listing_days(10)] == [*days[::-1], first]
+
+
+def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_record(
+    replay: Replay, tmp_path: Path
+) -> None:
+    """Semantic Scholar's batch answer (its recorded format; affiliations of the day's first
+    paper's authors) adds where they work, and an open PDF, and changes nothing arXiv said."""
+    import httpx
+    import orjson
+
+    replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
+    settings = _settings(replay, tmp_path, sync_categories="cs.AI", sync_enrich="s2")
+    asked: list[dict] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        asked.append({"fields": request.url.params["fields"], "ids": body["ids"]})
+        papers = []
+        for i, ref in enumerate(body["ids"]):
+            arxiv_id = ref.removeprefix("ARXIV:")
+            paper = store.get_paper(arxiv_id)
+            papers.append(
+                None  # a paper Semantic Scholar does not know yet
+                if i == 1
+                else {
+                    "paperId": f"s2-{i}",
+                    "externalIds": {"ArXiv": arxiv_id, "CorpusId": 1000 + i},
+                    "title": paper.title.upper() if paper.title else None,
+                    "venue": "",
+                    "openAccessPdf": {"url": f"https://example.org/{arxiv_id}.pdf"},
+                    "authors": [
+                        {"authorId": str(n), "name": a.name, "affiliations": [f"Lab {n}"]}
+                        for n, a in enumerate(paper.authors)
+                    ],
+                }
+            )
+        return httpx.Response(200, json=papers)
+
+    with open_store(settings["db"]) as store:
+        sync = Sync(
+            store, settings, _fetcher(settings, []), s2_transport=httpx.MockTransport(answer)
+        )
+        outcome = sync.run(("announce", "enrich"))
+        assert outcome["ok"], outcome
+        assert outcome["steps"]["enrich"]["detail"] == {
+            "day": "2025-08-20",
+            "asked": 7,
+            "found": 6,
+            "bad": 0,
+        }
+        assert asked[0]["fields"].endswith("authors.name,authors.affiliations")
+        first = store.get_paper(asked[0]["ids"][0].removeprefix("ARXIV:"))
+        assert first.authors[0].affiliations == ["Lab 0"]
+        assert first.title and not first.title.isupper()  # arXiv's title stays
+        unknown = store.get_paper(asked[0]["ids"][1].removeprefix("ARXIV:"))
+        assert all(not a.affiliations for a in unknown.authors)
+        again = Sync(
+            store, settings, _fetcher(settings, []), s2_transport=httpx.MockTransport(answer)
+        )
+        assert again.run(("enrich",))["steps"]["enrich"]["detail"]["papers"] == 0  # done today
+        assert len(asked) == 1

@@ -84,6 +84,12 @@ SETTINGS = [
     ),
     Setting("arxiv_rss_url", "https://rss.arxiv.org/atom", "arXiv announcement feeds"),
     Setting(
+        "sync_enrich",
+        "",
+        "s2: the sync asks Semantic Scholar where the day's authors work, and for venues and "
+        "open PDFs (s2_api_key raises its rate limit); empty: off",
+    ),
+    Setting(
         "sync_since",
         "",
         "first day the first harvest asks for (YYYY-MM-DD) [the day it runs]; later harvests "

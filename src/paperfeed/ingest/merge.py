@@ -150,6 +150,24 @@ def _authors_agree(a: PaperDraft, b: PaperDraft) -> bool:
     return bool(_families(a) & _families(b))
 
 
+def _with_affiliations(
+    authors: list[AuthorRecord], other: list[AuthorRecord]
+) -> list[AuthorRecord]:
+    """``authors`` with the affiliations a less trusted list (Semantic Scholar's, OpenAlex's)
+    gives them: by name, else by position when both lists are as long and the family names
+    agree there. Names and order stay the trusted source's."""
+    by_name = {fold(a.name): a.affiliations for a in other if a.affiliations}
+    same_length = len(authors) == len(other)
+    out = []
+    for i, a in enumerate(authors):
+        found = by_name.get(fold(a.name), [])
+        family = fold(split_name(a.name)[1])
+        if not found and same_length and family == fold(split_name(other[i].name)[1]):
+            found = other[i].affiliations
+        out.append(a if a.affiliations or not found else AuthorRecord(a.name, list(found)))
+    return out
+
+
 def merge(old: PaperDraft, new: PaperDraft) -> PaperDraft:
     """``old`` updated in place with what ``new`` knows better; returns ``old``."""
     for kind, value in new.ids.items():
@@ -166,6 +184,8 @@ def merge(old: PaperDraft, new: PaperDraft) -> PaperDraft:
             for a in new.authors
         ]
         old.provenance["authors"] = new.provenance["authors"]
+    elif any(a.affiliations for a in new.authors):
+        old.authors = _with_affiliations(old.authors, new.authors)
     for f in ("categories", *_SCALARS):
         if _wins(old, new, f):
             setattr(old, f, getattr(new, f))

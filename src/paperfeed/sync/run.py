@@ -1,8 +1,9 @@
 """``paperfeed sync``: a day's work in order, each step idempotent and resumable.
 
-harvest (OAI-PMH since the watermark) -> announce (the day's listings) -> embed (what is
-new) -> refresh (the lexical model, once the store has grown) -> rank (every profile, for
-the newest day; models kept) -> send (due digests, each once).
+harvest (OAI-PMH since the watermark) -> announce (the day's listings) -> enrich (where the
+day's authors work, venues, from Semantic Scholar: optional) -> embed (what is new) ->
+refresh (the lexical model, once the store has grown) -> rank (every profile, for the newest
+day; models kept) -> send (due digests, each once).
 
 One sync runs at a time across processes: a lease in the store, renewed before each step,
 that another process may take once it has expired (its holder died). Each step's outcome is
@@ -23,13 +24,14 @@ from typing import Any
 import orjson
 
 from paperfeed.errors import InputError, PaperfeedError
+from paperfeed.models import SearchFilters
 from paperfeed.store import Store
 from paperfeed.sync.harvest import announcements, harvest_oai
 from paperfeed.sync.http import Fetcher
 
 log = logging.getLogger("paperfeed.sync")
 
-STEPS = ("harvest", "announce", "embed", "refresh", "rank", "send")
+STEPS = ("harvest", "announce", "enrich", "embed", "refresh", "rank", "send")
 LEASE = "sync"
 #: How long a lease lasts without renewal: past it, a dead holder's sync may be taken over.
 LEASE_SECONDS = 30 * 60
@@ -136,7 +138,9 @@ class Sync:
         send: Callable[[Any], None] | None = None,
         today: str | None = None,
         workers: int = 1,
+        s2_transport: Any = None,
     ) -> None:
+        self.s2_transport = s2_transport  # an httpx transport: tests answer for the API
         self.store, self.settings, self.workers = store, settings, workers
         self.fetcher = fetcher or Fetcher(settings)
         self._recommender, self.send = recommender, send
@@ -202,6 +206,27 @@ class Sync:
         if not self.settings["sync_categories"]:
             return "off (no sync_categories)"
         return announcements(self.store, self.fetcher, self.settings)
+
+    def _enrich(self) -> Any:
+        if self.settings["sync_enrich"] != "s2":
+            return "off (sync_enrich is not s2)"
+        from paperfeed.ingest.pipeline import ingest_items
+        from paperfeed.ingest.sources.semantic_scholar import ENRICH_FIELDS, Client
+
+        day = self.store.latest_day()
+        if day is None or self.store.sync_state("s2:day").get("s2:day") == day:
+            return {"day": day, "papers": 0}
+        listed = self.store.filter_ids(SearchFilters(since=day, until=day))
+        papers = self.store.papers([int(i) for i in listed])
+        ids = [f"ARXIV:{p.ids['arxiv']}" for p in papers if "arxiv" in p.ids]
+        client = Client(self.settings, self.s2_transport)
+        items = list(client.batch(ids, ENRICH_FIELDS))
+        report = ingest_items(
+            self.store, items, "Semantic Scholar", "semantic-scholar", skip_bad=True
+        )
+        with self.store.writer() as w:
+            w.set_sync_state("s2:day", day)
+        return {"day": day, "asked": len(ids), "found": report.records, "bad": len(report.bad)}
 
     def _embed(self) -> Any:
         from paperfeed.embed.index import embed_store
