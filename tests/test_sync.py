@@ -411,3 +411,27 @@ def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_r
         )
         assert again.run(("enrich",))["steps"]["enrich"]["detail"]["papers"] == 0  # done today
         assert len(asked) == 1
+
+
+def test_a_paper_announced_again_as_a_replacement_stays_on_its_first_day(
+    replay: Replay, tmp_path: Path
+) -> None:
+    from arxiv_days import days_after, listing, rows_by_day
+    from conftest import CORPUS
+
+    first, second = list(days_after(CORPUS, "2025-03-18", 2))
+    rows = rows_by_day(CORPUS, [first, second])
+    replaced = rows[first][0]
+    today = {"feed": listing(rows[first], first)}
+    replay.routes.append(lambda p: (200, XML, today["feed"]) if p == "/rss/cs" else None)
+    settings = _settings(replay, tmp_path, sync_categories="cs", sync_oai_set="")
+    with open_store(settings["db"]) as store:
+        assert Sync(store, settings, _fetcher(settings, []), today=first).run(("announce",))["ok"]
+        again = listing([replaced], second).replace(b"Type: new", b"Type: replace")
+        again = again.replace(b"<arxiv:announce_type>new<", b"<arxiv:announce_type>replace<")
+        today["feed"] = (
+            listing(rows[second], second)[: -len(b"</feed>\n")] + again[again.index(b"<entry>") :]
+        )
+        assert Sync(store, settings, _fetcher(settings, []), today=second).run(("announce",))["ok"]
+        assert store.get_paper(replaced["id"]).listed == first
+        assert dict(store.listing_days(2)) == {first: len(rows[first]), second: len(rows[second])}
