@@ -220,10 +220,12 @@ def test_the_first_hour(server: Any, page: Page, tmp_path: Path) -> None:
 
     # rate: the paper rated goes, the next one stays to be rated
     disliked = cards.nth(0).locator("h3").inner_text()
-    cards.nth(0).locator("button[value=down]").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/rate")):  # stored before we look
+        cards.nth(0).locator("button[value=down]").click()
     page.goto(page.url)
     assert disliked not in page.locator("#rate").inner_text()
-    page.locator("#rate article.paper").first.locator("button[value=up]").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/rate")):
+        page.locator("#rate article.paper").first.locator("button[value=up]").click()
 
     # the first feed, with reasons; the disliked paper is not in it
     page.click("#first-feed")
