@@ -43,9 +43,19 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from paperfeed.cli import evaluate, ingest, papers, profiles, recommend, search, sync, web
+    from paperfeed.cli import (
+        evaluate,
+        ingest,
+        match,
+        papers,
+        profiles,
+        recommend,
+        search,
+        sync,
+        web,
+    )
 
-    for module in (ingest, papers, profiles, search, recommend, evaluate, sync, web):
+    for module in (ingest, papers, profiles, search, recommend, evaluate, match, sync, web):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,261 @@
+"""A conference's reviewer matching: reviewers' expertise from their papers in the store,
+sparse affinity to the submissions, conflicts with their reasons, and the assignment.
+
+Submissions are read from the chair's file and never stored: they are confidential, and a
+stored paper would appear in everyone's feeds and searches.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from paperfeed.embed import Embedder
+from paperfeed.errors import InputError
+from paperfeed.match.assign import Assignment, assign
+from paperfeed.match.expertise import expertise_scores
+from paperfeed.models import Paper
+from paperfeed.normalize import name_key, org_key
+from paperfeed.recommend.authors import author_identities
+from paperfeed.recommend.feed import vectors_of
+from paperfeed.recommend.lexical import LexicalModel
+from paperfeed.store import Store
+
+#: Candidates kept per paper: the rest of the affinity matrix is never held.
+CANDIDATES = 50
+#: Affinity added for a bid of 1 (bids are -1 to 1), in the scorer's standard deviations.
+BID_WEIGHT = 0.5
+
+
+@dataclass
+class Reviewer:
+    name: str
+    email: str = ""
+    institution: str = ""
+    max_load: int | None = None
+    conflicts: set[str] = field(default_factory=set)  # submission ids declared
+    bids: dict[str, float] = field(default_factory=dict)  # submission id -> -1..1
+    papers: list[Paper] = field(default_factory=list)  # their expertise, from the store
+
+
+@dataclass
+class Matching:
+    submissions: list[Paper]
+    reviewers: list[Reviewer]
+    conflicts: dict[tuple[int, int], str]  # (submission row, reviewer row) -> why
+    assignment: Assignment
+    reasons: dict[tuple[int, int], str]  # an assigned pair's closest paper of the reviewer
+
+
+def read_reviewers(path: Path) -> list[Reviewer]:
+    """A CSV with a ``name`` column and optional ``email``, ``institution``, ``max_load``,
+    ``conflicts`` and ``bids`` (``ID:VALUE``), lists separated by ``;``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read it ({e})") from e
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or "name" not in rows[0]:
+        raise InputError(f"{path}: a CSV with a 'name' column is needed (one reviewer a row)")
+    out = []
+    for line, row in enumerate(rows, 2):
+        name = (row.get("name") or "").strip()
+        if not name:
+            raise InputError(f"{path}:{line}: a reviewer without a name")
+        load = (row.get("max_load") or "").strip()
+        if load and not load.isdigit():
+            raise InputError(f"{path}:{line}: max_load should be a whole number, not {load!r}")
+        bids = {}
+        for bid in filter(None, (b.strip() for b in (row.get("bids") or "").split(";"))):
+            sub, _, value = bid.rpartition(":")
+            try:
+                bids[sub] = max(-1.0, min(1.0, float(value)))
+            except ValueError as e:
+                raise InputError(f"{path}:{line}: a bid is ID:VALUE, not {bid!r}") from e
+        out.append(
+            Reviewer(
+                name=name,
+                email=(row.get("email") or "").strip(),
+                institution=(row.get("institution") or "").strip(),
+                max_load=int(load) if load else None,
+                conflicts={c.strip() for c in (row.get("conflicts") or "").split(";") if c.strip()},
+                bids=bids,
+            )
+        )
+    return out
+
+
+def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
+    """The reviewer's papers: the person with most papers among those signing the name."""
+    people = author_identities(store, reviewer.name)
+    if not people:
+        return []
+    best = max(people, key=lambda i: len(i.papers))
+    return [s.key for s in best.papers]
+
+
+def conflicts_of(
+    reviewer: Reviewer, submissions: list[Paper], ids: list[str], years: int, today: date
+) -> dict[int, str]:
+    """Submission rows the reviewer may not review, each with its reason."""
+    own = name_key(reviewer.name)
+    since = f"{today.year - years:04d}-{today.month:02d}-{today.day:02d}"
+    coauthors: dict[str, Paper] = {}
+    orgs = {org_key(reviewer.institution)} if reviewer.institution else set()
+    for p in reviewer.papers:
+        day = p.published or p.listed or ""
+        if day >= since:
+            for a in p.authors:
+                if name_key(a.name) != own:
+                    coauthors.setdefault(name_key(a.name), p)
+                else:
+                    orgs.update(org_key(f) for f in a.affiliations)
+    orgs.discard("")
+    found: dict[int, str] = {}
+    for row, (sub, sid) in enumerate(zip(submissions, ids, strict=True)):
+        keys = {name_key(a.name): a for a in sub.authors}
+        if sid in reviewer.conflicts:
+            found[row] = "declared by the reviewer"
+        elif own in keys:
+            found[row] = "an author of it"
+        elif shared := keys.keys() & coauthors.keys():
+            key = min(shared)
+            p = coauthors[key]
+            year = (p.published or p.listed or "")[:4]
+            found[row] = f"co-authored {p.title!r} ({year}) with {keys[key].name}"
+        elif orgs and (same := {org_key(f) for a in sub.authors for f in a.affiliations} & orgs):
+            found[row] = f"same institution ({min(same)})"
+    return found
+
+
+def affinity(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    reviewers: list[Reviewer],
+    submissions: list[Paper],
+    candidates: int = CANDIDATES,
+) -> sparse.csr_matrix:
+    """Submissions x reviewers, the ``candidates`` best reviewers of each submission by the
+    expertise scorer (the one ``eval reviewer-gold`` measures)."""
+    subs = lexical.papers(submissions, vectors_of(store, embedder, submissions))
+    n = len(submissions)
+    keep = min(candidates, len(reviewers))
+    best = np.full((n, keep), -np.inf, dtype=np.float32)
+    who = np.full((n, keep), -1, dtype=np.int64)
+    for col, r in enumerate(reviewers):
+        if not r.papers:
+            continue
+        mine = lexical.papers(r.papers, vectors_of(store, embedder, r.papers))
+        score = expertise_scores(mine, subs).astype(np.float32)
+        weakest = best.argmin(axis=1)
+        better = score > best[np.arange(n), weakest]
+        best[better, weakest[better]] = score[better]
+        who[better, weakest[better]] = col
+    rows, slots = np.nonzero(who >= 0)
+    return sparse.csr_matrix(
+        (best[rows, slots], (rows, who[rows, slots])), shape=(n, len(reviewers))
+    )
+
+
+def match(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    submissions: list[Paper],
+    ids: list[str],
+    reviewers: list[Reviewer],
+    k: int,
+    max_load: int,
+    fair: bool = False,
+    years: int = 3,
+    today: date | None = None,
+    candidates: int = CANDIDATES,
+) -> Matching:
+    """Expertise, affinity, conflicts and the assignment of a whole venue."""
+    today = today or date.today()
+    for r in reviewers:
+        r.papers = r.papers or expertise_of(store, r)
+    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates).tolil()
+    conflicts: dict[tuple[int, int], str] = {}
+    for col, r in enumerate(reviewers):
+        for row, why in conflicts_of(r, submissions, ids, years, today).items():
+            conflicts[(row, col)] = why
+            scores[row, col] = 0
+        for row, sid in enumerate(ids):
+            if sid in r.bids and (row, col) not in conflicts and scores[row, col] != 0:
+                scores[row, col] = scores[row, col] + BID_WEIGHT * r.bids[sid]
+    allowed = scores.tocsr()
+    allowed.eliminate_zeros()
+    load = np.array([r.max_load or max_load for r in reviewers])
+    result = assign(allowed, k, load, fair)
+    return Matching(
+        submissions, reviewers, conflicts, result, _reasons(result, reviewers, submissions)
+    )
+
+
+def _reasons(
+    result: Assignment, reviewers: list[Reviewer], submissions: list[Paper]
+) -> dict[tuple[int, int], str]:
+    """Each assigned pair's reason: the reviewer's paper closest to the submission by title
+    words (a reader checks it in a second)."""
+    out = {}
+    for row, col in result.pairs:
+        words = _words(submissions[row].title)
+        best = max(
+            reviewers[col].papers,
+            key=lambda p: len(words & _words(p.title)),
+            default=None,
+        )
+        out[(row, col)] = f"wrote {best.title!r}" if best is not None else ""
+    return out
+
+
+def _words(title: str | None) -> set[str]:
+    return {w for w in (title or "").lower().split() if len(w) > 3}
+
+
+def submissions_of(items: Iterable[object]) -> tuple[list[Paper], list[str]]:
+    """Parsed records as papers (never stored), with the id each is known by."""
+    from paperfeed.ingest.merge import draft_from_record
+    from paperfeed.models import Author, PaperRecord
+
+    papers, ids = [], []
+    for i, rec in enumerate(items):
+        if not isinstance(rec, PaperRecord):
+            continue
+        draft, _ = draft_from_record(rec)
+        sid = rec.arxiv_id or rec.doi or rec.s2_id or f"submission-{i + 1}"
+        papers.append(
+            Paper(
+                id=-(i + 1),
+                title=draft.title,
+                abstract=draft.abstract,
+                authors=[Author(0, a.name, a.affiliations) for a in draft.authors],
+                ids=draft.ids,
+                categories=draft.categories,
+                published=draft.published,
+                updated=draft.updated,
+                listed=draft.listed,
+                links=draft.links,
+                comment=draft.comment,
+                journal_ref=draft.journal_ref,
+                license=draft.license,
+                venue=draft.venue,
+                year=draft.year,
+                arxiv_version=draft.arxiv_version,
+                versions=draft.versions,
+                provenance=draft.provenance,
+            )
+        )
+        ids.append(sid)
+    if not papers:
+        raise InputError("no submission found in the file")
+    return papers, ids

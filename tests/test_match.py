@@ -1,0 +1,148 @@
+"""Reviewer matching on a conference made from the corpus: reviewers are authors of the
+store's papers, submissions later papers (some by reviewers); no conflicted pair is ever
+assigned, every paper gets k reviewers, no reviewer more than their load."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from conftest import CORPUS, cli_json
+from paperfeed.match.assign import assign
+from paperfeed.normalize import name_key
+
+
+def _rows(skip: int, n: int) -> list[dict]:
+    with gzip.open(CORPUS, "rt") as f:
+        return [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
+
+
+def _authors(row: dict) -> list[str]:
+    value = row["authors"]
+    return value if isinstance(value, list) else __import__("ast").literal_eval(value)
+
+
+@pytest.fixture(scope="module")
+def conference(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("venue")
+    store_rows = _rows(0, 5000)
+    (folder / "store.jsonl").write_text("".join(json.dumps(r) + "\n" for r in store_rows))
+    papers_of = Counter(name_key(a) for r in store_rows for a in _authors(r))
+    pool = sorted({a for r in store_rows for a in _authors(r) if papers_of[name_key(a)] >= 3})[:80]
+    keys = {name_key(a) for a in pool}
+    later = _rows(20_000, 3000)
+    by_pool = [r for r in later if keys & {name_key(a) for a in _authors(r)}][:12]
+    others = [r for r in later if r not in by_pool][:18]
+    submissions = by_pool + others
+    (folder / "submissions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in submissions))
+    with (folder / "reviewers.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "max_load", "conflicts"])
+        for i, name in enumerate(pool):
+            writer.writerow(
+                [name, 2 if i % 10 == 0 else "", submissions[-1]["id"] if i == 1 else ""]
+            )
+    # who may not review what, worked out here from the rows themselves
+    coauthors: dict[str, set[str]] = {}
+    for r in store_rows:
+        names = {name_key(a) for a in _authors(r)}
+        for a in names:
+            coauthors.setdefault(a, set()).update(names - {a})
+    banned = set()
+    for s in submissions:
+        names = {name_key(a) for a in _authors(s)}
+        for reviewer in pool:
+            key = name_key(reviewer)
+            if key in names or coauthors.get(key, set()) & names:
+                banned.add((s["id"], reviewer))
+    banned.add((submissions[-1]["id"], pool[1]))
+    return {"folder": folder, "pool": pool, "submissions": submissions, "banned": banned}
+
+
+def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
+    conference, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    folder = conference["folder"]
+    cli("ingest", folder / "store.jsonl")
+    cli("embed")
+    result = cli_json(
+        cli(
+            "assign",
+            folder / "submissions.jsonl",
+            "--reviewers",
+            folder / "reviewers.csv",
+            "--k",
+            "2",
+            "--max-load",
+            "4",
+            "--json",
+        )
+    )
+    edges = result["edges"]
+    pairs = {(e["submission"], e["reviewer"]) for e in edges}
+    assert len(pairs) == len(edges) == 2 * len(conference["submissions"])
+    assert not pairs & conference["banned"]
+    per_paper = Counter(s for s, _ in pairs)
+    assert set(per_paper.values()) == {2}
+    load = Counter(r for _, r in pairs)
+    pool = conference["pool"]
+    assert all(load[r] <= (2 if i % 10 == 0 else 4) for i, r in enumerate(pool))
+    reasons = {(c["submission"], c["reviewer"]): c["why"] for c in result["conflicts"]}
+    assert reasons[(conference["submissions"][-1]["id"], pool[1])] == "declared by the reviewer"
+    assert any(w == "an author of it" for w in reasons.values())
+    assert any(w.startswith("co-authored") for w in reasons.values())
+    assert all(e["why"].startswith("wrote ") for e in edges)
+    fair = cli_json(
+        cli(
+            "assign",
+            folder / "submissions.jsonl",
+            "--reviewers",
+            folder / "reviewers.csv",
+            "--k",
+            "2",
+            "--max-load",
+            "4",
+            "--fair",
+            "--json",
+        )
+    )
+    assert not {(e["submission"], e["reviewer"]) for e in fair["edges"]} & conference["banned"]
+    assert fair["summary"]["least_affinity"] >= result["summary"]["least_affinity"] - 1e-6
+    assert fair["summary"]["mean_affinity"] <= result["summary"]["mean_affinity"] + 1e-6
+    refused = cli(
+        "assign",
+        folder / "submissions.jsonl",
+        "--reviewers",
+        folder / "reviewers.csv",
+        "--k",
+        "3",
+        "--max-load",
+        "1",
+        expect=1,
+    )
+    assert "Cannot assign: the reviewers can take" in refused.stderr
+
+
+def test_the_assignment_is_the_best_total_and_fair_raises_the_worst_paper() -> None:
+    # two papers, three reviewers: greedy would give paper 0 both good reviewers
+    scores = sparse.csr_matrix(np.array([[0.9, 0.8, 0.1], [0.85, 0.2, 0.0001]]))
+    plain = assign(scores, 1, np.array([1, 1, 1]))
+    assert sorted(plain.pairs) == [(0, 1), (1, 0)]  # 0.8 + 0.85 beats 0.9 + 0.2
+    # a pair without an entry is not allowed (a conflict): paper 1 can only have reviewer 0
+    forced = assign(sparse.csr_matrix(np.array([[1.0, 0.9], [0.5, 0.0]])), 1, np.array([1, 1]))
+    assert sorted(forced.pairs) == [(0, 1), (1, 0)]
+    unfair = assign(sparse.csr_matrix(np.array([[1.0, 0.1], [0.95, 0.9]])), 1, np.array([1, 1]))
+    raised = assign(
+        sparse.csr_matrix(np.array([[1.0, 0.1], [0.95, 0.9]])), 1, np.array([1, 1]), fair=True
+    )
+    assert raised.per_paper.min() >= unfair.per_paper.min()
+    blocked = assign(sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])), 1, np.array([1, 1]))
+    assert blocked.pairs == [] and "paper 1 has 0 allowed reviewers" in blocked.problems[0]
