@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/bench_recommend.py --db bench-search.db --corpus $(CORPUS) --profiles 500
 	$(BIN)/python bench/bibtex_roundtrip.py --db bench-search.db
 	$(BIN)/python bench/bench_sync.py --corpus $(CORPUS)
+	$(BIN)/python bench/bench_match.py --corpus $(CORPUS)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* $(DB).lexical $(DB).secret bench-search.db* test-artifacts

@@ -1,0 +1,155 @@
+"""Reviewer matching on a conference made from the corpus: prints, never passes or fails.
+
+The store holds the corpus's papers listed in ``--since``..``--until`` (embedded with the
+bundled model; vectors cached in ~/.cache/paperfeed between runs). Submissions: ``--papers``
+papers listed after ``--until`` (seeded sample). The pool: ``--reviewers`` authors with at
+least 5 papers in the store. Each is matched with k = 3, at most 6 papers a reviewer, by
+``paperfeed.match.venue.match`` (plain and fair), beside two baselines on the same allowed
+pairs: greedy (papers in turn take their best reviewers with load left) and random (random
+allowed reviewers with load left). Printed: conflicts found and conflicted pairs assigned,
+mean and least per-paper affinity, time and peak memory.
+
+    python bench/bench_match.py --corpus ../shared/data/arxiv-cs-daily/papers.jsonl.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import json
+import random
+import resource
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paperfeed import config
+from paperfeed.embed import load_embedder
+from paperfeed.embed.model import content_hash, default_cache_dir, paper_text
+from paperfeed.evaluate.daily_feed import embed_cached
+from paperfeed.ingest import registry
+from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.match.venue import Reviewer, affinity, conflicts_of, match, submissions_of
+from paperfeed.normalize import name_key
+from paperfeed.recommend.lexical import LexicalModel
+from paperfeed.store import open_store
+
+
+def _authors(row: dict) -> list[str]:
+    value = row["authors"]
+    return value if isinstance(value, list) else ast.literal_eval(value)
+
+
+def _baseline(scores: Any, k: int, load: int, rng: random.Random | None) -> np.ndarray:
+    """Per-paper affinity of greedy (``rng`` None) or random assignment of allowed pairs."""
+    left: Counter[int] = Counter()  # reviews given
+    totals = np.zeros(scores.shape[0])
+    for row in range(scores.shape[0]):
+        start, end = scores.indptr[row], scores.indptr[row + 1]
+        cols, vals = scores.indices[start:end], scores.data[start:end]
+        order = list(np.argsort(-vals)) if rng is None else rng.sample(range(len(cols)), len(cols))
+        taken = 0
+        for o in order:
+            if taken == k:
+                break
+            if left[cols[o]] < load:
+                left[cols[o]] += 1
+                totals[row] += vals[o]
+                taken += 1
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--since", default="2025-11-01")
+    parser.add_argument("--until", default="2025-12-31")
+    parser.add_argument("--papers", type=int, default=300)
+    parser.add_argument("--reviewers", type=int, default=800)
+    args = parser.parse_args()
+    rng = random.Random(21)
+    window, later = [], []
+    with gzip.open(args.corpus, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if args.since <= row["listing_date"] <= args.until:
+                window.append(row)
+            elif row["listing_date"] > args.until:
+                later.append(row)
+    submissions_rows = rng.sample(later, args.papers)
+    counts = Counter(name_key(a) for r in window for a in _authors(r))
+    names = sorted({a for r in window for a in _authors(r) if counts[name_key(a)] >= 5})
+    pool = rng.sample(names, min(args.reviewers, len(names)))
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = config.load(db=str(Path(tmp) / "match.db"))
+        path = Path(tmp) / "window.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in window))
+        subs_path = Path(tmp) / "submissions.jsonl"
+        subs_path.write_text("".join(json.dumps(r) + "\n" for r in submissions_rows))
+        with open_store(settings["db"]) as store:
+            ingest_path(store, path)
+            embedder = load_embedder(settings)
+            papers = list(store.iter_papers())
+            texts = [paper_text(p.title, p.abstract) for p in papers]
+            vectors = embed_cached(embedder, texts, default_cache_dir(), print)
+            with store.writer() as w:
+                w.save_vectors(
+                    embedder.name, [p.id for p in papers], [content_hash(t) for t in texts], vectors
+                )
+            lexical = LexicalModel.for_store(store)
+            source = registry.get("arxiv-jsonl")
+            with subs_path.open("rb") as f:
+                subs, ids = submissions_of(source.parse(f, str(subs_path)))
+            reviewers = [Reviewer(n) for n in pool]
+            started = time.perf_counter()
+            plain = match(store, embedder, lexical, subs, ids, reviewers, 3, 6)
+            took = time.perf_counter() - started
+            started = time.perf_counter()
+            fair = match(store, embedder, lexical, subs, ids, reviewers, 3, 6, fair=True)
+            took_fair = time.perf_counter() - started
+            scores = affinity(store, embedder, lexical, reviewers, subs).tolil()
+            for col, r in enumerate(reviewers):
+                for row in conflicts_of(r, subs, ids, 3, date.today()):
+                    scores[row, col] = 0
+            allowed = scores.tocsr()
+            allowed.eliminate_zeros()
+            greedy = _baseline(allowed, 3, 6, None)
+            randomly = _baseline(allowed, 3, 6, random.Random(7))
+            truth = {
+                (row, col)
+                for row, s in enumerate(submissions_rows)
+                for col, r in enumerate(pool)
+                if name_key(r) in {name_key(a) for a in _authors(s)}
+            }
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"store: {len(window):,} papers ({args.since}..{args.until}); {len(subs)} submissions "
+        f"after it; {len(pool)} reviewers with >= 5 papers; k = 3, at most 6 a reviewer"
+    )
+    print(
+        f"conflicts found: {len(plain.conflicts)} (reviewers who wrote a submission: {len(truth)})"
+    )
+    for name, result in (("plain", plain), ("fair", fair)):
+        bad = set(result.assignment.pairs) & set(result.conflicts)
+        own = len(set(result.assignment.pairs) & truth)
+        print(f"{name}: conflicted pairs assigned {len(bad)}; authors given their own paper {own}")
+    print(f"{'assignment':12} {'mean':>7} {'least':>7} {'seconds':>8}")
+    for name, result, seconds in (("plain", plain, took), ("fair", fair, took_fair)):
+        per = result.assignment.per_paper
+        print(f"{name:12} {per.mean():7.3f} {per.min():7.3f} {seconds:8.1f}")
+    print(f"{'greedy':12} {greedy.mean():7.3f} {greedy.min():7.3f}")
+    print(f"{'random':12} {randomly.mean():7.3f} {randomly.min():7.3f}")
+    print(
+        f"peak memory: {peak:.0f} MB; reviewers without papers in the store: "
+        f"{sum(not r.papers for r in reviewers)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
