@@ -105,7 +105,7 @@ def main() -> None:
             lexical = LexicalModel.for_store(store)
             source = registry.get("arxiv-jsonl")
             with subs_path.open("rb") as f:
-                subs, ids = submissions_of(source.parse(f, str(subs_path)))
+                subs, ids = submissions_of(source.parse(f, str(subs_path)), str(subs_path))
             reviewers = [Reviewer(n) for n in pool]
             started = time.perf_counter()
             plain = match(store, embedder, lexical, subs, ids, reviewers, 3, 6)

@@ -129,6 +129,11 @@ def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
         expect=1,
     )
     assert "Cannot assign: the reviewers can take" in refused.stderr
+    broken = folder / "broken.jsonl"
+    lines = (folder / "submissions.jsonl").read_text().splitlines(keepends=True)
+    broken.write_text("".join([*lines[:3], '{"id": "2601.00001", "title": \n', *lines[3:]]))
+    said = cli("assign", broken, "--reviewers", folder / "reviewers.csv", expect=1).stderr
+    assert "broken.jsonl:4" in said and "Traceback" not in said
 
 
 def test_the_assignment_is_the_best_total_and_fair_raises_the_worst_paper() -> None:

@@ -71,7 +71,7 @@ def assign(
     source = registry.get(fmt) if fmt else registry.detect(data[:65536], submissions.name)
     import io
 
-    papers, ids = submissions_of(source.parse(io.BytesIO(data), str(submissions)))
+    papers, ids = submissions_of(source.parse(io.BytesIO(data), str(submissions)), str(submissions))
     pool = read_reviewers(reviewers)
     lexical = LexicalModel.for_store(obj.store)
     result = match(

@@ -222,11 +222,17 @@ def _words(title: str | None) -> set[str]:
     return {w for w in (title or "").lower().split() if len(w) > 3}
 
 
-def submissions_of(items: Iterable[object]) -> tuple[list[Paper], list[str]]:
-    """Parsed records as papers (never stored), with the id each is known by."""
+def submissions_of(items: Iterable[object], name: str) -> tuple[list[Paper], list[str]]:
+    """Parsed records as papers (never stored), with the id each is known by; a file with a
+    bad record is refused whole, naming it, as an ingest would be."""
+    from paperfeed.errors import FileRejected, RecordError
     from paperfeed.ingest.merge import draft_from_record
     from paperfeed.models import Author, PaperRecord
 
+    items = list(items)
+    bad = [e for e in items if isinstance(e, RecordError)]
+    if bad:
+        raise FileRejected(name, bad)
     papers, ids = [], []
     for i, rec in enumerate(items):
         if not isinstance(rec, PaperRecord):
@@ -257,5 +263,5 @@ def submissions_of(items: Iterable[object]) -> tuple[list[Paper], list[str]]:
         )
         ids.append(sid)
     if not papers:
-        raise InputError("no submission found in the file")
+        raise InputError(f"{name}: no submission found in it")
     return papers, ids
