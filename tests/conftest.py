@@ -25,6 +25,8 @@ ATOM_FILE = FIXTURES / "arxiv_api_atom" / "arxiv.py" / "id_1605.08386_s0_m100_19
 RSS_FILE = FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml"
 ABS_FILE = FIXTURES / "arxiv_abs_files" / "abs_files" / "ftp" / "funct-an" / "papers" / "9301"
 ABS_FILE = ABS_FILE / "9301001.abs"
+#: An .abs file of arXiv's CS archive with its revision history.
+ABS_CS_FILE = FIXTURES / "arxiv_abs_files/abs_files/ftp/cs/papers/0011/0011004.abs"
 
 
 @pytest.fixture

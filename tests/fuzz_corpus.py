@@ -41,14 +41,7 @@ def real_files(shared: Path = SHARED) -> dict[str, bytes]:
             fixtures / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml"
         ).read_bytes(),
         "arxiv-abs": (
-            fixtures
-            / "arxiv_abs_files"
-            / "abs_files"
-            / "ftp"
-            / "cs"
-            / "papers"
-            / "0011"
-            / "0011004.abs"
+            fixtures / "arxiv_abs_files/abs_files/ftp/cs/papers/0011/0011004.abs"
         ).read_bytes(),
         "oai-pmh": oai.read_bytes(),
         "semantic-scholar": (fixtures / "semantic_scholar_api" / "Paper.json").read_bytes(),

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import CORPUS, FIXTURES, Replay, cli_json
+from conftest import ABS_CS_FILE, CORPUS, FIXTURES, Replay, cli_json
 from paperfeed import config
 from paperfeed.errors import FileRejected, SourceError
 from paperfeed.ingest import pipeline
@@ -202,16 +202,7 @@ def test_rss_listing_gives_listing_day_and_announce_type(store: Store):
 
 
 def test_abs_file_with_revisions(store: Store):
-    path = (
-        FIXTURES
-        / "arxiv_abs_files"
-        / "abs_files"
-        / "ftp"
-        / "cs"
-        / "papers"
-        / "0011"
-        / "0011004.abs"
-    )
+    path = ABS_CS_FILE
     pipeline.ingest_path(store, path)
     p = store.get_paper("cs/0011004")
     assert p.title == "Anonymous Oblivious Transfer"

@@ -73,19 +73,12 @@ def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
     folder = conference["folder"]
     cli("ingest", folder / "store.jsonl")
     cli("embed")
-    result = cli_json(
-        cli(
-            "assign",
-            folder / "submissions.jsonl",
-            "--reviewers",
-            folder / "reviewers.csv",
-            "--k",
-            "2",
-            "--max-load",
-            "4",
-            "--json",
-        )
-    )
+
+    def assign(*more: str, expect: int = 0):  # type: ignore[no-untyped-def]
+        reviewers = ("--reviewers", folder / "reviewers.csv")
+        return cli("assign", folder / "submissions.jsonl", *reviewers, *more, expect=expect)
+
+    result = cli_json(assign("--k", "2", "--max-load", "4", "--json"))
     edges = result["edges"]
     pairs = {(e["submission"], e["reviewer"]) for e in edges}
     assert len(pairs) == len(edges) == 2 * len(conference["submissions"])
@@ -100,34 +93,11 @@ def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
     assert any(w == "an author of it" for w in reasons.values())
     assert any(w.startswith("co-authored") for w in reasons.values())
     assert all(e["why"].startswith("wrote ") for e in edges)
-    fair = cli_json(
-        cli(
-            "assign",
-            folder / "submissions.jsonl",
-            "--reviewers",
-            folder / "reviewers.csv",
-            "--k",
-            "2",
-            "--max-load",
-            "4",
-            "--fair",
-            "--json",
-        )
-    )
+    fair = cli_json(assign("--k", "2", "--max-load", "4", "--fair", "--json"))
     assert not {(e["submission"], e["reviewer"]) for e in fair["edges"]} & conference["banned"]
     assert fair["summary"]["least_affinity"] >= result["summary"]["least_affinity"] - 1e-6
     assert fair["summary"]["mean_affinity"] <= result["summary"]["mean_affinity"] + 1e-6
-    refused = cli(
-        "assign",
-        folder / "submissions.jsonl",
-        "--reviewers",
-        folder / "reviewers.csv",
-        "--k",
-        "3",
-        "--max-load",
-        "1",
-        expect=1,
-    )
+    refused = assign("--k", "3", "--max-load", "1", expect=1)
     assert "Cannot assign: the reviewers can take" in refused.stderr
     broken = folder / "broken.jsonl"
     lines = (folder / "submissions.jsonl").read_text().splitlines(keepends=True)

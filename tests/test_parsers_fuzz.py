@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ABS_FILE, ATOM_FILE, CORPUS, FIXTURES, RSS_FILE, SEEDS
+from conftest import ABS_CS_FILE, ABS_FILE, ATOM_FILE, CORPUS, FIXTURES, RSS_FILE, SEEDS
 from paperfeed.errors import RecordError
 from paperfeed.ingest import registry
 from paperfeed.models import PaperRecord, ProfileOwner
@@ -31,16 +31,7 @@ SAMPLES = {
     "arxiv-rss": (FIXTURES / "arxiv_rss" / "rss_arxiv_org_atom_cs.AI_2025-08-20.xml").read_bytes()[
         :4000
     ],
-    "arxiv-abs": (
-        FIXTURES
-        / "arxiv_abs_files"
-        / "abs_files"
-        / "ftp"
-        / "cs"
-        / "papers"
-        / "0011"
-        / "0011004.abs"
-    ).read_bytes(),
+    "arxiv-abs": ABS_CS_FILE.read_bytes(),
     "oai-pmh": (FIXTURES / "oai_pmh" / "hepcrawl" / "sample_arxiv_record0.xml").read_bytes(),
     "semantic-scholar": (FIXTURES / "semantic_scholar_api" / "Paper.json").read_bytes(),
     "openalex": b'{"id": "https://openalex.org/W1", "title": "T", "authorships": [], "abstract_inverted_index": {"a": [0]}}',

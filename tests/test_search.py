@@ -218,6 +218,16 @@ def test_exact_index_agrees_with_brute_force() -> None:
     assert ids[0] not in [pid for pid, _ in index.search(q, 10, exclude=int(ids[0]))]
 
 
+def _recall(ann: VectorIndex, exact: VectorIndex, vectors: np.ndarray, rows: range) -> float:
+    """Mean recall@10 of ``ann`` against ``exact``, querying with the vectors of ``rows``."""
+    found = []
+    for i in rows:
+        q = exact.query_vector(vectors[i])
+        truth = {pid for pid, _ in exact.search(q, 10)}
+        found.append(len(truth & {pid for pid, _ in ann.search(q, 10)}) / 10)
+    return float(np.mean(found))
+
+
 def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
     vectors = _clustered(20_000)
     ids = np.arange(20_000, dtype=np.int64)
@@ -225,12 +235,7 @@ def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
     ann = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)
     exact = VectorIndex(ids, vectors, ann_threshold=10**9)
     assert ann.uses_ann and not exact.uses_ann and path.exists()
-    recall = []
-    for i in range(0, 20_000, 400):
-        q = exact.query_vector(vectors[i])
-        truth = {pid for pid, _ in exact.search(q, 10)}
-        recall.append(len(truth & {pid for pid, _ in ann.search(q, 10)}) / 10)
-    assert np.mean(recall) >= 0.95
+    assert _recall(ann, exact, vectors, range(0, 20_000, 400)) >= 0.95
     again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
     q = exact.query_vector(vectors[5])
     assert again.uses_ann and again.search(q, 10) == ann.search(q, 10)
@@ -376,11 +381,6 @@ def test_ann_index_takes_the_new_papers_in_without_a_rebuild(
     grown = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path)  # a day later
     assert added == [(19_000, 1_000)]  # only the new papers went in
     exact = VectorIndex(ids, vectors, ann_threshold=10**9)
-    recall = []
-    for i in range(19_000, 20_000, 50):
-        q = exact.query_vector(vectors[i])
-        truth = {pid for pid, _ in exact.search(q, 10)}
-        recall.append(len(truth & {pid for pid, _ in grown.search(q, 10)}) / 10)
-    assert np.mean(recall) >= 0.95
+    assert _recall(grown, exact, vectors, range(19_000, 20_000, 50)) >= 0.95
     again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
     assert again.uses_ann and len(added) == 1  # saved whole: loaded, nothing added

@@ -6,12 +6,15 @@ import email
 import email.policy
 import gzip
 import json
+import os
 import re
+import shutil
 import socket
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.handlers import Message
 
 from conftest import CORPUS, SEEDS
@@ -20,6 +23,25 @@ from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.store import open_store
+
+#: Debian's chromium, which the browser tests drive (a Playwright download fails here).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Where the browser tests keep their screenshots.
+ARTIFACTS = Path(
+    os.environ.get("PAPERFEED_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts")
+)
+
+
+def require_chromium() -> None:
+    """Skip a browser test module where chromium is missing; in CI, fail."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError("Debian's chromium is missing: `make install` installs it")
+        pytest.skip(
+            "Debian's chromium is not installed (make install does it)", allow_module_level=True
+        )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
 
 HOSTILE_ID = "2599.66666"
 HOSTILE = {

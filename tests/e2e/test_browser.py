@@ -9,9 +9,7 @@ unsubscribe from the digest). Screenshots of the pages are kept in ``test-artifa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -26,19 +24,18 @@ from paperfeed.embed.model import HashingEmbedder
 from paperfeed.recommend.service import Recommender
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
-from webapp import HOSTILE_ID, Inbox, bibtex_of, build_store, free_port
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(
-    os.environ.get("PAPERFEED_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
+from webapp import (
+    ARTIFACTS,
+    CHROMIUM,
+    HOSTILE_ID,
+    Inbox,
+    bibtex_of,
+    build_store,
+    free_port,
+    require_chromium,
 )
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is missing: `make install` installs it")
-    pytest.skip(
-        "Debian's chromium is not installed (make install does it)", allow_module_level=True
-    )
+require_chromium()
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
@@ -65,7 +62,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         context = browser.new_page(viewport={"width": 1200, "height": 1000})

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import os
-import shutil
 import threading
 import time
 from pathlib import Path
 
-import pytest
 import uvicorn
 
 from arxiv_days import days_after, listing, rows_by_day
@@ -21,16 +18,9 @@ from paperfeed import config
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
-from webapp import free_port
+from webapp import ARTIFACTS, CHROMIUM, free_port, require_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(
-    os.environ.get("PAPERFEED_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
-)
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is missing: `make install` installs it")
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
@@ -72,7 +62,6 @@ def test_the_server_shows_the_next_days_papers_once_its_sync_ran(
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
