@@ -78,7 +78,10 @@ def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
         reviewers = ("--reviewers", folder / "reviewers.csv")
         return cli("assign", folder / "submissions.jsonl", *reviewers, *more, expect=expect)
 
-    result = cli_json(assign("--k", "2", "--max-load", "4", "--json"))
+    edges_file = folder / "edges.jsonl"
+    result = cli_json(
+        assign("--k", "2", "--max-load", "4", "--json", "--openreview", str(edges_file))
+    )
     edges = result["edges"]
     pairs = {(e["submission"], e["reviewer"]) for e in edges}
     assert len(pairs) == len(edges) == 2 * len(conference["submissions"])
@@ -93,6 +96,9 @@ def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
     assert any(w == "an author of it" for w in reasons.values())
     assert any(w.startswith("co-authored") for w in reasons.values())
     assert all(e["why"].startswith("wrote ") for e in edges)
+    openreview = [json.loads(line) for line in edges_file.read_text().splitlines()]
+    assert {(e["head"], e["tail"]) for e in openreview} == pairs
+    assert {e["invitation"] for e in openreview} == {"Venue/-/Proposed_Assignment"}
     fair = cli_json(assign("--k", "2", "--max-load", "4", "--fair", "--json"))
     assert not {(e["submission"], e["reviewer"]) for e in fair["edges"]} & conference["banned"]
     assert fair["summary"]["least_affinity"] >= result["summary"]["least_affinity"] - 1e-6

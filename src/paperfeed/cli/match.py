@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,19 @@ from paperfeed.cli.context import Context, print_json
 @click.option(
     "--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write it as CSV."
 )
+@click.option(
+    "--openreview",
+    "openreview_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the assignment as OpenReview edges (JSON lines: head, tail, weight, label).",
+)
+@click.option(
+    "--invitation",
+    default="Venue/-/Proposed_Assignment",
+    show_default=True,
+    help="The edges' invitation, for --openreview.",
+)
 @click.pass_obj
 def assign(
     obj: Context,
@@ -56,6 +70,8 @@ def assign(
     conflict_years: int,
     as_json: bool,
     csv_path: Path | None,
+    openreview_path: Path | None,
+    invitation: str,
 ) -> None:
     """Assign each submission k reviewers by expertise, never a conflicted one.
 
@@ -91,6 +107,17 @@ def assign(
         }
         for (row, col), a in zip(result.assignment.pairs, result.assignment.affinity, strict=True)
     ]
+    if openreview_path is not None:
+        with openreview_path.open("w") as out:
+            for e in edges:
+                edge = {
+                    "invitation": invitation,
+                    "head": e["submission"],
+                    "tail": e["reviewer"],
+                    "weight": e["affinity"],
+                    "label": "paperfeed",
+                }
+                out.write(json.dumps(edge) + "\n")
     if csv_path is not None:
         with csv_path.open("w", newline="") as out:
             writer = csv.DictWriter(out, fieldnames=list(edges[0]) if edges else ["submission"])
