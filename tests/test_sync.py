@@ -413,7 +413,7 @@ def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_r
         assert len(asked) == 1
 
 
-def test_a_paper_announced_again_as_a_replacement_stays_on_its_first_day(
+def test_a_replaced_or_withdrawn_version_updates_the_paper_and_keeps_its_first_day(
     replay: Replay, tmp_path: Path
 ) -> None:
     from arxiv_days import days_after, listing, rows_by_day
@@ -427,11 +427,15 @@ def test_a_paper_announced_again_as_a_replacement_stays_on_its_first_day(
     settings = _settings(replay, tmp_path, sync_categories="cs", sync_oai_set="")
     with open_store(settings["db"]) as store:
         assert Sync(store, settings, _fetcher(settings, []), today=first).run(("announce",))["ok"]
-        again = listing([replaced], second).replace(b"Type: new", b"Type: replace")
+        withdrawn = dict(replaced, summary="This paper has been withdrawn by the authors.")
+        again = listing([withdrawn], second).replace(b"Type: new", b"Type: replace")
         again = again.replace(b"<arxiv:announce_type>new<", b"<arxiv:announce_type>replace<")
+        again = again.replace(f"{replaced['id']}v1".encode(), f"{replaced['id']}v2".encode())
         today["feed"] = (
             listing(rows[second], second)[: -len(b"</feed>\n")] + again[again.index(b"<entry>") :]
         )
         assert Sync(store, settings, _fetcher(settings, []), today=second).run(("announce",))["ok"]
-        assert store.get_paper(replaced["id"]).listed == first
+        paper = store.get_paper(replaced["id"])
+        assert paper.listed == first  # not new again
+        assert (paper.arxiv_version, paper.abstract) == (2, withdrawn["summary"])  # updated
         assert dict(store.listing_days(2)) == {first: len(rows[first]), second: len(rows[second])}
