@@ -35,7 +35,7 @@ from paperfeed.embed.model import content_hash, default_cache_dir, paper_text
 from paperfeed.evaluate.daily_feed import embed_cached
 from paperfeed.ingest import registry
 from paperfeed.ingest.pipeline import ingest_path
-from paperfeed.match.venue import Reviewer, affinity, conflicts_of, match, submissions_of
+from paperfeed.match.venue import Conflicts, Reviewer, affinity, match, submissions_of
 from paperfeed.normalize import name_key
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.store import open_store
@@ -114,8 +114,9 @@ def main() -> None:
             fair = match(store, embedder, lexical, subs, ids, reviewers, 3, 6, fair=True)
             took_fair = time.perf_counter() - started
             scores = affinity(store, embedder, lexical, reviewers, subs).tolil()
+            known = Conflicts(subs, ids)
             for col, r in enumerate(reviewers):
-                for row in conflicts_of(r, subs, ids, 3, date.today()):
+                for row in known.of(r, 3, date.today()):
                     scores[row, col] = 0
             allowed = scores.tocsr()
             allowed.eliminate_zeros()

@@ -101,38 +101,53 @@ def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
     return [s.key for s in best.papers]
 
 
-def conflicts_of(
-    reviewer: Reviewer, submissions: list[Paper], ids: list[str], years: int, today: date
-) -> dict[int, str]:
-    """Submission rows the reviewer may not review, each with its reason."""
-    own = name_key(reviewer.name)
-    since = f"{today.year - years:04d}-{today.month:02d}-{today.day:02d}"
-    coauthors: dict[str, Paper] = {}
-    orgs = {org_key(reviewer.institution)} if reviewer.institution else set()
-    for p in reviewer.papers:
-        day = p.published or p.listed or ""
-        if day >= since:
+class Conflicts:
+    """Who may not review what: submissions indexed by their authors' name keys and
+    institutions once, so each reviewer is checked against the few submissions their own
+    name, co-authors and institutions reach, not against every submission."""
+
+    def __init__(self, submissions: list[Paper], ids: list[str]) -> None:
+        self.submissions, self.row_of = submissions, {sid: r for r, sid in enumerate(ids)}
+        self.by_author: dict[str, list[int]] = {}
+        self.by_org: dict[str, list[int]] = {}
+        for row, sub in enumerate(submissions):
+            for a in sub.authors:
+                self.by_author.setdefault(name_key(a.name), []).append(row)
+                for f in a.affiliations:
+                    if key := org_key(f):
+                        self.by_org.setdefault(key, []).append(row)
+
+    def of(self, reviewer: Reviewer, years: int, today: date) -> dict[int, str]:
+        """Submission rows ``reviewer`` may not review, each with its reason (declared, an
+        author of it, co-authorship within ``years``, the same institution)."""
+        own = name_key(reviewer.name)
+        since = f"{today.year - years:04d}-{today.month:02d}-{today.day:02d}"
+        found: dict[int, str] = {}
+        orgs = {org_key(reviewer.institution)} if reviewer.institution else set()
+        coauthors: dict[str, tuple[Paper, str]] = {}
+        for p in reviewer.papers:
+            if (p.published or p.listed or "") < since:
+                continue
             for a in p.authors:
-                if name_key(a.name) != own:
-                    coauthors.setdefault(name_key(a.name), p)
-                else:
+                key = name_key(a.name)
+                if key == own:
                     orgs.update(org_key(f) for f in a.affiliations)
-    orgs.discard("")
-    found: dict[int, str] = {}
-    for row, (sub, sid) in enumerate(zip(submissions, ids, strict=True)):
-        keys = {name_key(a.name): a for a in sub.authors}
-        if sid in reviewer.conflicts:
-            found[row] = "declared by the reviewer"
-        elif own in keys:
-            found[row] = "an author of it"
-        elif shared := keys.keys() & coauthors.keys():
-            key = min(shared)
-            p = coauthors[key]
+                else:
+                    coauthors.setdefault(key, (p, a.name))
+        for key in sorted(orgs - {""}):
+            for row in self.by_org.get(key, []):
+                found.setdefault(row, f"same institution ({key})")
+        for key in sorted(coauthors, reverse=True):  # the first name in order wins, as below
+            p, name = coauthors[key]
             year = (p.published or p.listed or "")[:4]
-            found[row] = f"co-authored {p.title!r} ({year}) with {keys[key].name}"
-        elif orgs and (same := {org_key(f) for a in sub.authors for f in a.affiliations} & orgs):
-            found[row] = f"same institution ({min(same)})"
-    return found
+            for row in self.by_author.get(key, []):
+                found[row] = f"co-authored {p.title!r} ({year}) with {name}"
+        for row in self.by_author.get(own, []):
+            found[row] = "an author of it"
+        for sid in reviewer.conflicts:
+            if sid in self.row_of:
+                found[self.row_of[sid]] = "declared by the reviewer"
+        return found
 
 
 def affinity(
@@ -185,8 +200,9 @@ def match(
         r.papers = r.papers or expertise_of(store, r)
     scores = affinity(store, embedder, lexical, reviewers, submissions, candidates).tolil()
     conflicts: dict[tuple[int, int], str] = {}
+    known = Conflicts(submissions, ids)
     for col, r in enumerate(reviewers):
-        for row, why in conflicts_of(r, submissions, ids, years, today).items():
+        for row, why in known.of(r, years, today).items():
             conflicts[(row, col)] = why
             scores[row, col] = 0
         for row, sid in enumerate(ids):
