@@ -3,11 +3,11 @@
 The store holds the corpus's papers listed in ``--since``..``--until`` (embedded with the
 bundled model; vectors cached in ~/.cache/paperfeed between runs). Submissions: ``--papers``
 papers listed after ``--until`` (seeded sample). The pool: ``--reviewers`` authors with at
-least 5 papers in the store. Each is matched with k = 3, at most 6 papers a reviewer, by
-``paperfeed.match.venue.match`` (plain and fair), beside two baselines on the same allowed
-pairs: greedy (papers in turn take their best reviewers with load left) and random (random
-allowed reviewers with load left). Printed: conflicts found and conflicted pairs assigned,
-mean and least per-paper affinity, time and peak memory.
+least ``--min-papers`` (5) papers in the store. Each is matched with k = 3, at most 6
+papers a reviewer, by ``paperfeed.match.venue.match`` (plain and fair), beside two baselines
+on the same allowed pairs: greedy (papers in turn take their best reviewers with load left)
+and random (random allowed reviewers with load left). Printed: conflicts found and conflicted
+pairs assigned, mean and least per-paper affinity, time and peak memory.
 
     python bench/bench_match.py --corpus ../shared/data/arxiv-cs-daily/papers.jsonl.gz
 """
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--until", default="2025-12-31")
     parser.add_argument("--papers", type=int, default=300)
     parser.add_argument("--reviewers", type=int, default=800)
+    parser.add_argument("--min-papers", type=int, default=5, help="of a reviewer in the store")
     args = parser.parse_args()
     rng = random.Random(21)
     window, later = [], []
@@ -84,7 +85,9 @@ def main() -> None:
                 later.append(row)
     submissions_rows = rng.sample(later, args.papers)
     counts = Counter(name_key(a) for r in window for a in _authors(r))
-    names = sorted({a for r in window for a in _authors(r) if counts[name_key(a)] >= 5})
+    names = sorted(
+        {a for r in window for a in _authors(r) if counts[name_key(a)] >= args.min_papers}
+    )
     pool = rng.sample(names, min(args.reviewers, len(names)))
     with tempfile.TemporaryDirectory() as tmp:
         settings = config.load(db=str(Path(tmp) / "match.db"))
@@ -131,7 +134,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"store: {len(window):,} papers ({args.since}..{args.until}); {len(subs)} submissions "
-        f"after it; {len(pool)} reviewers with >= 5 papers; k = 3, at most 6 a reviewer"
+        f"after it; {len(pool)} reviewers with >= {args.min_papers} papers; k = 3, at most 6 "
+        "a reviewer"
     )
     print(
         f"conflicts found: {len(plain.conflicts)} (reviewers who wrote a submission: {len(truth)})"
