@@ -26,6 +26,7 @@ from paperfeed.normalize import name_key, org_key
 from paperfeed.recommend.authors import author_identities
 from paperfeed.recommend.feed import vectors_of
 from paperfeed.recommend.lexical import LexicalModel
+from paperfeed.recommend.sparse import Rows
 from paperfeed.store import Store
 
 #: Candidates kept per paper: the rest of the affinity matrix is never held.
@@ -161,6 +162,7 @@ def affinity(
     """Submissions x reviewers, the ``candidates`` best reviewers of each submission by the
     expertise scorer (the one ``eval reviewer-gold`` measures)."""
     subs = lexical.papers(submissions, vectors_of(store, embedder, submissions))
+    subs.terms = Rows(subs.terms)  # cut to the submissions' terms once, for every reviewer
     n = len(submissions)
     keep = min(candidates, len(reviewers))
     best = np.full((n, keep), -np.inf, dtype=np.float32)

@@ -57,7 +57,10 @@ class Rows:
 
 def cosines(candidates: Any, profile: Any) -> np.ndarray:
     """``candidates @ profile.T`` as a dense array (rows are unit length: cosines). Sparse
-    rows over ~1M terms are cut to the candidates' terms first (:class:`Rows`)."""
+    rows over ~1M terms are cut to the candidates' terms first (:class:`Rows`); candidates
+    already cut (a :class:`Rows`, for many products) are used as they are."""
+    if isinstance(candidates, Rows):
+        return candidates.dot(profile)
     if not sparse.issparse(candidates):
         return np.asarray(candidates @ profile.T)
     return Rows(candidates).dot(profile)
