@@ -25,7 +25,7 @@ from paperfeed.recommend.authors import (
 )
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
-from webapp import corpus_rows, csrf_of
+from webapp import corpus_rows, csrf_of, sign_up
 
 SHARED_NAME = "Alex Homonym"
 
@@ -162,16 +162,7 @@ def test_this_is_me_on_the_author_page(homonyms: Any) -> None:
     db, truth = homonyms
     settings = config.load(env={}, db=db, embedder="hashing", secret_key="k")
     with TestClient(create_app(settings), follow_redirects=True) as client:
-        page = client.get("/signup")
-        client.post(
-            "/signup",
-            data={
-                "name": "alex",
-                "email": "alex@example.org",
-                "password": "p" * 10,
-                "csrf": csrf_of(page.text),
-            },
-        )
+        sign_up(client, "alex", "p" * 10)
         author = client.get(f"/author/{SHARED_NAME}")
         assert "people sign “Alex Homonym”" in author.text
         made = client.post(

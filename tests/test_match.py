@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,56 @@ def test_the_assignment_is_the_best_total_and_fair_raises_the_worst_paper() -> N
     assert raised.per_paper.min() >= unfair.per_paper.min()
     blocked = assign(sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])), 1, np.array([1, 1]))
     assert blocked.pairs == [] and "paper 1 has 0 allowed reviewers" in blocked.problems[0]
+
+
+def test_the_api_assigns_for_a_signed_in_chair_and_refuses_bad_input_with_a_reason(
+    conference, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from paperfeed import config
+    from paperfeed.embed.index import embed_store
+    from paperfeed.embed.model import HashingEmbedder
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.store import open_store
+    from paperfeed.web.app import create_app
+    from webapp import csrf_of, sign_up
+
+    folder = conference["folder"]
+    settings = config.load(
+        {}, db=str(tmp_path / "chair.db"), embedder="hashing", secret_key="test-secret"
+    )
+    with open_store(settings["db"]) as store:
+        ingest_path(store, folder / "store.jsonl")
+        embed_store(store, HashingEmbedder())
+    files = {
+        "submissions": ("subs.jsonl", (folder / "submissions.jsonl").read_bytes()),
+        "reviewers": ("pc.csv", (folder / "reviewers.csv").read_bytes()),
+    }
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/api/assign", files=files).status_code == 403  # signed out
+        sign_up(client, "chair", "a long phrase")
+        token = csrf_of(client.get("/library").text)
+        assert client.post("/api/assign", files=files).status_code == 403  # no CSRF header
+        answer = client.post(
+            "/api/assign",
+            files=files,
+            data={"k": "2", "max_load": "4"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert answer.status_code == 200, answer.text
+        pairs = {(e["submission"], e["reviewer"]) for e in answer.json()["edges"]}
+        assert len(pairs) == 2 * len(conference["submissions"])
+        assert not pairs & conference["banned"]
+        head = b"".join((folder / "submissions.jsonl").read_bytes().splitlines(keepends=True)[:2])
+        broken = {**files, "submissions": ("subs.jsonl", head + b'{"id": "2601.1", "title": \n')}
+        refused = client.post("/api/assign", files=broken, headers={"X-CSRF-Token": token})
+        assert refused.status_code == 400 and "subs.jsonl:3" in refused.text
+        assert str(tmp_path) not in refused.text
+        blocked = client.post(
+            "/api/assign",
+            files=files,
+            data={"k": "3", "max_load": "1"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert blocked.status_code == 400 and "cannot assign" in blocked.text

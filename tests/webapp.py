@@ -87,6 +87,13 @@ def build_store(folder: Path, n: int = 1500) -> tuple[dict[str, Any], list[dict[
     return settings, rows
 
 
+def sign_up(client: Any, name: str, password: str = "correct horse") -> Any:
+    """Sign ``name`` up through the form (``client``: a TestClient); the answer."""
+    page = client.get("/signup")
+    data = {"name": name, "email": f"{name}@example.org", "password": password}
+    return client.post("/signup", data={**data, "csrf": csrf_of(page.text)})
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "no CSRF field in the page"

@@ -78,35 +78,21 @@ def assign(
     Submissions (any format paperfeed reads) are not stored; reviewers' expertise is their
     papers in the store. Exits 1 with the papers and reviewers that block it when no
     assignment exists."""
-    from paperfeed.ingest import registry
-    from paperfeed.match.venue import match, read_reviewers, submissions_of
+    from paperfeed.match.venue import match, read_reviewers, read_submissions
     from paperfeed.recommend.lexical import LexicalModel
 
-    with submissions.open("rb") as f:
-        data = f.read()
-    source = registry.get(fmt) if fmt else registry.detect(data[:65536], submissions.name)
-    import io
-
-    papers, ids = submissions_of(source.parse(io.BytesIO(data), str(submissions)), str(submissions))
+    papers, ids = read_submissions(submissions.read_bytes(), str(submissions), fmt)
     pool = read_reviewers(reviewers)
     lexical = LexicalModel.for_store(obj.store)
     result = match(
         obj.store, obj.embedder, lexical, papers, ids, pool, k, max_load, fair, conflict_years
     )
-    if result.assignment.problems:
-        for problem in result.assignment.problems:
-            click.echo(f"Cannot assign: {problem}", err=True)
+    found = result.to_dict()
+    for problem in found["problems"]:
+        click.echo(f"Cannot assign: {problem}", err=True)
+    if found["problems"]:
         sys.exit(1)
-    edges = [
-        {
-            "submission": ids[row],
-            "title": papers[row].title,
-            "reviewer": pool[col].name,
-            "affinity": round(float(a), 4),
-            "why": result.reasons[(row, col)],
-        }
-        for (row, col), a in zip(result.assignment.pairs, result.assignment.affinity, strict=True)
-    ]
+    edges, summary = found["edges"], found["summary"]
     if openreview_path is not None:
         with openreview_path.open("w") as out:
             for e in edges:
@@ -123,35 +109,18 @@ def assign(
             writer = csv.DictWriter(out, fieldnames=list(edges[0]) if edges else ["submission"])
             writer.writeheader()
             writer.writerows(edges)
-    without = [r.name for r in pool if not r.papers]
-    summary = {
-        "submissions": len(papers),
-        "reviewers": len(pool),
-        "without_papers": without,
-        "conflicts": len(result.conflicts),
-        "mean_affinity": float(result.assignment.per_paper.mean()) if len(papers) else 0.0,
-        "least_affinity": float(result.assignment.per_paper.min()) if len(papers) else 0.0,
-    }
     if as_json:
-        print_json(
-            {
-                "summary": summary,
-                "edges": edges,
-                "conflicts": [
-                    {"submission": ids[row], "reviewer": pool[col].name, "why": why}
-                    for (row, col), why in sorted(result.conflicts.items())
-                ],
-            }
-        )
+        print_json({k: v for k, v in found.items() if k != "problems"})
         return
     for e in edges:
         click.echo(
             f"{e['submission']!s:14} {e['reviewer']!s:28.28} {e['affinity']:7.3f}  {e['why']!s:.80}"
         )
     click.echo(
-        f"{len(papers)} submissions, {len(pool)} reviewers ({len(without)} "
-        f"without papers in the store), {len(result.conflicts)} conflicts left out; mean "
-        f"affinity a paper {summary['mean_affinity']:.2f}, least {summary['least_affinity']:.2f}"
+        f"{summary['submissions']} submissions, {summary['reviewers']} reviewers "
+        f"({len(summary['without_papers'])} without papers in the store), "
+        f"{summary['conflicts']} conflicts left out; mean affinity a paper "
+        f"{summary['mean_affinity']:.2f}, least {summary['least_affinity']:.2f}"
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -53,16 +54,60 @@ class Matching:
     conflicts: dict[tuple[int, int], str]  # (submission row, reviewer row) -> why
     assignment: Assignment
     reasons: dict[tuple[int, int], str]  # an assigned pair's closest paper of the reviewer
+    ids: list[str]  # each submission's id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The assignment as edges, the conflicts left out, a summary, and why it could
+        not be made (``problems``), for the CLI's JSON and the API."""
+        per = self.assignment.per_paper
+        return {
+            "summary": {
+                "submissions": len(self.submissions),
+                "reviewers": len(self.reviewers),
+                "without_papers": [r.name for r in self.reviewers if not r.papers],
+                "conflicts": len(self.conflicts),
+                "mean_affinity": float(per.mean()) if len(per) else 0.0,
+                "least_affinity": float(per.min()) if len(per) else 0.0,
+            },
+            "edges": [
+                {
+                    "submission": self.ids[row],
+                    "title": self.submissions[row].title,
+                    "reviewer": self.reviewers[col].name,
+                    "affinity": round(float(a), 4),
+                    "why": self.reasons[(row, col)],
+                }
+                for (row, col), a in zip(
+                    self.assignment.pairs, self.assignment.affinity, strict=True
+                )
+            ],
+            "conflicts": [
+                {"submission": self.ids[row], "reviewer": self.reviewers[col].name, "why": why}
+                for (row, col), why in sorted(self.conflicts.items())
+            ],
+            "problems": self.assignment.problems,
+        }
 
 
 def read_reviewers(path: Path) -> list[Reviewer]:
     """A CSV with a ``name`` column and optional ``email``, ``institution``, ``max_load``,
     ``conflicts`` and ``bids`` (``ID:VALUE``), lists separated by ``;``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        return reviewers_from(path.read_bytes(), str(path))
+    except OSError as e:
         raise InputError(f"{path}: cannot read it ({e})") from e
-    rows = list(csv.DictReader(io.StringIO(text)))
+
+
+def reviewers_from(data: bytes, path: str) -> list[Reviewer]:
+    """:func:`read_reviewers` of a file's bytes, named ``path`` in errors."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e})") from e
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise InputError(f"{path}: not readable as CSV ({e})") from e
     if not rows or "name" not in rows[0]:
         raise InputError(f"{path}: a CSV with a 'name' column is needed (one reviewer a row)")
     out = []
@@ -214,9 +259,8 @@ def match(
     allowed.eliminate_zeros()
     load = np.array([r.max_load or max_load for r in reviewers])
     result = assign(allowed, k, load, fair)
-    return Matching(
-        submissions, reviewers, conflicts, result, _reasons(result, reviewers, submissions)
-    )
+    reasons = _reasons(result, reviewers, submissions)
+    return Matching(submissions, reviewers, conflicts, result, reasons, ids)
 
 
 def _reasons(
@@ -238,6 +282,17 @@ def _reasons(
 
 def _words(title: str | None) -> set[str]:
     return {w for w in (title or "").lower().split() if len(w) > 3}
+
+
+def read_submissions(
+    data: bytes, name: str, fmt: str | None = None
+) -> tuple[list[Paper], list[str]]:
+    """A submissions file's papers and ids: any format paperfeed reads (detected unless
+    ``fmt``), refused whole, naming the record, if any record is bad."""
+    from paperfeed.ingest import registry
+
+    source = registry.get(fmt) if fmt else registry.detect(data[:65536], name)
+    return submissions_of(source.parse(io.BytesIO(data), name), name)
 
 
 def submissions_of(items: Iterable[object], name: str) -> tuple[list[Paper], list[str]]:

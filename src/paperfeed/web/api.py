@@ -6,16 +6,17 @@ a session cookie and the session's CSRF secret in the ``X-CSRF-Token`` header.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from paperfeed.errors import Forbidden, InputError
-from paperfeed.models import SearchFilters
+from paperfeed.models import SearchFilters, User
 from paperfeed.recommend.trending import trending
 from paperfeed.search.engine import Mode
 from paperfeed.signing import tokens_match
@@ -135,6 +136,17 @@ def teach(request: Request, profile: str, k: int = Query(3, ge=1, le=20)) -> Any
     return [r.to_dict() for r in services.recommender.to_rate(chosen.name, k)]
 
 
+def _signed_in(request: Request, x_csrf_token: str | None) -> User:
+    """The signed-in user of a write through the API, which must carry the session's CSRF
+    token in its ``X-CSRF-Token`` header."""
+    session = services_of(request).user_of(request)
+    if session is None:
+        raise Forbidden("sign in first")
+    if not tokens_match(session[1], x_csrf_token):
+        raise Forbidden("missing or wrong X-CSRF-Token header")
+    return session[0]
+
+
 @router.post("/rate")
 def rate_paper(
     request: Request,
@@ -143,12 +155,8 @@ def rate_paper(
 ) -> dict[str, Any]:
     """Rate a paper for one of your profiles; the next feed reflects it."""
     services = services_of(request)
-    session = services.user_of(request)
-    if session is None:
-        raise Forbidden("sign in first")
-    if not tokens_match(session[1], x_csrf_token):
-        raise Forbidden("missing or wrong X-CSRF-Token header")
-    p = rate(services, session[0], rating.profile, rating.paper, rating.signal)
+    user = _signed_in(request, x_csrf_token)
+    p = rate(services, user, rating.profile, rating.paper, rating.signal)
     return {"profile": rating.profile, "paper": p.ref, "signal": rating.signal}
 
 
@@ -243,3 +251,63 @@ def topics(request: Request, day: str | None = None) -> dict[str, Any]:
         raise InputError("the topic map needs embeddings: they are still being computed")
     _, filters = window(day, "month", None, services)
     return topic_map(services.store, services.embedder.name, filters).to_dict()
+
+
+#: The most a submissions or reviewers file sent to ``/api/assign`` may hold.
+MAX_MATCH_UPLOAD = 50 * 2**20
+
+
+async def _upload(file: UploadFile, what: str) -> tuple[bytes, str]:
+    """An uploaded file's bytes and a name for errors (its own, never a server path)."""
+    data = await file.read(MAX_MATCH_UPLOAD + 1)
+    name = Path(file.filename or "").name
+    if name in ("", ".", "..") or not name.isprintable():
+        name = what
+    if len(data) > MAX_MATCH_UPLOAD:
+        raise InputError(f"{name}: over {MAX_MATCH_UPLOAD // 2**20} MB")
+    return data, name
+
+
+@router.post("/assign")
+async def assign_reviewers(
+    request: Request,
+    submissions: Annotated[UploadFile, File(description="Any format paperfeed reads")],
+    reviewers: Annotated[UploadFile, File(description="CSV: name, email, institution, ...")],
+    k: Annotated[int, Form(ge=1, le=20)] = 3,
+    max_load: Annotated[int, Form(ge=1, le=1000)] = 6,
+    fair: Annotated[bool, Form()] = False,
+    conflict_years: Annotated[int, Form(ge=0, le=50)] = 3,
+    x_csrf_token: str | None = Header(None),
+) -> dict[str, Any]:
+    """Reviewers for a conference's submissions by expertise, never a conflicted one
+    (``paperfeed assign``): the edges, the conflicts left out with their reasons, a summary.
+    The submissions are read, not stored. 400 says which papers or capacity block it."""
+    from paperfeed.match.venue import match, read_submissions, reviewers_from
+
+    services = services_of(request)
+    _signed_in(request, x_csrf_token)
+    papers, ids = read_submissions(*await _upload(submissions, "submissions"))
+    pool = reviewers_from(*await _upload(reviewers, "reviewers"))
+    services.ranking_ready()  # 503 while the ranking's vocabulary (its rare terms) is fitted
+    recommender = services.recommender
+    await run_in_threadpool(recommender.warm)
+    lexical = recommender.lexical
+    if lexical is None:  # warm() fits it or fails with a reason
+        raise InputError("the ranking's vocabulary is not ready")
+    result = await run_in_threadpool(
+        match,
+        services.store,
+        services.embedder,
+        lexical,
+        papers,
+        ids,
+        pool,
+        k,
+        max_load,
+        fair,
+        conflict_years,
+    )
+    found = result.to_dict()
+    if found["problems"]:
+        raise InputError("cannot assign: " + "; ".join(found["problems"]))
+    return {key: value for key, value in found.items() if key != "problems"}
