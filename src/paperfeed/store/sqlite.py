@@ -66,7 +66,7 @@ class SQLiteStore(Store):
             self.sidecar("staging.lock"),
             self._papers_changed,
         )
-        self._staging.undo_dead_runs(wait=False)  # a long write killed: take it back
+        self._staging.undo_dead_runs_if_idle()  # a long write killed: take it back
 
     # -- connections ---------------------------------------------------------------------
 

@@ -114,12 +114,13 @@ def pending_runs(db: sqlite3.Connection) -> list[int]:
     return [r[0] for r in db.execute("SELECT id FROM staged_runs ORDER BY id")]
 
 
-def undo(db: sqlite3.Connection, run: int, lock: threading.Lock) -> None:
-    """Play ``run``'s log backwards, a batch per transaction, and forget the run. Each batch
-    deletes the statements it played, so an undo that is itself killed goes on next time."""
+def undo(db: sqlite3.Connection, run: int, lock: threading.Lock, begin: Callable[[], None]) -> None:
+    """Play ``run``'s log backwards, a batch per transaction (each opened by ``begin``), and
+    forget the run. Each batch deletes the statements it played, so an undo that is itself
+    killed goes on next time."""
     while True:
         with lock:
-            db.execute("BEGIN IMMEDIATE")
+            begin()
             try:
                 rows = db.execute(
                     "SELECT seq, statement FROM staged_undo WHERE run = ? "
@@ -294,40 +295,37 @@ class Stager:
         self.lock_path, self.changed = lock_path, changed
         self.local = threading.Lock()
 
-    def undo_dead_runs(self, wait: bool = True) -> None:
-        """Undo what runs killed mid-way wrote. Unless ``wait``, only if no run is under
-        way (the caller holds the run lock otherwise)."""
+    def begin(self) -> None:
+        begin_immediate(self.db, self.location, True)
+
+    def undo_dead_runs_if_idle(self) -> None:
+        """Undo what runs killed mid-way wrote, unless a run is under way (at open)."""
         if not pending_runs(self.db):
             return
-        if not wait:
-            lock = RunLock(self.lock_path, self.local)
-            if not lock.acquire(blocking=False):
-                return
+        lock = RunLock(self.lock_path, self.local)
+        if lock.acquire(blocking=False):
             try:
                 self.undo_dead_runs()
             finally:
                 lock.release()
-            return
+
+    def undo_dead_runs(self) -> None:
+        """Undo what runs killed mid-way wrote (the caller holds the run lock)."""
         for run in pending_runs(self.db):
-            undo(self.db, run, self.write_lock)
+            undo(self.db, run, self.write_lock, self.begin)
             self.changed()
 
     @contextmanager
     def run(self, label: str, on_wait: Callable[[str], None] | None) -> Iterator[Staged]:
         with waiting(RunLock(self.lock_path, self.local), on_wait):
             self.undo_dead_runs()
-            run = Run(
-                self.db,
-                self.write_lock,
-                lambda: begin_immediate(self.db, self.location, True),
-                label,
-            )
+            run = Run(self.db, self.write_lock, self.begin, label)
             try:
                 yield SQLiteStaged(self.db, run, self.changed)
             except BaseException:
                 run.rollback()
                 if run.id:
-                    undo(self.db, run.id, self.write_lock)
+                    undo(self.db, run.id, self.write_lock, self.begin)
                     self.changed()
                 raise
             if run.id:
