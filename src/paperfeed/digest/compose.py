@@ -58,7 +58,9 @@ def rate_message(profile_id: int, signal: str, ref: str) -> str:
 
 def links(settings: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Signed one-click links for a profile: unsubscribe, and feedback per paper and signal."""
-    base = str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    # the configured address, else where ``serve`` listens (its scheduler sends them)
+    base = settings.get("base_url") or settings.get("listen_url") or DEFAULT_BASE_URL
+    base = str(base).rstrip("/")
     key = settings["secret_key"]
     unsubscribe = sign(key, unsubscribe_message(profile.id))
     return {

@@ -263,12 +263,8 @@ class Sync:
     def _send(self) -> Any:
         from paperfeed.digest import send_digests
 
-        settings = dict(
-            self.settings,
-            base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
-        )
         reports = send_digests(
-            self.store, self.recommender, settings, send=self.send, workers=self.workers
+            self.store, self.recommender, self.settings, send=self.send, workers=self.workers
         )
         counts: dict[str, int] = {}
         for r in reports:

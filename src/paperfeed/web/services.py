@@ -188,21 +188,16 @@ class Services:
         def loop() -> None:
             while not self.stopping.wait(0 if self._first_check else every):
                 self._first_check = False
-                # digests link to the configured address, else to where serve listens
-                settings = dict(
-                    self.settings,
-                    base_url=self.settings.get("base_url") or self.settings.get("listen_url"),
-                )
                 try:
                     if sync:
-                        if due(self.store, settings):
-                            Sync(self.store, settings, recommender=self.recommender).run(steps)
+                        if due(self.store, self.settings):
+                            Sync(self.store, self.settings, recommender=self.recommender).run(steps)
                             self.searcher.reload(build_ann=True)  # the new papers' vectors
                             self.status.synced = summary(self.store)
                         continue
                     if datetime.now(UTC).hour < int(self.settings["digest_hour"]):
                         continue
-                    for report in send_digests(self.store, self.recommender, settings):
+                    for report in send_digests(self.store, self.recommender, self.settings):
                         if report.status in ("sent", "failed"):
                             log.info("digest %s", report.to_dict())
                 except SyncBusy as e:
