@@ -248,13 +248,17 @@ def match(
     scores = affinity(store, embedder, lexical, reviewers, submissions, candidates).tolil()
     conflicts: dict[tuple[int, int], str] = {}
     known = Conflicts(submissions, ids)
+    rows_of: dict[str, list[int]] = {}
+    for row, sid in enumerate(ids):
+        rows_of.setdefault(sid, []).append(row)
     for col, r in enumerate(reviewers):
         for row, why in known.of(r, years, today).items():
             conflicts[(row, col)] = why
             scores[row, col] = 0
-        for row, sid in enumerate(ids):
-            if sid in r.bids and (row, col) not in conflicts and scores[row, col] != 0:
-                scores[row, col] = scores[row, col] + BID_WEIGHT * r.bids[sid]
+        for sid, bid in r.bids.items():  # the reviewer's bids, not every submission
+            for row in rows_of.get(sid, []):
+                if (row, col) not in conflicts and scores[row, col] != 0:
+                    scores[row, col] = scores[row, col] + BID_WEIGHT * bid
     allowed = scores.tocsr()
     allowed.eliminate_zeros()
     load = np.array([r.max_load or max_load for r in reviewers])
