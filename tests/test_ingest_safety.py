@@ -279,9 +279,9 @@ def test_a_second_writer_waits_for_the_first_saying_so(
     import threading
 
     from paperfeed.store import sqlite as store_sqlite
-    from paperfeed.store import sqlite_rows
+    from paperfeed.store import sqlite_connect
 
-    monkeypatch.setattr(sqlite_rows, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(sqlite_connect, "BUSY_TIMEOUT_MS", 300)
     monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 300)
     cli("stats")  # the store exists, migrated
     holder = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)

@@ -187,12 +187,16 @@ def test_a_fitted_model_is_kept_for_the_next_process(
 def test_a_writer_that_may_not_wait_fails_at_once_when_another_write_is_under_way(
     store: Store,
 ) -> None:
+    with store.writer() as w:
+        w.ensure_profile("held", "reader")
     other = open_store(store.location)
     try:
-        with other.writer():  # another process's transaction
+        with other.writer() as w:  # another process's transaction, holding the profile's row
+            w.subscribe(store.profile("held").id, "held@example.org")
             started = time.perf_counter()
-            with pytest.raises(StoreBusy), store.writer(wait=False):
-                pass
+            with pytest.raises(StoreBusy), store.writer(wait=False) as mine:
+                # SQLite waits for the whole file; Postgres for the rows another holds
+                mine.subscribe(store.profile("held").id, "mine@example.org")
             assert time.perf_counter() - started < 5
         with store.writer(wait=False) as w:  # free again; and the busy timeout is back
             w.ensure_profile("after", "reader")

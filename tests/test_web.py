@@ -762,9 +762,9 @@ def test_a_rating_while_another_process_writes_answers_503_not_500(
     import sqlite3
 
     from paperfeed.store import sqlite as store_sqlite
-    from paperfeed.store import sqlite_rows
+    from paperfeed.store import sqlite_connect
 
-    monkeypatch.setattr(sqlite_rows, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(sqlite_connect, "BUSY_TIMEOUT_MS", 300)
     monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 300)
     settings, rows = site
     app = create_app(settings)

@@ -9,9 +9,7 @@ transformed with it.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,9 +196,9 @@ class LexicalModel:
     def for_store(cls, store: Store) -> LexicalModel:
         """The cached model beside the database, rebuilt when the store has grown."""
         count = store.paper_count()
-        path = store.sidecar("lexical")
-        if path is not None and path.exists():
-            model = pickle.loads(path.read_bytes())
+        kept = store.kept("lexical")
+        if kept is not None:
+            model = pickle.loads(kept)
             if (
                 isinstance(model, cls)
                 and model.__dict__.get("version") == LEXICAL_VERSION  # not the class default
@@ -208,10 +206,7 @@ class LexicalModel:
             ):
                 return model
         model = cls.fit(store.lexical_inputs(batch_size=20_000))
-        if path is not None:
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-                pickle.dump(model, tmp)
-            os.replace(tmp.name, path)
+        store.keep("lexical", pickle.dumps(model))
         return model
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -159,8 +161,8 @@ class Store(ABC):
     @abstractmethod
     def writer(self, wait: bool = True) -> AbstractContextManager[Writer]:
         """A transaction: commits when the block ends, rolls back if it raises. With
-        ``wait=False`` it raises :class:`StoreBusy` at once if another write (in this
-        process or another) is under way, for work that may be skipped (keeping a cache)."""
+        ``wait=False`` it raises :class:`StoreBusy` at once where it would wait for another
+        write (in this process or another), for work that may be skipped (keeping a cache)."""
 
     def staged(
         self, label: str, on_wait: Callable[[str], None] | None = None
@@ -335,6 +337,22 @@ class Store(ABC):
     def sidecar(self, name: str) -> Path | None:
         """Where the store keeps a file of its own beside its data (``name``: ``lexical``, an
         ANN index), or None when it has no place for files (a store in memory)."""
+
+    def kept(self, name: str) -> bytes | None:
+        """What the store keeps for itself under ``name`` (a fitted model), or None. This
+        default keeps it in a file beside the data (:meth:`sidecar`)."""
+        path = self.sidecar(name)
+        return path.read_bytes() if path is not None and path.exists() else None
+
+    def keep(self, name: str, data: bytes) -> None:
+        """Keep ``data`` under ``name`` for every process of the store, replacing it whole
+        (a reader sees the old or the new, never a part)."""
+        path = self.sidecar(name)
+        if path is None:
+            return
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
 
     @abstractmethod
     def secret_key(self) -> str:

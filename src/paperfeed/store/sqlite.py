@@ -5,44 +5,25 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import orjson
 
 import paperfeed.store.migrations as migrations
 import paperfeed.store.sqlite_staging as staging
-from paperfeed.errors import NotFound, StoreBusy, StoreError
-from paperfeed.models import (
-    Author,
-    Paper,
-    Profile,
-    Rule,
-    SearchFilters,
-    User,
-)
-from paperfeed.normalize import name_key, normalize_doi, parse_arxiv_id
-from paperfeed.store.base import Staged, Store
-from paperfeed.store.fts import fts_terms, index_term
-from paperfeed.store.sqlite_rows import (
-    BUSY_TIMEOUT_MS,
-    begin_immediate,
-    chunks,
-    connect,
-    decode_vectors,
-    filter_sql,
-    kept_secret,
-    load_papers,
-    now,
-    where_in,
-)
-from paperfeed.store.sqlite_writer import SQLiteWriter
+from paperfeed.errors import StoreBusy, StoreError
+from paperfeed.models import SearchFilters
+from paperfeed.store.base import Staged
+from paperfeed.store.fts import index_term
+from paperfeed.store.sql import SQLStore
+from paperfeed.store.sql_rows import decode_vectors, filter_sql, kept_secret, where_in
+from paperfeed.store.sql_writer import SQLWriter
+from paperfeed.store.sqlite_connect import BUSY_TIMEOUT_MS, begin_immediate, connect
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """One SQLite file: one writer connection, one reader connection per thread."""
 
     def __init__(self, location: str) -> None:
@@ -99,7 +80,7 @@ class SQLiteStore(Store):
             self._local.db = None
 
     @contextmanager
-    def writer(self, wait: bool = True) -> Iterator[SQLiteWriter]:
+    def writer(self, wait: bool = True) -> Iterator[SQLWriter]:
         timeout = BUSY_TIMEOUT_MS / 1000 if wait else -1
         if not self._write_lock.acquire(blocking=wait, timeout=timeout):
             raise StoreBusy(
@@ -108,7 +89,7 @@ class SQLiteStore(Store):
             )
         try:
             begin_immediate(self._write, self.location, wait)
-            writer = SQLiteWriter(self._write)
+            writer = SQLWriter(self._write)
             try:
                 yield writer
             except BaseException:
@@ -126,317 +107,15 @@ class SQLiteStore(Store):
         return self._staging.run(label, on_wait)
 
     def _papers_changed(self) -> None:
-        self._vocabulary = self._papers_counted = None
+        super()._papers_changed()
+        self._vocabulary = None
 
-    # -- reads ---------------------------------------------------------------------------
+    # -- search and vectors ---------------------------------------------------------------
 
-    def resolve(self, ref: str) -> int:
-        """The internal id of a paper named by any of its ids."""
-        ref = ref.strip()
-        kind, _, value = ref.partition(":")
-        db = self._read
-        if kind == "pf" and value.isdigit():
-            row = db.execute("SELECT id FROM papers WHERE id = ?", (int(value),)).fetchone()
-            if row:
-                return int(row[0])
-        candidates: list[tuple[str, str]] = []
-        if kind in ("s2", "openalex") and value:
-            candidates.append((kind, value))
-        if (doi := normalize_doi(ref)) is not None:
-            candidates.append(("doi", doi))
-        if (arxiv := parse_arxiv_id(ref)) is not None:
-            candidates.append(("arxiv", arxiv[0]))
-        for k, v in candidates:
-            row = db.execute(
-                "SELECT paper_id FROM paper_ids WHERE kind = ? AND value = ?", (k, v)
-            ).fetchone()
-            if row:
-                return int(row[0])
-        raise NotFound(f"no paper with id {ref!r}")
-
-    def get_paper(self, ref: str) -> Paper:
-        return self._papers([self.resolve(ref)])[0]
-
-    def iter_papers(self, batch_size: int = 1000) -> Iterator[Paper]:
-        last = 0
-        while True:
-            ids = [
-                r[0]
-                for r in self._read.execute(
-                    "SELECT id FROM papers WHERE id > ? ORDER BY id LIMIT ?", (last, batch_size)
-                )
-            ]
-            if not ids:
-                return
-            yield from self._papers(ids)
-            last = ids[-1]
-
-    def _papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
-        """Papers in the order asked, read in one pass; ids that do not exist are left out."""
-        loaded = load_papers(self._read, ids, max_authors) if ids else {}
-        return [
-            Paper(
-                id=i,
-                authors=[Author(aid, name, orgs) for aid, name, orgs in loaded[i].authors],
-                ids=loaded[i].ids,
-                more_authors=loaded[i].more_authors,
-                **loaded[i].fields,
-            )
-            for i in ids
-            if i in loaded
-        ]
-
-    def stats(self) -> dict[str, Any]:
-        db = self._read
-
-        def count(table: str) -> int:
-            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-        listed = db.execute("SELECT min(listed), max(listed) FROM papers").fetchone()
-        return {
-            "papers": count("papers"),
-            "authors": count("authors"),
-            "organizations": count("organizations"),
-            "profiles": count("profiles"),
-            "source_records": count("source_records"),
-            "with_arxiv_id": int(
-                db.execute("SELECT count(*) FROM paper_ids WHERE kind = 'arxiv'").fetchone()[0]
-            ),
-            "listed_from": listed[0],
-            "listed_to": listed[1],
-            "embedded": dict(
-                db.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall()
-            ),
-        }
-
-    def profiles(self) -> list[Profile]:
-        return self._profiles("1", ())
-
-    def _profiles(self, where: str, params: tuple[Any, ...]) -> list[Profile]:
-        return [
-            Profile(*row)
-            for row in self._read.execute(
-                "SELECT p.id, p.name, p.kind, p.description, count(pp.paper_id), p.owner_id, "
-                "p.feed_token FROM profiles p LEFT JOIN profile_papers pp "
-                "ON pp.profile_id = p.id AND pp.relation IN ('positive', 'up', 'save') "
-                f"WHERE {where} GROUP BY p.id ORDER BY p.name",
-                params,
-            )
-        ]
-
-    def profile(self, name: str) -> Profile:
-        found = self._profiles("p.name = ?", (name,))
-        if not found:
-            raise NotFound(f"no profile called {name!r}")
-        return found[0]
-
-    def profiles_of(self, owner_id: int | None) -> list[Profile]:
-        if owner_id is None:
-            return self._profiles("p.owner_id IS NULL", ())
-        return self._profiles("p.owner_id = ?", (owner_id,))
-
-    def profile_by_token(self, token: str) -> Profile:
-        found = self._profiles("p.feed_token = ?", (token,)) if token else []
-        if not found:
-            raise NotFound("no feed at that address")
-        return found[0]
-
-    def rules(self, name: str) -> list[Rule]:
-        return [
-            Rule(kind, value)
-            for kind, value in self._read.execute(
-                "SELECT r.kind, r.value FROM profile_rules r JOIN profiles p "
-                "ON p.id = r.profile_id WHERE p.name = ? ORDER BY r.kind, r.value",
-                (name,),
-            )
-        ]
-
-    def user(self, name_or_email: str) -> User | None:
-        row = self._read.execute(
-            "SELECT id, name, email, password_hash FROM users WHERE name = ? OR email = ?",
-            (name_or_email.strip(), name_or_email.strip()),
-        ).fetchone()
-        return User(*row) if row else None
-
-    def session(self, token_hash: str) -> tuple[User, str] | None:
-        row = self._read.execute(
-            "SELECT u.id, u.name, u.email, u.password_hash, s.csrf FROM sessions s "
-            "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-            (token_hash, now()),
-        ).fetchone()
-        return (User(*row[:4]), row[4]) if row else None
-
-    def subscriptions(self) -> list[tuple[Profile, str, str]]:
-        subscribed = "p.id IN (SELECT profile_id FROM subscriptions)"
-        profiles = {p.id: p for p in self._profiles(subscribed, ())}  # in name order
-        rows = {
-            pid: (email, frequency)
-            for pid, email, frequency in self._read.execute(
-                "SELECT profile_id, email, frequency FROM subscriptions"
-            )
-        }
-        return [(p, *rows[pid]) for pid, p in profiles.items() if pid in rows]
-
-    def subscription(self, profile_id: int) -> tuple[str, str] | None:
-        row = self._read.execute(
-            "SELECT email, frequency FROM subscriptions WHERE profile_id = ?", (profile_id,)
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def signers(self, paper_ids: Collection[int]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for key, n in where_in(
-            self._read,
-            "SELECT a.key, count(*) FROM paper_authors pa JOIN authors a ON a.id = pa.author_id "
-            "WHERE pa.paper_id IN ({}) GROUP BY a.key",
-            (),
-            sorted(paper_ids),
-        ):
-            counts[key] = counts.get(key, 0) + int(n)  # summed over chunks of ids
-        return counts
-
-    def profile_model(self, profile_id: int, key: bytes) -> bytes | None:
-        row = self._read.execute(
-            "SELECT model FROM profile_models WHERE profile_id = ? AND key = ?",
-            (profile_id, key),
-        ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def digest_status(self, profile_id: int, period: str) -> str | None:
-        row = self._read.execute(
-            "SELECT status FROM digests WHERE profile_id = ? AND period = ?",
-            (profile_id, period),
-        ).fetchone()
-        return row[0] if row else None
-
-    def author_ids(self, name: str) -> set[int]:
-        return {
-            int(r[0])
-            for r in self._read.execute("SELECT id FROM authors WHERE key = ?", (name_key(name),))
-        }
-
-    def author_counts(self, keys: Collection[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for chunk in chunks(sorted(keys)):
-            marks = ",".join("?" * len(chunk))
-            counts.update(
-                self._read.execute(
-                    "SELECT a.key, count(*) FROM authors a JOIN paper_authors pa "
-                    f"ON pa.author_id = a.id WHERE a.key IN ({marks}) GROUP BY a.key",
-                    list(chunk),
-                ).fetchall()
-            )
-        return counts
-
-    def paper_count(self) -> int:
-        return self._paper_count()
-
-    def sync_state(self, prefix: str = "") -> dict[str, str]:
-        rows = self._read.execute(
-            "SELECT key, value FROM sync_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
-        )
-        return dict(rows.fetchall())
-
-    def lease_holder(self, name: str, now: float) -> str | None:
-        row = self._read.execute(
-            "SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (name, now)
-        ).fetchone()
-        return row[0] if row else None
-
-    def stored_records(self, hashes: Sequence[str]) -> set[str]:
-        return {
-            row[0]
-            for row in where_in(
-                self._read, "SELECT hash FROM source_records WHERE hash IN ({})", (), hashes
-            )
-        }
-
-    def latest_day(self) -> str | None:
-        row = self._read.execute("SELECT max(listed) FROM papers").fetchone()
-        return row[0][:10] if row and row[0] else None
-
-    def listing_days(self, limit: int = 30, until: str | None = None) -> list[tuple[str, int]]:
-        return [
-            (day, int(n))
-            for day, n in self._read.execute(
-                "SELECT listed, count(*) FROM papers WHERE listed IS NOT NULL AND listed <= ? "
-                "GROUP BY listed ORDER BY listed DESC LIMIT ?",
-                (until or "9999", limit),
-            )
-        ]
-
-    def votes(self, ids: Sequence[int]) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for chunk in chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            counts.update(
-                self._read.execute(
-                    "SELECT paper_id, count(*) FROM profile_papers "
-                    f"WHERE relation IN ('up', 'save') AND paper_id IN ({marks}) "
-                    "GROUP BY paper_id",
-                    list(chunk),
-                ).fetchall()
-            )
-        return counts
-
-    def profile_papers(self, name: str) -> list[Paper]:
-        row = self._read.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise NotFound(f"no profile called {name!r}")
-        ids = [
-            r[0]
-            for r in self._read.execute(
-                "SELECT paper_id FROM profile_papers WHERE profile_id = ? "
-                "AND relation IN ('positive', 'up', 'save') ORDER BY paper_id",
-                row,
-            )
-        ]
-        return self._papers(ids) if ids else []
-
-    def papers(self, ids: Sequence[int], max_authors: int | None = None) -> list[Paper]:
-        return self._papers(ids, max_authors)
-
-    def written_by(self, authors: Collection[int], papers: Collection[int]) -> set[int]:
-        if not authors or not papers:
-            return set()
-        marks = ",".join("?" * len(authors))
-        return {
-            int(row[0])
-            for row in where_in(
-                self._read,
-                f"SELECT DISTINCT paper_id FROM paper_authors WHERE author_id IN ({marks}) "
-                "AND paper_id IN ({})",
-                tuple(authors),
-                list(papers),
-            )
-        }
-
-    # -- search ---------------------------------------------------------------------------
-
-    def keyword_search(
-        self, query: str, filters: SearchFilters, limit: int
+    def _match(
+        self, terms: list[str], every: bool, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
-        terms = fts_terms(query)
-        if not terms or limit <= 0:
-            return []
-        # Papers with every word first: a selective query, fast at any corpus size.
-        hits = self._bm25(" AND ".join(terms), filters, limit)
-        if len(terms) == 1 or len(hits) >= limit:
-            return hits
-        # Then papers with some of the words. Words in many papers weigh little in BM25 yet
-        # make the OR query score a large part of the corpus: they are left out.
-        common = max(2000, self._paper_count() // 100)
-        by_df = sorted(terms, key=self._document_frequency)
-        selective = [t for t in by_df if 0 < self._document_frequency(t) <= common]
-        if not selective:
-            if hits:  # every word is common, and some papers have them all: enough
-                return hits
-            selective = by_df[:2]
-        seen = {pid for pid, _ in hits}
-        more = self._bm25(" OR ".join(selective), filters, limit)
-        return hits + [h for h in more if h[0] not in seen][: limit - len(hits)]
-
-    def _bm25(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
+        match = (" AND " if every else " OR ").join(terms)
         where, params = filter_sql(filters)
         # bm25() is lower for better matches; weights follow the columns: title, authors,
         # abstract.
@@ -464,58 +143,6 @@ class SQLiteStore(Store):
         word = term.strip('"')
         return 0 if " " in word else int(self._vocabulary.get(index_term(word), 0))
 
-    def _paper_count(self) -> int:
-        if self._papers_counted is None:
-            row = self._read.execute("SELECT count(*) FROM papers").fetchone()
-            self._papers_counted = int(row[0])
-        return self._papers_counted
-
-    def filter_ids(self, filters: SearchFilters) -> np.ndarray:
-        where, params = filter_sql(filters)
-        sql = "SELECT p.id FROM papers p" + (f" WHERE {where}" if where else "") + " ORDER BY p.id"
-        return np.fromiter((r[0] for r in self._read.execute(sql, params)), dtype=np.int64)
-
-    def filter_summary(self, filters: SearchFilters) -> tuple[int, int]:
-        where, params = filter_sql(filters)
-        sql = "SELECT count(*), coalesce(max(p.id), 0) FROM papers p"
-        count, last = self._read.execute(
-            sql + (f" WHERE {where}" if where else ""), params
-        ).fetchone()
-        return int(count), int(last)
-
-    # -- vectors --------------------------------------------------------------------------
-
-    def embedding_inputs(
-        self, model: str, batch_size: int = 5000
-    ) -> Iterator[list[tuple[int, str | None, str | None, bytes | None]]]:
-        last = 0
-        while True:
-            rows = self._read.execute(
-                "SELECT p.id, p.title, p.abstract, e.content_hash FROM papers p "
-                "LEFT JOIN embeddings e ON e.model = ? AND e.paper_id = p.id "
-                "WHERE p.id > ? ORDER BY p.id LIMIT ?",
-                (model, last, batch_size),
-            ).fetchall()
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
-
-    def lexical_inputs(
-        self, batch_size: int = 5000
-    ) -> Iterator[list[tuple[int, str | None, str | None, str | None, list[str]]]]:
-        last = 0
-        while True:
-            rows = self._read.execute(
-                "SELECT id, title, abstract, comment, categories FROM papers "
-                "WHERE id > ? ORDER BY id LIMIT ?",
-                (last, batch_size),
-            ).fetchall()
-            if not rows:
-                return
-            yield [(i, t, a, c, orjson.loads(cats)) for i, t, a, c, cats in rows]
-            last = rows[-1][0]
-
     def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._read.execute(
             "SELECT paper_id, vector, scale FROM embeddings WHERE model = ? ORDER BY paper_id",
@@ -535,15 +162,5 @@ class SQLiteStore(Store):
         )
         return decode_vectors(rows)
 
-    def profile_relations(self, name: str) -> dict[int, str]:
-        row = self._read.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise NotFound(f"no profile called {name!r}")
-        return dict(
-            self._read.execute(
-                "SELECT paper_id, relation FROM profile_papers WHERE profile_id = ?", row
-            ).fetchall()
-        )
 
-
-__all__ = ["SQLiteStore", "SQLiteWriter"]
+__all__ = ["SQLiteStore"]

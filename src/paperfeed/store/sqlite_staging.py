@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO
 
 from paperfeed.store.base import Staged
-from paperfeed.store.sqlite_rows import begin_immediate, now
-from paperfeed.store.sqlite_writer import SQLiteWriter
+from paperfeed.store.sql_rows import now
+from paperfeed.store.sql_writer import SQLWriter
+from paperfeed.store.sqlite_connect import begin_immediate
 
 #: The tables a staged write may change (an ingest's), each with the column that names its
 #: paper or itself, and the table that column's ids come from. Rows added past the run's first
@@ -258,10 +259,10 @@ class SQLiteStaged(Staged):
         self.db, self.run, self.committed = db, run, committed
 
     @contextmanager
-    def writer(self) -> Iterator[SQLiteWriter]:
+    def writer(self) -> Iterator[SQLWriter]:
         if self.run.started is None:
             self.run.open_transaction()
-        yield SQLiteWriter(self.db)
+        yield SQLWriter(self.db)
         if self.run.due():  # commit what is written, with how to take it back
             self.run.close_transaction()
             self.committed()

@@ -1,22 +1,20 @@
-"""SQLite rows to and from paperfeed's records: connections, paper rows, batched ``IN``
-queries, loading papers with their authors, decoding vectors, filters as SQL."""
+"""Rows to and from paperfeed's records, in the SQL both backends speak (``?`` marks its
+parameters): paper rows, batched ``IN`` queries, loading papers with their authors, decoding
+vectors, filters as SQL."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
-from paperfeed.errors import StoreBusy
 from paperfeed.models import PaperDraft, SearchFilters
 from paperfeed.normalize import name_key, org_key
 from paperfeed.store.codec import dequantize
@@ -25,6 +23,25 @@ PAPER_COLUMNS = (
     "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "
     "listed, links, comment, journal_ref, license, venue, year, arxiv_version, versions, provenance"
 )
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    """A connection that takes ``?`` parameters: sqlite3's, or Postgres's through
+    :class:`paperfeed.store.postgres_connect.Connection`."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+#: Each backend's rows of a paper's categories (a JSON list in ``p.categories``), as a
+#: table with the column ``value``.
+SQLITE_CATEGORIES = "json_each(p.categories)"
 
 
 def now() -> str:
@@ -62,40 +79,6 @@ def paper_row(d: PaperDraft) -> tuple[Any, ...]:
     )
 
 
-#: How long a connection waits for another process's write before giving up.
-BUSY_TIMEOUT_MS = 30_000
-
-
-#: How often a write waiting for another process's tries again.
-BUSY_POLL_SECONDS = 0.003
-
-
-def begin_immediate(db: sqlite3.Connection, location: str, wait: bool) -> None:
-    """``BEGIN IMMEDIATE``, trying every few milliseconds while another process writes
-    (SQLite's own busy wait sleeps up to 100 ms between tries, and so misses the short gaps
-    a long staged write leaves between its parts); ``wait=False``: try once."""
-    deadline = time.monotonic() + (BUSY_TIMEOUT_MS / 1000 if wait else 0)
-    db.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"{location}: another process has been writing for over "
-                        f"{BUSY_TIMEOUT_MS // 1000} s ({e})"
-                        if wait
-                        else f"{location}: another write is under way ({e})"
-                    ) from e
-            time.sleep(BUSY_POLL_SECONDS)
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-
-
 def kept_secret(path: Path) -> str:
     """The secret in ``path``, made there (readable by its owner alone) the first time."""
     try:
@@ -108,18 +91,6 @@ def kept_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
-def connect(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-    )
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA temp_store = MEMORY")
-    db.execute("PRAGMA cache_size = -65536")
-    return db
-
-
 def decode_vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``(paper_id, int8 blob, scale)`` rows into ids and unit float32 vectors."""
     if not rows:
@@ -130,8 +101,11 @@ def decode_vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return ids, dequantize(raw, scales)
 
 
-def filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``papers p`` for the filters, with its parameters."""
+def filter_sql(
+    filters: SearchFilters, categories: str = SQLITE_CATEGORIES
+) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``papers p`` for the filters, with its parameters (``categories``:
+    how the backend reads a paper's categories as rows)."""
     clauses: list[str] = []
     params: list[Any] = []
     if filters.since or filters.until:
@@ -145,7 +119,7 @@ def filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
         params.extend((since, until, since, until))
     if filters.categories:
         marks = ",".join("?" * len(filters.categories))
-        clauses.append(f"EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value IN ({marks}))")
+        clauses.append(f"EXISTS (SELECT 1 FROM {categories} WHERE value IN ({marks}))")
         params.extend(filters.categories)
     if filters.author:
         clauses.append(
@@ -173,9 +147,7 @@ def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def where_in(
-    db: sqlite3.Connection, sql: str, head: tuple[Any, ...], values: Sequence[Any]
-) -> Iterator[Any]:
+def where_in(db: Database, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
     """Run ``sql`` (with ``{}`` where the ``IN`` list goes) over ``values`` in chunks."""
     for chunk in chunks(values):
         yield from db.execute(sql.format(",".join("?" * len(chunk))), (*head, *chunk))
@@ -194,7 +166,7 @@ FIELD_NAMES = [c.strip() for c in PAPER_COLUMNS.split(",") if c.strip() != "auth
 
 
 def load_papers(
-    db: sqlite3.Connection, ids: Sequence[int], max_authors: int | None = None
+    db: Database, ids: Sequence[int], max_authors: int | None = None
 ) -> dict[int, Loaded]:
     """Papers with their authors (and affiliations) and ids, in a few queries; with
     ``max_authors``, only each paper's first authors, the others counted."""
@@ -224,9 +196,7 @@ def load_papers(
     return out
 
 
-def load_authors(
-    db: sqlite3.Connection, ids: Sequence[int], limit: int, out: dict[int, Loaded]
-) -> None:
+def load_authors(db: Database, ids: Sequence[int], limit: int, out: dict[int, Loaded]) -> None:
     """Each paper's first ``limit`` authors (all for a negative limit), with affiliations."""
     orgs: dict[tuple[int, int], list[str]] = {}
     where = "(? < 0 OR {}position < ?) AND "

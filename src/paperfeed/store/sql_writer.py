@@ -1,8 +1,7 @@
-"""The write side of the SQLite store: one transaction on the single writer connection."""
+"""The write side of a SQL store: one transaction, in the SQL both backends speak."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -13,8 +12,9 @@ from paperfeed.models import RELATIONS, AuthorRecord, PaperDraft, Rule
 from paperfeed.normalize import name_key, org_key
 from paperfeed.store.base import Writer
 from paperfeed.store.codec import quantize
-from paperfeed.store.sqlite_rows import (
+from paperfeed.store.sql_rows import (
     PAPER_COLUMNS,
+    Database,
     authors_text,
     load_papers,
     now,
@@ -23,26 +23,39 @@ from paperfeed.store.sqlite_rows import (
 )
 
 
-class SQLiteWriter(Writer):
-    """The write side of one transaction on the writer connection.
+class SQLWriter(Writer):
+    """The write side of one transaction on a connection.
 
-    As the only writer (the store's lock and ``BEGIN IMMEDIATE``), it hands out row ids
-    itself, so whole batches go in with ``executemany``.
+    It hands out row ids itself (SQLite: as the only writer, after the largest id), so whole
+    batches go in with ``executemany``; a backend with concurrent writers allocates them
+    from a sequence (:meth:`_new_ids`).
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    #: Whether other transactions may write at the same time (Postgres), so that rows this
+    #: one inserts may already be there when it commits.
+    concurrent = False
+
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.papers_changed = False
         self._next: dict[str, int] = {}
         self._entities: dict[str, dict[str, int]] = {"authors": {}, "organizations": {}}
 
-    def _new_ids(self, table: str, n: int) -> range:
+    def _new_ids(self, table: str, n: int) -> Sequence[int]:
         if table not in self._next:
             row = self.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
             self._next[table] = int(row[0]) + 1
         first = self._next[table]
         self._next[table] = first + n
         return range(first, first + n)
+
+    def _index_new(self, new: Sequence[PaperDraft]) -> None:
+        """Add new papers to the full-text index (SQLite's FTS5 table; Postgres indexes a
+        column of the row itself)."""
+        self.db.executemany(
+            "INSERT INTO papers_fts (rowid, title, authors_text, abstract) VALUES (?, ?, ?, ?)",
+            [(d.id, d.title, authors_text(d), d.abstract) for d in new],
+        )
 
     def _where_in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
         return where_in(self.db, sql, head, values)
@@ -56,8 +69,8 @@ class SQLiteWriter(Writer):
 
     def record_seen(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
         self.db.executemany(
-            "INSERT OR IGNORE INTO source_records (hash, paper_id, source, location) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO source_records (hash, paper_id, source, location) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             rows,
         )
 
@@ -105,10 +118,7 @@ class SQLiteWriter(Writer):
             f"VALUES ({','.join('?' * 21)})",
             [(d.id, *paper_row(d), stamp, stamp) for d in new],
         )
-        db.executemany(
-            "INSERT INTO papers_fts (rowid, title, authors_text, abstract) VALUES (?, ?, ?, ?)",
-            [(d.id, d.title, authors_text(d), d.abstract) for d in new],
-        )
+        self._index_new(new)
         if old:
             sets = ", ".join(f"{c.strip()} = ?" for c in PAPER_COLUMNS.split(","))
             db.executemany(
@@ -120,11 +130,12 @@ class SQLiteWriter(Writer):
                 "DELETE FROM paper_author_orgs WHERE paper_id = ?", [(d.id,) for d in old]
             )
         db.executemany(
-            "INSERT OR IGNORE INTO paper_ids (kind, value, paper_id) VALUES (?, ?, ?)",
+            "INSERT INTO paper_ids (kind, value, paper_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(k, v, d.id) for d, _ in drafts for k, v in d.ids.items()],
         )
         db.executemany(
-            "INSERT OR IGNORE INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?)",
+            "INSERT INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [(k, v, d.id) for d, keys in drafts for k, v in keys],
         )
         named = [
@@ -142,7 +153,8 @@ class SQLiteWriter(Writer):
             [(pid, pos, authors[key], name) for pid, pos, key, name in named],
         )
         db.executemany(
-            "INSERT OR IGNORE INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?)",
+            "INSERT INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [
                 (d.id, pos, orgs[org_key(o)])
                 for d, _ in drafts
@@ -165,8 +177,17 @@ class SQLiteWriter(Writer):
                 (i, n, k)
                 for (k, n), i in zip(create, self._new_ids(table, len(create)), strict=True)
             ]
-            self.db.executemany(f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?)", rows)
-            cache.update((k, i) for i, _, k in rows)
+            self.db.executemany(
+                f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
+            )
+            if self.concurrent:  # another transaction may have made some of them first
+                found = self._where_in(
+                    f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), [k for _, _, k in rows]
+                )
+                cache.update(found)
+            else:
+                cache.update((k, i) for i, _, k in rows)
         if len(cache) > 1 << 20:  # bound memory on huge ingests; the database still has them
             kept = {k: cache[k] for k, _ in named}
             cache.clear()
@@ -176,14 +197,13 @@ class SQLiteWriter(Writer):
     def ensure_profile(
         self, name: str, kind: str, description: str | None = None, owner_id: int | None = None
     ) -> int:
-        row = self.db.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
-        if row:
-            return int(row[0])
         row = self.db.execute(
             "INSERT INTO profiles (name, kind, description, created_at, owner_id) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
             (name, kind, description, now(), owner_id),
         ).fetchone()
+        if row is None:  # there already
+            row = self.db.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()
         return int(row[0])
 
     def set_relation(self, profile_id: int, paper_ids: Iterable[int], relation: str) -> None:
@@ -200,14 +220,15 @@ class SQLiteWriter(Writer):
     def add_to_profile(self, profile_id: int, paper_ids: Iterable[int]) -> None:
         stamp = now()
         self.db.executemany(
-            "INSERT OR IGNORE INTO profile_papers (profile_id, paper_id, added_at) "
-            "VALUES (?, ?, ?)",
+            "INSERT INTO profile_papers (profile_id, paper_id, added_at) "
+            "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(profile_id, pid, stamp) for pid in paper_ids],
         )
 
     def create_user(self, name: str, email: str, password_hash: str) -> int:
         taken = self.db.execute(
-            "SELECT name = ? COLLATE NOCASE FROM users WHERE name = ? OR email = ?",
+            "SELECT lower(name) = lower(?) FROM users "
+            "WHERE lower(name) = lower(?) OR lower(email) = lower(?)",
             (name, name, email),
         ).fetchone()
         if taken:
@@ -235,7 +256,8 @@ class SQLiteWriter(Writer):
 
     def add_rule(self, profile_id: int, rule: Rule) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO profile_rules (profile_id, kind, value) VALUES (?, ?, ?)",
+            "INSERT INTO profile_rules (profile_id, kind, value) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (profile_id, rule.kind, rule.value),
         )
 
@@ -259,18 +281,19 @@ class SQLiteWriter(Writer):
     def claim_digest(
         self, profile_id: int, period: str, message_id: str, papers: int
     ) -> str | None:
+        claimed = self.db.execute(
+            "INSERT INTO digests (profile_id, period, message_id, status, papers, updated_at) "
+            "VALUES (?, ?, ?, 'sending', ?, ?) ON CONFLICT (profile_id, period) DO NOTHING "
+            "RETURNING message_id",
+            (profile_id, period, message_id, papers, now()),
+        ).fetchone()
+        if claimed is not None:
+            return message_id
         row = self.db.execute(
             "SELECT status, message_id FROM digests WHERE profile_id = ? AND period = ?",
             (profile_id, period),
         ).fetchone()
-        if row is not None:
-            return str(row[1]) if row[0] == "sending" else None
-        self.db.execute(
-            "INSERT INTO digests (profile_id, period, message_id, status, papers, updated_at) "
-            "VALUES (?, ?, ?, 'sending', ?, ?)",
-            (profile_id, period, message_id, papers, now()),
-        )
-        return message_id
+        return str(row[1]) if row[0] == "sending" else None
 
     def save_profile_model(self, profile_id: int, key: bytes, model: bytes) -> None:
         self.db.execute(
@@ -316,8 +339,10 @@ class SQLiteWriter(Writer):
     ) -> None:
         quantized, scales = quantize(vectors)
         self.db.executemany(
-            "INSERT OR REPLACE INTO embeddings (model, paper_id, content_hash, vector, scale) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO embeddings (model, paper_id, content_hash, vector, scale) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, paper_id) DO UPDATE SET "
+            "content_hash = excluded.content_hash, vector = excluded.vector, "
+            "scale = excluded.scale",
             (
                 (model, int(pid), h, q.tobytes(), float(sc))
                 for pid, h, q, sc in zip(paper_ids, hashes, quantized, scales, strict=True)
@@ -325,4 +350,4 @@ class SQLiteWriter(Writer):
         )
 
 
-__all__ = ["SQLiteWriter"]
+__all__ = ["SQLWriter"]

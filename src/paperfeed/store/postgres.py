@@ -1,0 +1,292 @@
+"""The shared store: PostgreSQL with pgvector, for several web workers and hosts at once.
+
+It reads and writes with the SQL the SQLite store runs (``SQLStore``, ``SQLWriter``); what
+differs is here: connections, ids from sequences, keyword search over a weighted
+``tsvector`` (ranked by ``ts_rank``, not BM25), categories as JSON rows, vectors in
+pgvector, and what SQLite keeps in files beside the database (the signing secret) kept in
+the database, so that every process and host serving the store shares it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+import paperfeed.store.postgres_schema as schema
+from paperfeed.errors import Conflict, StoreBusy, StoreError
+from paperfeed.models import PaperDraft, SearchFilters
+from paperfeed.store.base import Staged, _OneTransaction
+from paperfeed.store.codec import as_stored
+from paperfeed.store.sql import SQLStore
+from paperfeed.store.sql_rows import Cursor, filter_sql, now, where_in
+from paperfeed.store.sql_writer import SQLWriter
+
+#: The advisory lock every transaction that saves papers holds until it ends, so that two
+#: ingests never both create the same new paper (each would not see the other's).
+PAPERS_LOCK = 0x70617066  # "papf"
+
+#: How long a write waits for another's rows before giving up (as SQLite's store waits).
+BUSY_TIMEOUT_MS = 30_000
+
+#: Weights of ``ts_rank`` for the tsvector's labels, in its order D, C, B, A: abstract (C)
+#: 1, authors (B) 4, title (A) 10, as SQLite's BM25 weighs the three columns.
+RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+@lru_cache(maxsize=512)
+def _dialect(sql: str) -> str:
+    """A query with ``?`` parameters as psycopg takes it (``%s``, and ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class Connection:
+    """A psycopg connection that takes ``?`` parameters, as sqlite3's does."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self.conn.execute(_dialect(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_dialect(sql), parameters)
+
+
+def connect(location: str) -> psycopg.Connection[Any]:
+    try:
+        conn = psycopg.connect(location, autocommit=True)
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to {_safe(location)}: {e}") from e
+    conn.execute("SET client_min_messages = warning")  # not a notice per stop word
+    return conn
+
+
+def _safe(location: str) -> str:
+    """The location without a password in it, for messages."""
+    scheme, sep, rest = location.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return location
+    return f"{scheme}{sep}{credentials.partition(':')[0]}@{host}"
+
+
+class PostgresWriter(SQLWriter):
+    concurrent = True
+
+    def __init__(self, db: Connection) -> None:
+        super().__init__(db)
+        self._conn = db.conn
+        self._papers_locked = False
+
+    def lock_papers(self, on_wait: Callable[[str], None] | None = None) -> None:
+        """Hold the papers' lock until this transaction ends (waiting for another's)."""
+        if self._papers_locked:
+            return
+        got = self.db.execute("SELECT pg_try_advisory_xact_lock(?)", (PAPERS_LOCK,)).fetchone()
+        if not got[0]:
+            if on_wait is not None:
+                on_wait("another ingest is writing papers to this store; waiting for it")
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (PAPERS_LOCK,))
+        self._papers_locked = True
+
+    def _new_ids(self, table: str, n: int) -> Sequence[int]:
+        rows = self.db.execute(
+            f"SELECT nextval('{table}_id_seq') FROM generate_series(1, CAST(? AS integer))", (n,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def _index_new(self, new: Sequence[PaperDraft]) -> None:
+        """Nothing: the ``search`` column is computed from the row."""
+
+    def save(self, drafts: Sequence[tuple[PaperDraft, Iterable[tuple[str, str]]]]) -> None:
+        self.lock_papers()
+        super().save(drafts)
+
+    def create_user(self, name: str, email: str, password_hash: str) -> int:
+        try:
+            with self._conn.transaction():  # a savepoint: the race lost, not the transaction
+                return super().create_user(name, email, password_hash)
+        except psycopg.errors.UniqueViolation as e:
+            raise Conflict("that name or email has an account") from e
+
+    def save_vectors(
+        self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
+    ) -> None:
+        self.db.executemany(
+            "INSERT INTO embeddings (model, paper_id, content_hash, vector) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (model, paper_id) DO UPDATE SET "
+            "content_hash = excluded.content_hash, vector = excluded.vector",
+            (
+                (model, int(pid), h, v)
+                for pid, h, v in zip(paper_ids, hashes, as_stored(vectors), strict=True)
+            ),
+        )
+
+
+class PostgresStore(SQLStore):
+    """One PostgreSQL database: a writer connection and one reader connection per thread."""
+
+    categories_sql = "jsonb_array_elements_text(p.categories::jsonb) AS c(value)"
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        conn = connect(location)
+        try:
+            schema.apply(conn)
+            register_vector(conn)
+        except psycopg.Error as e:
+            conn.close()
+            raise StoreError(f"{_safe(location)}: not a usable paperfeed database ({e})") from e
+        self._write = Connection(conn)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Any]] = [conn]
+        self._opened_lock = threading.Lock()
+        self._frequencies: dict[str, int] = {}
+
+    @property
+    def _read(self) -> Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = connect(self.location)
+            register_vector(conn)
+            with self._opened_lock:
+                self._opened.append(conn)
+            db = self._local.db = Connection(conn)
+        return db
+
+    def sidecar(self, name: str) -> Path | None:
+        return None  # processes on several hosts share the store: no files beside it
+
+    def kept(self, name: str) -> bytes | None:
+        row = self._read.execute("SELECT value FROM kept WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def keep(self, name: str, data: bytes) -> None:
+        with self.writer() as w:
+            w.db.execute(
+                "INSERT INTO kept (name, value, kept_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = excluded.value, kept_at = excluded.kept_at",
+                (name, data, now()),
+            )
+
+    def secret_key(self) -> str:
+        with self.writer() as w:  # the first process to ask makes it; the others read it
+            w.db.execute(
+                "INSERT INTO kept (name, value, kept_at) VALUES ('secret', ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (secrets.token_urlsafe(32).encode(), now()),
+            )
+            row = w.db.execute("SELECT value FROM kept WHERE name = 'secret'").fetchone()
+        return bytes(row[0]).decode()
+
+    def close(self) -> None:
+        with self._opened_lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def writer(self, wait: bool = True) -> Iterator[PostgresWriter]:
+        if not self._write_lock.acquire(blocking=wait):
+            raise StoreBusy(f"{_safe(self.location)}: another write in this process is under way")
+        try:
+            writer = PostgresWriter(self._write)
+            with self._write.conn.transaction():
+                # Waits for another transaction's rows as SQLite waits for its lock: up to
+                # the same time, or not at all.
+                timeout = f"{BUSY_TIMEOUT_MS}ms" if wait else "1ms"
+                writer.db.execute(f"SET LOCAL lock_timeout = '{timeout}'")
+                yield writer
+            if writer.papers_changed:
+                self._papers_changed()
+        except psycopg.errors.LockNotAvailable as e:
+            raise StoreBusy(
+                f"{_safe(self.location)}: another write is under way"
+                + (f" and has not finished in {BUSY_TIMEOUT_MS // 1000} s" if wait else "")
+            ) from e
+        finally:
+            self._write_lock.release()
+
+    def staged(
+        self, label: str, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Staged]:
+        return self._staged(on_wait)
+
+    @contextmanager
+    def _staged(self, on_wait: Callable[[str], None] | None) -> Iterator[Staged]:
+        with self.writer() as w:
+            w.lock_papers(on_wait)
+            yield _OneTransaction(w)
+
+    def _papers_changed(self) -> None:
+        super()._papers_changed()
+        self._frequencies = {}
+
+    # -- search and vectors ---------------------------------------------------------------
+
+    def _match(
+        self, terms: list[str], every: bool, filters: SearchFilters, limit: int
+    ) -> list[tuple[int, float]]:
+        where, params = filter_sql(filters, self.categories_sql)
+        query = (" && " if every else " || ").join("phraseto_tsquery('english', ?)" for _ in terms)
+        sql = (
+            f"SELECT p.id, ts_rank('{RANK_WEIGHTS}', p.search, q.q, 1) AS score "
+            f"FROM papers p, (SELECT {query} AS q) q WHERE p.search @@ q.q "
+            + (f"AND {where} " if where else "")
+            + "ORDER BY score DESC, p.id LIMIT ?"
+        )
+        words = [t.strip('"') for t in terms]
+        rows = self._read.execute(sql, (*words, *params, limit)).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _document_frequency(self, term: str) -> int:
+        """Papers holding the word, counted through the GIN index up to the count past which
+        a word is common (counting further costs time and changes nothing)."""
+        word = term.strip('"')
+        if " " in word:
+            return 0
+        if word not in self._frequencies:
+            cap = max(2000, self._paper_count() // 100) + 1
+            row = self._read.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM papers "
+                "WHERE search @@ phraseto_tsquery('english', ?) LIMIT ?) s",
+                (word, cap),
+            ).fetchone()
+            self._frequencies[word] = int(row[0])
+        return self._frequencies[word]
+
+    def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._read.execute(
+            "SELECT paper_id, vector FROM embeddings WHERE model = ? ORDER BY paper_id", (model,)
+        ).fetchall()
+        return _vectors(rows)
+
+    def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        sql = "SELECT paper_id, vector FROM embeddings WHERE model = ? AND paper_id IN ({})"
+        return _vectors(sorted(where_in(self._read, sql, (model,), sorted(set(ids)))))
+
+
+def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return ids, np.stack([r[1].to_numpy() for r in rows]).astype(np.float32)
+
+
+__all__ = ["PostgresStore", "is_postgres"]
