@@ -50,10 +50,11 @@ class Postgres:
     def url(self, database: str) -> str:
         return str(self.server.get_uri(database))
 
-    def fresh(self) -> str:
+    def fresh(self, template: str = "paperfeed_template") -> str:
+        """A new database, a copy of ``template`` (a migrated empty store by default)."""
         self.made += 1
         name = f"test_{self.made}"
-        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE paperfeed_template")
+        self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
         return name
 
     def drop(self, name: str) -> None:
@@ -74,15 +75,20 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """Where a fresh store is: a SQLite file, or a new database on the test's PostgreSQL."""
+    return database_for(request, tmp_path, backend)
+
+
+def database_for(request: pytest.FixtureRequest, folder: Path, backend: str) -> str:
+    """A fresh store's location on ``backend`` for a fixture of any scope: a file in
+    ``folder``, or a database on the PostgreSQL server, dropped when the fixture ends."""
     if backend == "sqlite":
-        yield str(tmp_path / "paperfeed.db")
-        return
+        return str(folder / "paperfeed.db")
     server: Postgres = request.getfixturevalue("postgres")
     name = server.fresh()
-    yield server.url(name)
-    server.drop(name)
+    request.addfinalizer(lambda: server.drop(name))
+    return server.url(name)
 
 
 @pytest.fixture

@@ -10,18 +10,21 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from fastapi.testclient import TestClient
 
+from conftest import BACKENDS, Postgres, database_for
 from paperfeed.digest import send_digests
 from paperfeed.digest.send import smtp_sender
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import SourceError
 from paperfeed.recommend.service import Recommender
 from paperfeed.store import Store, open_store
+from paperfeed.store.postgres import is_postgres
 from paperfeed.web.app import create_app
 from webapp import Inbox, build_store, free_port
 
@@ -36,19 +39,28 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return build_store(tmp_path_factory.mktemp("digest"), n=800)
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("digest")
+    return build_store(folder, n=800, db=database_for(request, folder, request.param))
 
 
 @pytest.fixture
-def store(site: Any, tmp_path: Path) -> Iterator[Store]:
+def store(site: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
     """A copy of the module's store per test, so digests sent in one test stay there."""
     settings, _ = site
-    copy = tmp_path / "digest.db"
-    with sqlite3.connect(settings["db"]) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    s = open_store(str(copy))
+    if is_postgres(settings["db"]):
+        server: Postgres = request.getfixturevalue("postgres")
+        name = server.fresh(template=urlsplit(settings["db"]).path.lstrip("/"))
+        request.addfinalizer(lambda: server.drop(name))
+        copy = server.url(name)
+    else:
+        copy = str(tmp_path / "digest.db")
+        with sqlite3.connect(settings["db"]) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+    s = open_store(copy)
     yield s
     s.close()
 

@@ -12,13 +12,17 @@ import feedparser
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import BACKENDS, database_for
 from paperfeed.web.app import create_app
 from webapp import HOSTILE_ID, bibtex_of, build_store, csrf_of
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return build_store(tmp_path_factory.mktemp("web"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("web")
+    return build_store(folder, db=database_for(request, folder, request.param))
 
 
 @pytest.fixture
@@ -761,18 +765,27 @@ def test_a_rating_while_another_process_writes_answers_503_not_500(
 ) -> None:
     import sqlite3
 
+    import psycopg
+
+    from paperfeed.store import postgres as store_postgres
     from paperfeed.store import sqlite as store_sqlite
     from paperfeed.store import sqlite_connect
 
-    monkeypatch.setattr(sqlite_connect, "BUSY_TIMEOUT_MS", 300)
-    monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 300)
+    for module in (sqlite_connect, store_sqlite, store_postgres):
+        monkeypatch.setattr(module, "BUSY_TIMEOUT_MS", 300)
     settings, rows = site
     app = create_app(settings)
     with client_for(app) as client:
         sign_up(client, "wendy")
         token = csrf_of(client.get("/library").text)
-        holder = sqlite3.connect(settings["db"], isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # a long ingest in another process
+        # a long ingest in another process: SQLite's file, or Postgres's rows, locked
+        if store_postgres.is_postgres(settings["db"]):
+            holder: Any = psycopg.connect(settings["db"], autocommit=True)
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE profile_papers IN EXCLUSIVE MODE")
+        else:
+            holder = sqlite3.connect(settings["db"], isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
         try:
             body = {"profile": "wendy/library", "paper": rows[0]["id"], "signal": "up"}
             busy = client.post("/api/rate", json=body, headers={"X-CSRF-Token": token})

@@ -61,8 +61,11 @@ def corpus_rows(n: int = 1500) -> list[dict[str, Any]]:
         return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
 
 
-def build_store(folder: Path, n: int = 1500) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A store in ``folder`` and the settings to serve it with; the rows it holds."""
+def build_store(
+    folder: Path, n: int = 1500, db: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A store (in ``folder``, or at ``db``) and the settings to serve it with; the rows it
+    holds."""
     rows = corpus_rows(n)
     last = max(r["listing_date"] for r in rows)
     path = folder / "corpus.jsonl"
@@ -71,7 +74,7 @@ def build_store(folder: Path, n: int = 1500) -> tuple[dict[str, Any], list[dict[
     )
     settings = config.load(
         env={},
-        db=str(folder / "web.db"),
+        db=db or str(folder / "web.db"),
         embedder="hashing",
         base_url="http://testserver",
         secret_key="test-secret",

@@ -25,7 +25,7 @@ def _flag(value: str) -> bool:
 
 
 SETTINGS = [
-    Setting("db", "paperfeed.db", "SQLite database file"),
+    Setting("db", "paperfeed.db", "the store: a SQLite file, or postgresql://... (shared)"),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv API query endpoint"),
     Setting("oai_pmh_url", "https://oaipmh.arxiv.org/oai", "arXiv OAI-PMH endpoint"),
     Setting(

@@ -33,6 +33,15 @@ from paperfeed.cli.recommend import workers_option
     "proxy, say) [env PAPERFEED_BASE_URL; default: pages and feeds link to the address each "
     "request came to, digests to http://HOST:PORT].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes answering on the port, sharing the store (best on PostgreSQL). "
+    "Past one, they only answer requests: run the daily work as `paperfeed sync` (cron) "
+    "or in one more `serve` process.",
+)
 @click.pass_obj
 def serve(
     obj: Context,
@@ -42,21 +51,38 @@ def serve(
     digests: bool,
     sync: bool,
     base_url: str | None,
+    workers: int,
 ) -> None:
     """Run the web app, JSON API and Atom feeds."""
+    import os
+
+    import orjson
     import uvicorn
 
-    from paperfeed.web.app import create_app
+    from paperfeed.web.app import SERVE_ENV, create_app
 
     obj.close()  # the app opens its own store
     settings = dict(obj.settings, listen_url=f"http://{host}:{port}")
     if base_url:
         settings["base_url"] = base_url
-    app = create_app(
-        settings, background=True, embed=embed, schedule_digests=digests, schedule_sync=sync
-    )
     click.echo(f"paperfeed at http://{host}:{port}/ (API docs at /api/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    if workers == 1:
+        app = create_app(
+            settings, background=True, embed=embed, schedule_digests=digests, schedule_sync=sync
+        )
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    click.echo(f"{workers} workers answering; embedding, sync and digests run elsewhere")
+    os.environ[SERVE_ENV] = orjson.dumps({"settings": settings, "options": {}}).decode()
+    uvicorn.run(
+        "paperfeed.web.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @click.group()

@@ -52,6 +52,14 @@ def _dialect(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def _text(parameters: Sequence[Any]) -> Sequence[Any]:
+    """Parameters Postgres takes: its text holds no NUL character, which becomes U+FFFD (a
+    lookup by such a value finds nothing, as nothing stored holds one)."""
+    if not any(isinstance(p, str) and "\x00" in p for p in parameters):
+        return parameters
+    return [p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in parameters]
+
+
 class Connection:
     """A psycopg connection that takes ``?`` parameters, as sqlite3's does."""
 
@@ -59,11 +67,11 @@ class Connection:
         self.conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        return self.conn.execute(_dialect(sql), parameters)
+        return self.conn.execute(_dialect(sql), _text(parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         with self.conn.cursor() as cursor:
-            cursor.executemany(_dialect(sql), parameters)
+            cursor.executemany(_dialect(sql), (_text(row) for row in parameters))
 
 
 def connect(location: str) -> psycopg.Connection[Any]:

@@ -8,12 +8,14 @@ Forbidden 403, InputError 400.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -155,3 +157,14 @@ def create_app(
         return error(request, 404, "no such page")
 
     return app
+
+
+#: Where ``paperfeed serve --workers N`` hands its worker processes what to serve.
+SERVE_ENV = "PAPERFEED_SERVE"
+
+
+def app_from_env() -> FastAPI:
+    """The app a worker process of ``paperfeed serve --workers N`` serves: the settings and
+    options the command was given, passed as JSON in :data:`SERVE_ENV`."""
+    given = orjson.loads(os.environ[SERVE_ENV])
+    return create_app(given["settings"], **given["options"])
