@@ -23,6 +23,8 @@ PAPER_COLUMNS = (
     "title, title_raw, abstract, abstract_raw, authors_text, categories, published, updated, "
     "listed, links, comment, journal_ref, license, venue, year, arxiv_version, versions, provenance"
 )
+#: Every column a new paper's row is inserted with.
+PAPER_TABLE = ("id", *(c.strip() for c in PAPER_COLUMNS.split(",")), "created_at", "modified_at")
 
 
 class Cursor(Protocol):

@@ -14,6 +14,7 @@ from paperfeed.store.base import Writer
 from paperfeed.store.codec import quantize
 from paperfeed.store.sql_rows import (
     PAPER_COLUMNS,
+    PAPER_TABLE,
     Database,
     authors_text,
     load_papers,
@@ -31,10 +32,6 @@ class SQLWriter(Writer):
     from a sequence (:meth:`_new_ids`).
     """
 
-    #: Whether other transactions may write at the same time (Postgres), so that rows this
-    #: one inserts may already be there when it commits.
-    concurrent = False
-
     def __init__(self, db: Database) -> None:
         self.db = db
         self.papers_changed = False
@@ -48,6 +45,20 @@ class SQLWriter(Writer):
         first = self._next[table]
         self._next[table] = first + n
         return range(first, first + n)
+
+    def _insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        or_ignore: bool = False,
+    ) -> None:
+        """Insert rows (``or_ignore``: leaving out those whose key is there already)."""
+        self.db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+            + (" ON CONFLICT DO NOTHING" if or_ignore else ""),
+            rows,
+        )
 
     def _index_new(self, new: Sequence[PaperDraft]) -> None:
         """Add new papers to the full-text index (SQLite's FTS5 table; Postgres indexes a
@@ -68,11 +79,7 @@ class SQLWriter(Writer):
         )
 
     def record_seen(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
-        self.db.executemany(
-            "INSERT INTO source_records (hash, paper_id, source, location) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            rows,
-        )
+        self._insert("source_records", ("hash", "paper_id", "source", "location"), rows, True)
 
     def _lookup(
         self, table: str, pairs: Iterable[tuple[str, str]]
@@ -113,11 +120,7 @@ class SQLWriter(Writer):
         for d, pid in zip(new, self._new_ids("papers", len(new)), strict=True):
             d.id = pid
         db = self.db
-        db.executemany(
-            f"INSERT INTO papers (id, {PAPER_COLUMNS}, created_at, modified_at) "
-            f"VALUES ({','.join('?' * 21)})",
-            [(d.id, *paper_row(d), stamp, stamp) for d in new],
-        )
+        self._insert("papers", PAPER_TABLE, [(d.id, *paper_row(d), stamp, stamp) for d in new])
         self._index_new(new)
         if old:
             sets = ", ".join(f"{c.strip()} = ?" for c in PAPER_COLUMNS.split(","))
@@ -129,15 +132,11 @@ class SQLWriter(Writer):
             db.executemany(
                 "DELETE FROM paper_author_orgs WHERE paper_id = ?", [(d.id,) for d in old]
             )
-        db.executemany(
-            "INSERT INTO paper_ids (kind, value, paper_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [(k, v, d.id) for d, _ in drafts for k, v in d.ids.items()],
-        )
-        db.executemany(
-            "INSERT INTO paper_keys (kind, value, paper_id) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [(k, v, d.id) for d, keys in drafts for k, v in keys],
-        )
+        kind_value = ("kind", "value", "paper_id")
+        ids = [(k, v, d.id) for d, _ in drafts for k, v in d.ids.items()]
+        self._insert("paper_ids", kind_value, ids, True)
+        keys = [(k, v, d.id) for d, keys in drafts for k, v in keys]
+        self._insert("paper_keys", kind_value, keys, True)
         named = [
             (d.id, pos, name_key(a.name), a.name)
             for d, _ in drafts
@@ -148,20 +147,18 @@ class SQLWriter(Writer):
             "organizations",
             [(org_key(o), o) for d, _ in drafts for a in d.authors for o in a.affiliations],
         )
-        db.executemany(
-            "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
+        self._insert(
+            "paper_authors",
+            ("paper_id", "position", "author_id", "name"),
             [(pid, pos, authors[key], name) for pid, pos, key, name in named],
         )
-        db.executemany(
-            "INSERT INTO paper_author_orgs (paper_id, position, org_id) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [
-                (d.id, pos, orgs[org_key(o)])
-                for d, _ in drafts
-                for pos, a in enumerate(d.authors)
-                for o in a.affiliations
-            ],
-        )
+        affiliations = [
+            (d.id, pos, orgs[org_key(o)])
+            for d, _ in drafts
+            for pos, a in enumerate(d.authors)
+            for o in a.affiliations
+        ]
+        self._insert("paper_author_orgs", ("paper_id", "position", "org_id"), affiliations, True)
 
     def _entity_ids(self, table: str, named: list[tuple[str, str]]) -> dict[str, int]:
         """Ids of authors or organizations by key, creating the missing ones."""
@@ -177,17 +174,10 @@ class SQLWriter(Writer):
                 (i, n, k)
                 for (k, n), i in zip(create, self._new_ids(table, len(create)), strict=True)
             ]
-            self.db.executemany(
-                f"INSERT INTO {table} (id, name, key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                rows,
-            )
-            if self.concurrent:  # another transaction may have made some of them first
-                found = self._where_in(
-                    f"SELECT key, id FROM {table} WHERE key IN ({{}})", (), [k for _, _, k in rows]
-                )
-                cache.update(found)
-            else:
-                cache.update((k, i) for i, _, k in rows)
+            # Only a writer saving papers makes authors and organizations, and one at a time
+            # (SQLite's one writer, Postgres's lock on saving papers): none is made twice.
+            self._insert(table, ("id", "name", "key"), rows)
+            cache.update((k, i) for i, _, k in rows)
         if len(cache) > 1 << 20:  # bound memory on huge ingests; the database still has them
             kept = {k: cache[k] for k, _ in named}
             cache.clear()
