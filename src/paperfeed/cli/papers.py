@@ -1,4 +1,4 @@
-"""``paperfeed stats``, ``show`` and ``export``."""
+"""``paperfeed stats``, ``show``, ``export`` and ``migrate-store``."""
 
 from __future__ import annotations
 
@@ -54,4 +54,31 @@ def export(obj: Context, fmt: str, profile: str | None, output: IO[str]) -> None
     EXPORTERS[fmt](papers, output)
 
 
-COMMANDS = [stats, show, export]
+@click.command("migrate-store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def migrate_store(source: str, target: str, as_json: bool) -> None:
+    """Copy the store at SOURCE into the empty store at TARGET: a SQLite file into
+    PostgreSQL (postgresql://...) or back. Everything goes (papers, profiles, accounts,
+    vectors, the signing key), in one transaction; the two are then compared by a digest of
+    their content, and a difference is an error."""
+    from paperfeed.errors import StoreError
+    from paperfeed.store import open_store
+    from paperfeed.store.transfer import content_digest, copy_store
+
+    with open_store(source) as src, open_store(target) as dst:
+        counts = copy_store(src, dst, lambda table, n: click.echo(f"{table}: {n:,}", err=True))
+        digests = content_digest(src), content_digest(dst)
+    if digests[0] != digests[1]:
+        raise StoreError(
+            f"{target}: its content differs from {source}'s after the copy "
+            f"(digest {digests[1][:12]} against {digests[0][:12]})"
+        )
+    if as_json:
+        print_json({"copied": counts, "digest": digests[0]})
+        return
+    click.echo(f"copied {counts['papers']:,} papers; both stores' content digest {digests[0][:16]}")
+
+
+COMMANDS = [stats, show, export, migrate_store]

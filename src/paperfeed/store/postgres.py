@@ -121,6 +121,15 @@ class PostgresWriter(SQLWriter):
     def _index_new(self, new: Sequence[PaperDraft]) -> None:
         """Nothing: the ``search`` column is computed from the row."""
 
+    def copied(self) -> None:
+        """Rows were copied in whole, with their ids: the sequences go on after them."""
+        self.papers_changed = True
+        for table in ("papers", "authors", "organizations", "users", "profiles"):
+            self.db.execute(
+                f"SELECT setval('{table}_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM {table}), "
+                "false)"
+            )
+
     def _insert(
         self,
         table: str,
@@ -279,6 +288,10 @@ class PostgresStore(SQLStore):
     def _papers_changed(self) -> None:
         super()._papers_changed()
         self._frequencies = {}
+
+    def tables(self) -> set[str]:
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        return {r[0] for r in self._read.execute(sql)}
 
     # -- search and vectors ---------------------------------------------------------------
 

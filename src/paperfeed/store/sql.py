@@ -48,6 +48,10 @@ class SQLStore(Store):
         quoted ``terms`` (words or phrases), best first."""
 
     @abstractmethod
+    def tables(self) -> set[str]:
+        """The names of the tables in the store's schema."""
+
+    @abstractmethod
     def _document_frequency(self, term: str) -> int:
         """How many papers hold a quoted word (0 when the backend cannot tell)."""
 

@@ -60,6 +60,12 @@ class SQLWriter(Writer):
             rows,
         )
 
+    def copied(self) -> None:
+        """Rows were copied in whole (:mod:`paperfeed.store.transfer`): bring the full-text
+        index up to them."""
+        self.papers_changed = True
+        self.db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
+
     def _index_new(self, new: Sequence[PaperDraft]) -> None:
         """Add new papers to the full-text index (SQLite's FTS5 table; Postgres indexes a
         column of the row itself)."""

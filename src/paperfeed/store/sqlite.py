@@ -110,6 +110,11 @@ class SQLiteStore(SQLStore):
         super()._papers_changed()
         self._vocabulary = None
 
+    def tables(self) -> set[str]:
+        return {
+            r[0] for r in self._read.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+
     # -- search and vectors ---------------------------------------------------------------
 
     def _match(
