@@ -173,6 +173,7 @@ def test_embed_cli(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "embedded": 30,
         "unchanged": 0,
         "empty": 0,
+        "workers": 1,
         "ann": False,
     }
     assert cli_json(cli("embed", "--json"))["unchanged"] == 30  # type: ignore[index]

@@ -54,6 +54,12 @@ SETTINGS = [
     Setting("embed_max_tokens", 128, "tokens of title + abstract the model reads", int),
     Setting("embed_threads", 0, "CPU threads for the model (0: up to 4)", int),
     Setting(
+        "ray_address",
+        "",
+        "the Ray cluster `--engine ray` runs on, as `ray start` printed it "
+        "[a Ray started on this machine for the run]",
+    ),
+    Setting(
         "base_url",
         "",
         "address people reach the web app at, for links in feeds and digests "

@@ -16,9 +16,17 @@ from paperfeed.search.engine import MODES, Searcher, load_index
 
 @click.command()
 @click.option("--limit", type=int, help="Embed at most this many papers.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the model runs: this process, or a Ray cluster (the ray_address setting; "
+    "every node must reach the store: PostgreSQL).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
-def embed(obj: Context, limit: int | None, as_json: bool) -> None:
+def embed(obj: Context, limit: int | None, engine: str, as_json: bool) -> None:
     """Embed the papers that have no vector yet, or whose text changed.
 
     Safe to stop at any time: a new run picks up where the last one stopped."""
@@ -29,7 +37,19 @@ def embed(obj: Context, limit: int | None, as_json: bool) -> None:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = embed_store(obj.store, embedder, limit, progress)
+        if engine == "ray":
+            from paperfeed.embed.ray_engine import embed_with_ray
+
+            report = embed_with_ray(
+                obj.settings["db"],
+                obj.settings,
+                embedder.name,
+                obj.settings.get("ray_address") or None,
+                limit,
+                progress,
+            )
+        else:
+            report = embed_store(obj.store, embedder, limit, progress)
         bar.update(task, description="indexing vectors")
         index = load_index(obj.store, embedder.name, build_ann=True)
     if as_json:

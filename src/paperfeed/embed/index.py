@@ -17,6 +17,33 @@ class EmbedReport:
     embedded: int = 0
     unchanged: int = 0
     empty: int = 0
+    #: Processes that embedded (more than one on a Ray cluster).
+    workers: int = 1
+
+
+def pending(
+    store: Store, model: str, limit: int | None = None
+) -> tuple[list[tuple[int, str, bytes]], EmbedReport]:
+    """The papers ``model`` has no vector of for their text now, as ``(id, text, hash)``,
+    shortest text first (the model pads each batch to its longest); and the count of the
+    others."""
+    report = EmbedReport()
+    todo: list[tuple[int, str, bytes]] = []
+    for batch in store.embedding_inputs(model):
+        for pid, title, abstract, stored in batch:
+            text = paper_text(title, abstract)
+            if not text:
+                report.empty += 1
+                continue
+            h = content_hash(text)
+            if h == stored:
+                report.unchanged += 1
+            else:
+                todo.append((pid, text, h))
+    if limit is not None:
+        todo = todo[:limit]
+    todo.sort(key=lambda t: len(t[1]))
+    return todo, report
 
 
 def embed_store(
@@ -30,23 +57,7 @@ def embed_store(
     ``progress(done, total)`` is called as chunks are stored. Each chunk is its own
     transaction, so a killed run resumes where it stopped.
     """
-    report = EmbedReport()
-    todo: list[tuple[int, str, bytes]] = []
-    for batch in store.embedding_inputs(embedder.name):
-        for pid, title, abstract, stored in batch:
-            text = paper_text(title, abstract)
-            if not text:
-                report.empty += 1
-                continue
-            h = content_hash(text)
-            if h == stored:
-                report.unchanged += 1
-            else:
-                todo.append((pid, text, h))
-    if limit is not None:
-        todo = todo[:limit]
-    # Similar lengths side by side: the model pads each batch to its longest text.
-    todo.sort(key=lambda t: len(t[1]))
+    todo, report = pending(store, embedder.name, limit)
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
         vectors = embedder.embed([t[1] for t in chunk])

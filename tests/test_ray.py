@@ -1,0 +1,58 @@
+"""`paperfeed embed --engine ray`: the corpus embedded on a two-node Ray cluster, straight
+into PostgreSQL, the same vectors as on this process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from ray.cluster_utils import Cluster
+
+from conftest import database_for
+from paperfeed.cli import main
+from paperfeed.store import open_store
+from webapp import corpus_rows
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A head and a second node, one CPU each (Ray's own test cluster: two raylets)."""
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    yield nodes.address
+    nodes.shutdown()
+
+
+def _run(db: str, *args: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(main, ["--db", db, *args], env=env)
+    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    return json.loads(result.stdout) if "--json" in args else {}
+
+
+def test_embedding_on_a_ray_cluster_equals_embedding_here(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in corpus_rows(1200)))
+    shared = database_for(request, tmp_path, "postgres")
+    here = str(tmp_path / "here.db")
+    for db in (shared, here):
+        _run(db, "ingest", str(rows))
+    env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
+    report = _run(shared, "embed", "--engine", "ray", "--json", env=env)
+    assert report["embedded"] == 1200 and report["workers"] == 2  # both nodes embedded
+    _run(here, "embed", env=env)
+    again = _run(shared, "embed", "--engine", "ray", "--json", env=env)
+    assert again["embedded"] == 0 and again["unchanged"] == 1200  # nothing done twice
+    with open_store(shared) as a, open_store(here) as b:
+        model = "hashing-64"
+        ids_a, vectors_a = a.load_vectors(model)
+        ids_b, vectors_b = b.load_vectors(model)
+        assert np.array_equal(ids_a, ids_b)
+        assert np.allclose(vectors_a, vectors_b, atol=1e-6)
+        assert a.stats()["embedded"] == {model: 1200}
