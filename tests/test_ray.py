@@ -56,3 +56,27 @@ def test_embedding_on_a_ray_cluster_equals_embedding_here(
         assert np.array_equal(ids_a, ids_b)
         assert np.allclose(vectors_a, vectors_b, atol=1e-6)
         assert a.stats()["embedded"] == {model: 1200}
+
+
+def test_ranking_every_profile_on_a_ray_cluster_equals_ranking_here(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    rows = corpus_rows(1200)
+    corpus = tmp_path / "rows.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shared = database_for(request, tmp_path, "postgres")
+    env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
+    _run(shared, "ingest", str(corpus))
+    last = max(r["listing_date"] for r in rows)
+    earlier = [r for r in rows if r["listing_date"] < last]
+    for n in range(20):  # readers of a few earlier papers each
+        profile = tmp_path / f"p{n}.jsonl"
+        profile.write_text("".join(json.dumps(r) + "\n" for r in earlier[n * 7 : n * 7 + 5]))
+        _run(shared, "profile", "import", f"reader-{n}", str(profile))
+    _run(shared, "embed", env=env)
+    _run(shared, "recommend", "--profile", "reader-0", env=env)  # the lexical model kept
+    here = _run(shared, "recommend", "--all", "--json", env=env)
+    on_ray = _run(shared, "recommend", "--all", "--engine", "ray", "--json", env=env)
+    assert list(on_ray) == list(here) and len(here) == 20
+    assert all(len(ranked) == 20 for ranked in here.values())
+    assert on_ray == here  # the same papers, scores and reasons

@@ -32,6 +32,14 @@ def workers_option(what: str) -> Any:
 @click.option("--profile", help="Profile to rank for.")
 @click.option("--all", "every", is_flag=True, help="Rank for every profile (the daily job).")
 @workers_option("profiles with --all")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="With --all: rank here (--workers processes), or on a Ray cluster (the ray_address "
+    "setting; every node must reach the store: PostgreSQL).",
+)
 @click.option("--day", metavar="YYYY-MM-DD", help="Papers listed that day [latest day].")
 @click.option("--since", metavar="YYYY-MM-DD", help="Papers listed since that day.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
@@ -42,6 +50,7 @@ def recommend(
     profile: str | None,
     every: bool,
     workers: int,
+    engine: str,
     day: str | None,
     since: str | None,
     limit: int,
@@ -52,9 +61,15 @@ def recommend(
         raise click.UsageError("give either --profile NAME or --all")
     if profile is None:
         names = [p.name for p in obj.store.profiles()]
-        ranked = Recommender(obj.store, obj.embedder).recommend_many(
-            names, day, since, limit, workers
-        )
+        if engine == "ray":
+            from paperfeed.recommend.ray_engine import recommend_with_ray
+
+            address = obj.settings.get("ray_address") or None
+            ranked = recommend_with_ray(obj.store, obj.settings, names, day, since, limit, address)
+        else:
+            ranked = Recommender(obj.store, obj.embedder).recommend_many(
+                names, day, since, limit, workers
+            )
         out: dict[str, Any] = {}
         for name, recs in ranked:
             out[name] = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,30 @@ class _Embedding:
         return len(chunk), os.getpid()
 
 
+def reachable(location: str) -> str:
+    """A store's location as workers elsewhere open it (a file path made absolute: the
+    workers' folder is not ours)."""
+    return location if "://" in location else str(Path(location).resolve())
+
+
+@contextmanager
+def actor_pool(address: str | None, actor: type, *args: Any) -> Iterator[Any]:
+    """A ``ray.util.ActorPool`` of one ``actor(*args)`` per CPU of the Ray cluster at
+    ``address`` (None: a Ray started on this machine), shut down after."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError as e:
+        raise InputError(f"--engine ray needs Ray ({e}): pip install 'paperfeed[ray]'") from e
+    ray.init(address=address or None, log_to_driver=False, include_dashboard=False)
+    try:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote: Any = ray.remote(num_cpus=1)(actor)
+        yield ActorPool([remote.remote(*args) for _ in range(cpus)])
+    finally:
+        ray.shutdown()
+
+
 def _chunks(todo: list[tuple[int, str, bytes]]) -> Iterator[list[tuple[int, str, bytes]]]:
     for start in range(0, len(todo), CHUNK):
         yield todo[start : start + CHUNK]
@@ -55,33 +80,20 @@ def embed_with_ray(
 ) -> EmbedReport:
     """Embed what the store at ``location`` lacks for ``model`` on the Ray cluster at
     ``address`` (None: a Ray started on this machine for the run)."""
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError as e:
-        raise InputError(f"--engine ray needs Ray ({e}): pip install 'paperfeed[ray]'") from e
     from paperfeed.store import open_store
 
-    if "://" not in location:
-        location = str(Path(location).resolve())  # the workers' folder is not ours
+    location = reachable(location)
     with open_store(location) as store:
         todo, report = pending(store, model, limit)
     if not todo:
         return report
-    ray.init(address=address or None, log_to_driver=False, include_dashboard=False)
-    try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=1)(_Embedding)
-        pool = ActorPool([actor.remote(location, settings, model) for _ in range(cpus)])
+    with actor_pool(address, _Embedding, location, settings, model) as pool:
         pids = set()
-        for done, pid in pool.map_unordered(
-            lambda a, chunk: a.embed.remote(chunk), list(_chunks(todo))
-        ):
+        chunks = list(_chunks(todo))
+        for done, pid in pool.map_unordered(lambda a, chunk: a.embed.remote(chunk), chunks):
             report.embedded += done
             pids.add(pid)
             if progress is not None:
                 progress(report.embedded, len(todo))
         report.workers = len(pids)
-    finally:
-        ray.shutdown()
     return report
