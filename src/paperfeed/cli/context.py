@@ -6,10 +6,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import click
 import orjson
 
 from paperfeed.embed import Embedder, load_embedder
 from paperfeed.store import Store, open_store
+
+
+def engine_option(here: str) -> Any:
+    """``--engine local|ray``: ``here`` says what local does."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help=f"{here}, or on a Ray cluster (the ray_address setting; every node must reach "
+        "the store: PostgreSQL).",
+    )
 
 
 def print_json(value: object) -> None:

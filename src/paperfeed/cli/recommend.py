@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from paperfeed import profiles
-from paperfeed.cli.context import Context, print_json
+from paperfeed.cli.context import Context, engine_option, print_json
 from paperfeed.errors import InputError, NotFound
 from paperfeed.models import PROFILE_KINDS, RATINGS, RULE_KINDS
 from paperfeed.recommend.authors import Identity, author_identities
@@ -32,14 +32,7 @@ def workers_option(what: str) -> Any:
 @click.option("--profile", help="Profile to rank for.")
 @click.option("--all", "every", is_flag=True, help="Rank for every profile (the daily job).")
 @workers_option("profiles with --all")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="With --all: rank here (--workers processes), or on a Ray cluster (the ray_address "
-    "setting; every node must reach the store: PostgreSQL).",
-)
+@engine_option("With --all: rank here (--workers processes)")
 @click.option("--day", metavar="YYYY-MM-DD", help="Papers listed that day [latest day].")
 @click.option("--since", metavar="YYYY-MM-DD", help="Papers listed since that day.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from paperfeed.cli.context import Context, print_json
+from paperfeed.cli.context import Context, engine_option, print_json
 from paperfeed.cli.ingest import progress_bar
 from paperfeed.embed.index import embed_store
 from paperfeed.models import Hit, SearchFilters
@@ -16,14 +16,7 @@ from paperfeed.search.engine import MODES, Searcher, load_index
 
 @click.command()
 @click.option("--limit", type=int, help="Embed at most this many papers.")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="Where the model runs: this process, or a Ray cluster (the ray_address setting; "
-    "every node must reach the store: PostgreSQL).",
-)
+@engine_option("Where the model runs: this process")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_obj
 def embed(obj: Context, limit: int | None, engine: str, as_json: bool) -> None:
