@@ -71,9 +71,9 @@ class Oai:
         return 200, XML, _page(n)
 
 
-def _settings(replay: Replay, tmp_path: Path, **more: object) -> dict:
+def _settings(replay: Replay, db: str, **more: object) -> dict:
     chosen: dict[str, object] = {
-        "db": str(tmp_path / "paperfeed.db"),
+        "db": db,
         "oai_pmh_url": f"{replay.url}/oai",
         "arxiv_rss_url": f"{replay.url}/rss",
         "sync_categories": "",
@@ -106,7 +106,9 @@ def _papers(store: Store) -> list[tuple]:
     )
 
 
-def test_a_harvest_gets_every_page_through_every_fault(replay: Replay, tmp_path: Path) -> None:
+def test_a_harvest_gets_every_page_through_every_fault(
+    db: str, replay: Replay, tmp_path: Path
+) -> None:
     cut_page = _page(0)[: len(_page(0)) // 2]
     oai = Oai(
         {
@@ -119,7 +121,7 @@ def test_a_harvest_gets_every_page_through_every_fault(replay: Replay, tmp_path:
         }
     )
     replay.routes.append(oai)
-    settings = _settings(replay, tmp_path)
+    settings = _settings(replay, db)
     waits: list[float] = []
     with open_store(settings["db"]) as store:
         report = harvest_oai(store, _fetcher(settings, waits), settings, "2026-12-02")
@@ -138,12 +140,12 @@ def test_a_harvest_gets_every_page_through_every_fault(replay: Replay, tmp_path:
 
 
 def test_the_next_harvest_asks_from_the_watermark_and_an_empty_day_is_no_error(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     oai = Oai({"start": [(200, XML, _page(0)), (200, XML, _oai_error("noRecordsMatch"))]})
     oai.faults["page-1"] = [(200, XML, _oai_error("noRecordsMatch"))]  # the rest: nothing
     replay.routes.append(oai)
-    settings = _settings(replay, tmp_path)
+    settings = _settings(replay, db)
     with open_store(settings["db"]) as store:
         first = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-02")
         second = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-03")
@@ -151,9 +153,11 @@ def test_the_next_harvest_asks_from_the_watermark_and_an_empty_day_is_no_error(
     assert oai.asked[-1]["from"] == "2017-12-14"
 
 
-def test_the_watermark_never_moves_back_when_a_clock_does(replay: Replay, tmp_path: Path) -> None:
+def test_the_watermark_never_moves_back_when_a_clock_does(
+    db: str, replay: Replay, tmp_path: Path
+) -> None:
     replay.routes.append(Oai())
-    settings = _settings(replay, tmp_path)
+    settings = _settings(replay, db)
     with open_store(settings["db"]) as store:
         with store.writer() as w:
             w.set_sync_state("oai:cs:arXivRaw:from", "2018-01-05")  # later than the pages say
@@ -162,12 +166,12 @@ def test_the_watermark_never_moves_back_when_a_clock_does(replay: Replay, tmp_pa
 
 
 def test_a_bad_record_in_a_harvested_page_is_reported_and_the_rest_stored(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     broken = _page(2).replace(b"<id>1412.8544</id>", b"<id>not an id</id>", 1)
     replay.routes.append(Oai({"start": [(200, XML, _page(2).replace(b"<resumptionToken>", b""))]}))
     replay.routes.insert(0, lambda p: (200, XML, broken) if p.startswith("/oai") else None)
-    settings = _settings(replay, tmp_path)
+    settings = _settings(replay, db)
     with open_store(settings["db"]) as store:
         report = harvest_oai(store, _fetcher(settings, []), settings, "2026-12-02")
         assert len(report.bad) == 1 and "1412.8544" in report.bad[0]
@@ -175,10 +179,10 @@ def test_a_bad_record_in_a_harvested_page_is_reported_and_the_rest_stored(
 
 
 def test_a_source_that_keeps_failing_fails_the_step_not_the_sync(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     replay.routes.append(lambda p: (503, {"Retry-After": "2"}, b"busy"))
-    settings = _settings(replay, tmp_path, sync_categories="cs.AI")
+    settings = _settings(replay, db, sync_categories="cs.AI")
     sent: list = []
     with open_store(settings["db"]) as store:
         outcome = Sync(store, settings, _fetcher(settings, []), send=sent.append).run()
@@ -196,11 +200,11 @@ def test_a_source_that_keeps_failing_fails_the_step_not_the_sync(
 
 
 def test_a_sync_stores_the_days_announcements_and_runs_every_step(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     replay.routes.append(Oai())
     replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
-    settings = _settings(replay, tmp_path, sync_categories="cs.AI")
+    settings = _settings(replay, db, sync_categories="cs.AI")
     with open_store(settings["db"]) as store:
         outcome = Sync(store, settings, _fetcher(settings, [])).run()
         assert outcome["ok"], outcome
@@ -214,10 +218,10 @@ def test_a_sync_stores_the_days_announcements_and_runs_every_step(
 
 
 def test_only_one_sync_runs_at_a_time_and_a_dead_ones_lease_expires(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     replay.routes.append(Oai())
-    settings = _settings(replay, tmp_path)
+    settings = _settings(replay, db)
     with open_store(settings["db"]) as store:
         with store.writer() as w:
             assert w.take_lease("sync", "host:1:dead", 60, time.time())
@@ -279,7 +283,7 @@ def test_a_sync_killed_anywhere_then_rerun_ends_as_one_clean_run(
 
 
 def test_serve_syncs_on_schedule_and_shows_the_new_papers_without_a_restart(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -287,7 +291,7 @@ def test_serve_syncs_on_schedule_and_shows_the_new_papers_without_a_restart(
 
     replay.routes.append(Oai())
     replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
-    settings = _settings(replay, tmp_path, sync_categories="cs.AI", sync_hour=0)
+    settings = _settings(replay, db, sync_categories="cs.AI", sync_hour=0)
     app = create_app(settings, background=False, schedule_sync=True, schedule_digests=True)
     with TestClient(app) as client:
         assert "No papers yet" in client.get("/").text
@@ -315,7 +319,7 @@ def _titles(feed: bytes) -> list[str]:
 
 
 def test_three_days_of_sync_hold_what_ingesting_the_three_days_files_holds(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     import gzip
     import itertools
@@ -334,7 +338,7 @@ def test_three_days_of_sync_hold_what_ingesting_the_three_days_files_holds(
             (200, XML, listing(by_day[today["day"]], today["day"])) if p == "/rss/cs" else None
         )
     )
-    settings = _settings(replay, tmp_path, sync_categories="cs", sync_oai_set="")
+    settings = _settings(replay, db, sync_categories="cs", sync_oai_set="")
     direct = tmp_path / "direct.db"
     with open_store(settings["db"]) as synced, open_store(str(direct)) as by_hand:
         ingest_path(synced, head)
@@ -353,7 +357,7 @@ def test_three_days_of_sync_hold_what_ingesting_the_three_days_files_holds(
 
 
 def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_record(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     """Semantic Scholar's batch answer (its recorded format; affiliations of the day's first
     paper's authors) adds where they work, and an open PDF, and changes nothing arXiv said."""
@@ -361,7 +365,7 @@ def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_r
     import orjson
 
     replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
-    settings = _settings(replay, tmp_path, sync_categories="cs.AI", sync_enrich="s2")
+    settings = _settings(replay, db, sync_categories="cs.AI", sync_enrich="s2")
     asked: list[dict] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -414,7 +418,7 @@ def test_enrichment_gives_the_days_authors_their_affiliations_and_keeps_arxivs_r
 
 
 def test_a_replaced_or_withdrawn_version_updates_the_paper_and_keeps_its_first_day(
-    replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path
 ) -> None:
     from arxiv_days import days_after, listing, rows_by_day
     from conftest import CORPUS
@@ -424,7 +428,7 @@ def test_a_replaced_or_withdrawn_version_updates_the_paper_and_keeps_its_first_d
     replaced = rows[first][0]
     today = {"feed": listing(rows[first], first)}
     replay.routes.append(lambda p: (200, XML, today["feed"]) if p == "/rss/cs" else None)
-    settings = _settings(replay, tmp_path, sync_categories="cs", sync_oai_set="")
+    settings = _settings(replay, db, sync_categories="cs", sync_oai_set="")
     with open_store(settings["db"]) as store:
         assert Sync(store, settings, _fetcher(settings, []), today=first).run(("announce",))["ok"]
         withdrawn = dict(replaced, summary="This paper has been withdrawn by the authors.")
