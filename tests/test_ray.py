@@ -80,3 +80,20 @@ def test_ranking_every_profile_on_a_ray_cluster_equals_ranking_here(
     assert list(on_ray) == list(here) and len(here) == 20
     assert all(len(ranked) == 20 for ranked in here.values())
     assert on_ray == here  # the same papers, scores and reasons
+
+
+def test_the_syncs_embed_step_runs_on_the_cluster_when_one_is_set(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "rows.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in corpus_rows(600)))
+    shared = database_for(request, tmp_path, "postgres")
+    _run(shared, "ingest", str(corpus))
+    env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
+    done = _run(shared, "sync", "--step", "embed", "--json", env=env)
+    assert done["steps"]["embed"]["detail"] == {
+        "embedded": 600,
+        "unchanged": 0,
+        "empty": 0,
+        "workers": 2,
+    }

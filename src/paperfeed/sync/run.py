@@ -231,8 +231,13 @@ class Sync:
     def _embed(self) -> Any:
         from paperfeed.embed.index import embed_store
 
-        report = embed_store(self.store, self.recommender.embedder)
-        return report
+        address = self.settings.get("ray_address")
+        if address:  # the corpus-scale job on the cluster; the store is what they share
+            from paperfeed.embed.ray_engine import embed_with_ray
+
+            model = self.recommender.embedder.name
+            return embed_with_ray(self.store.location, self.settings, model, address)
+        return embed_store(self.store, self.recommender.embedder)
 
     def _refresh(self) -> Any:
         from paperfeed.recommend.lexical import LexicalModel
