@@ -32,7 +32,8 @@ class PaperfeedGroup(click.Group):
     "--db",
     envvar="PAPERFEED_DB",
     default=None,
-    help="SQLite database file [env PAPERFEED_DB; default ./paperfeed.db]",
+    help="The store: a SQLite file, or postgresql://... for a shared one "
+    "[env PAPERFEED_DB; default ./paperfeed.db]",
 )
 @click.pass_context
 def main(ctx: click.Context, db: str | None) -> None:
