@@ -12,13 +12,11 @@ from typing import Any
 from paperfeed.embed.ray_engine import actor_pool, reachable
 from paperfeed.errors import InputError
 from paperfeed.recommend.rank import Recommendation
-from paperfeed.recommend.service import Recommender, _one_blas_thread
+from paperfeed.recommend.service import Ranked, Recommender, _one_blas_thread, as_ids, from_ids
 from paperfeed.store import Store
 
 #: Profiles an actor ranks per task.
 BATCH = 16
-
-Ranked = list[tuple[int, float, list[str]]] | str
 
 
 class _Ranking:
@@ -33,15 +31,8 @@ class _Ranking:
     def rank(
         self, names: list[str], day: str | None, since: str | None, limit: int
     ) -> tuple[list[tuple[str, Ranked]], int]:
-        out: list[tuple[str, Ranked]] = []
-        for name in names:
-            try:
-                recs = self.recommender.recommend(name, day, since, limit)
-            except InputError as e:
-                out.append((name, str(e)))
-            else:
-                out.append((name, [(r.paper.id, r.score, r.why) for r in recs]))
-        return out, os.getpid()
+        ranked = [(name, as_ids(self.recommender, name, day, since, limit)) for name in names]
+        return ranked, os.getpid()
 
 
 def recommend_with_ray(
@@ -64,10 +55,4 @@ def recommend_with_ray(
             ids = {pid for _, recs in ranked if not isinstance(recs, str) for pid, _, _ in recs}
             papers = {p.id: p for p in store.papers(sorted(ids))}
             for name, recs in ranked:
-                if isinstance(recs, str):
-                    yield name, InputError(recs)
-                else:
-                    yield (
-                        name,
-                        [Recommendation(papers[pid], score, why) for pid, score, why in recs],
-                    )
+                yield name, from_ids(recs, papers)

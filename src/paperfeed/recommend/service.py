@@ -10,7 +10,7 @@ from typing import Any
 
 from paperfeed.embed.model import Embedder
 from paperfeed.errors import InputError
-from paperfeed.models import SearchFilters
+from paperfeed.models import Paper, SearchFilters
 from paperfeed.recommend.feed import listing_of, recommend, to_rate
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.rank import Recommendation
@@ -174,13 +174,7 @@ class Recommender:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 jobs = [(name, day, since, limit) for name in profiles]
                 for name, ranked in pool.imap(_rank_in_worker, jobs, chunksize=16):
-                    if isinstance(ranked, str):
-                        yield name, InputError(ranked)
-                    else:
-                        yield (
-                            name,
-                            [Recommendation(by_id[pid], score, why) for pid, score, why in ranked],
-                        )
+                    yield name, from_ids(ranked, by_id)
         finally:
             _FORKED = None
 
@@ -189,6 +183,29 @@ class Recommender:
 #: model and the prepared parts (set just before the fork, cleared after).
 _FORKED: tuple[str, Embedder, LexicalModel, dict[Any, Any]] | None = None
 _WORKER: Recommender | None = None
+
+
+#: A profile's ranking as another process sends it back: ``(paper id, score, reasons)``
+#: best first, or the reason it could not be ranked.
+Ranked = list[tuple[int, float, list[str]]] | str
+
+
+def as_ids(
+    recommender: Recommender, name: str, day: str | None, since: str | None, limit: int
+) -> Ranked:
+    """``name``'s ranking with papers as ids (the process that asked has the papers)."""
+    try:
+        recs = recommender.recommend(name, day, since, limit)
+    except InputError as e:
+        return str(e)
+    return [(r.paper.id, r.score, r.why) for r in recs]
+
+
+def from_ids(ranked: Ranked, papers: dict[int, Paper]) -> list[Recommendation] | InputError:
+    """A ranking sent back by :func:`as_ids`, with its papers again."""
+    if isinstance(ranked, str):
+        return InputError(ranked)
+    return [Recommendation(papers[pid], score, why) for pid, score, why in ranked]
 
 
 def _one_blas_thread() -> Any:
@@ -206,9 +223,7 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _rank_in_worker(
-    job: tuple[str, str | None, str | None, int],
-) -> tuple[str, list[tuple[int, float, list[str]]] | str]:
+def _rank_in_worker(job: tuple[str, str | None, str | None, int]) -> tuple[str, Ranked]:
     """Rank one profile in a forked worker; the papers go back as ids (the parent has them)."""
     global _WORKER
     if _WORKER is None:
@@ -223,8 +238,4 @@ def _rank_in_worker(
         for key, value in parts.items():
             _WORKER._parts[key] = value
     name, day, since, limit = job
-    try:
-        recs = _WORKER.recommend(name, day, since, limit)
-    except InputError as e:
-        return name, str(e)
-    return name, [(r.paper.id, r.score, r.why) for r in recs]
+    return name, as_ids(_WORKER, name, day, since, limit)
