@@ -23,8 +23,7 @@ from paperfeed.digest.send import smtp_sender
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import SourceError
 from paperfeed.recommend.service import Recommender
-from paperfeed.store import Store, open_store
-from paperfeed.store.postgres import is_postgres
+from paperfeed.store import Store, is_postgres, open_store
 from paperfeed.web.app import create_app
 from webapp import Inbox, build_store, free_port
 

@@ -767,9 +767,9 @@ def test_a_rating_while_another_process_writes_answers_503_not_500(
 
     import psycopg
 
+    from paperfeed.store import is_postgres, sqlite_connect
     from paperfeed.store import postgres as store_postgres
     from paperfeed.store import sqlite as store_sqlite
-    from paperfeed.store import sqlite_connect
 
     for module in (sqlite_connect, store_sqlite, store_postgres):
         monkeypatch.setattr(module, "BUSY_TIMEOUT_MS", 300)
@@ -779,7 +779,7 @@ def test_a_rating_while_another_process_writes_answers_503_not_500(
         sign_up(client, "wendy")
         token = csrf_of(client.get("/library").text)
         # a long ingest in another process: SQLite's file, or Postgres's rows, locked
-        if store_postgres.is_postgres(settings["db"]):
+        if is_postgres(settings["db"]):
             holder: Any = psycopg.connect(settings["db"], autocommit=True)
             holder.execute("BEGIN")
             holder.execute("LOCK TABLE profile_papers IN EXCLUSIVE MODE")

@@ -44,7 +44,9 @@ class _Embedding:
 def reachable(location: str) -> str:
     """A store's location as workers elsewhere open it (a file path made absolute: the
     workers' folder is not ours)."""
-    return location if "://" in location else str(Path(location).resolve())
+    from paperfeed.store import is_postgres
+
+    return location if is_postgres(location) else str(Path(location).resolve())
 
 
 @contextmanager

@@ -10,9 +10,14 @@ from paperfeed.errors import StoreError
 from paperfeed.store.base import Store, Writer
 
 
+def is_postgres(location: str) -> bool:
+    """Whether ``location`` names a PostgreSQL database (else it is a SQLite file)."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
 def open_store(location: str) -> Store:
     """Open (creating and migrating if needed) the store at ``location``."""
-    if location.startswith(("postgresql://", "postgres://")):
+    if is_postgres(location):
         try:
             from paperfeed.store.postgres import PostgresStore
         except ImportError as e:
@@ -26,4 +31,4 @@ def open_store(location: str) -> Store:
     return SQLiteStore(location)
 
 
-__all__ = ["Store", "Writer", "open_store"]
+__all__ = ["Store", "Writer", "is_postgres", "open_store"]

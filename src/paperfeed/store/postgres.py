@@ -3,8 +3,9 @@
 It reads and writes with the SQL the SQLite store runs (``SQLStore``, ``SQLWriter``); what
 differs is here: connections, ids from sequences, keyword search over a weighted
 ``tsvector`` (ranked by ``ts_rank``, not BM25), categories as JSON rows, vectors in
-pgvector, and what SQLite keeps in files beside the database (the signing secret) kept in
-the database, so that every process and host serving the store shares it.
+pgvector, and what SQLite keeps in files beside the database (the signing secret, the fitted
+lexical model) kept in the database, so that every process and host serving the store
+shares it.
 """
 
 from __future__ import annotations
@@ -43,10 +44,6 @@ BUSY_TIMEOUT_MS = 30_000
 #: Weights of ``ts_rank`` for the tsvector's labels, in its order D, C, B, A: abstract (C)
 #: 1, authors (B) 4, title (A) 10, as SQLite's BM25 weighs the three columns.
 RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
-
-
-def is_postgres(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
 
 
 @lru_cache(maxsize=512)
@@ -344,4 +341,4 @@ def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.stack([r[1].to_numpy() for r in rows]).astype(np.float32)
 
 
-__all__ = ["PostgresStore", "is_postgres"]
+__all__ = ["PostgresStore"]
