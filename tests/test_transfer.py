@@ -85,7 +85,7 @@ def test_a_sqlite_store_goes_into_postgres_and_back_with_nothing_lost(
         assert LexicalModel.for_store(store).size == papers  # the kept model, not fitted again
 
 
-def test_a_store_is_copied_only_into_an_empty_one(
+def test_a_store_is_copied_only_from_one_there_into_an_empty_one(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     source = str(tmp_path / "source.db")
@@ -95,6 +95,9 @@ def test_a_store_is_copied_only_into_an_empty_one(
     _migrate(source, target)
     said = _migrate(source, target, expect=1)
     assert "not empty" in said and "Traceback" not in said
+    missing = str(tmp_path / "mistyped.db")
+    said = _migrate(missing, str(tmp_path / "fresh.db"), expect=1)
+    assert "no such store" in said and not Path(missing).exists()
 
 
 def test_the_copy_knows_every_table_of_the_schema(store: Store) -> None:

@@ -63,10 +63,14 @@ def migrate_store(source: str, target: str, as_json: bool) -> None:
     PostgreSQL (postgresql://...) or back. Everything goes (papers, profiles, accounts,
     vectors, the signing key), in one transaction; the two are then compared by a digest of
     their content, and a difference is an error."""
-    from paperfeed.errors import StoreError
-    from paperfeed.store import open_store
+    from pathlib import Path
+
+    from paperfeed.errors import InputError, StoreError
+    from paperfeed.store import is_postgres, open_store
     from paperfeed.store.transfer import content_digest, copy_store
 
+    if not is_postgres(source) and not Path(source).is_file():  # opening would make one
+        raise InputError(f"{source}: no such store to copy from")
     with open_store(source) as src, open_store(target) as dst:
         counts = copy_store(src, dst, lambda table, n: click.echo(f"{table}: {n:,}", err=True))
         digests = content_digest(src), content_digest(dst)
