@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from ray.cluster_utils import Cluster
 
-from conftest import database_for
+from conftest import SEEDS, database_for
 from paperfeed.cli import main
 from paperfeed.store import open_store
-from webapp import corpus_rows
+from webapp import corpus_rows, free_port
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,12 @@ def test_the_syncs_embed_step_runs_on_the_cluster_when_one_is_set(
         "empty": 0,
         "workers": 2,
     }
+
+
+def test_a_ray_address_nothing_answers_at_is_a_clear_error(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.db")
+    _run(db, "ingest", str(sorted(SEEDS.iterdir())[0]))
+    address = f"127.0.0.1:{free_port()}"
+    env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": address}
+    result = CliRunner().invoke(main, ["--db", db, "embed", "--engine", "ray"], env=env)
+    assert result.exit_code == 1 and f"no Ray cluster answers at {address}" in result.stderr

@@ -11,6 +11,7 @@ must be one every node reaches: PostgreSQL (a SQLite file works only on one mach
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,8 @@ def actor_pool(address: str | None, actor: type, *args: Any) -> Iterator[Any]:
         from ray.util import ActorPool
     except ImportError as e:
         raise InputError(f"--engine ray needs Ray ({e}): pip install 'paperfeed[ray]'") from e
+    if address:
+        _answers(address)
     ray.init(address=address or None, log_to_driver=False, include_dashboard=False)
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -65,6 +68,20 @@ def actor_pool(address: str | None, actor: type, *args: Any) -> Iterator[Any]:
         yield ActorPool([remote.remote(*args) for _ in range(cpus)])
     finally:
         ray.shutdown()
+
+
+def _answers(address: str) -> None:
+    """Refuse a ``host:port`` nothing listens on (Ray itself retries it for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():  # "auto", or a form Ray resolves itself
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise InputError(
+            f"no Ray cluster answers at {address} ({e}): start one (ray start --head) or "
+            "correct the ray_address setting"
+        ) from e
 
 
 def _chunks(todo: list[tuple[int, str, bytes]]) -> Iterator[list[tuple[int, str, bytes]]]:
