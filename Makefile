@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/bench_store.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_ray.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_embed.py --corpus $(CORPUS) --csfcube $(SHARED)/data/csfcube
+	$(BIN)/python bench/bench_representation.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_search.py --corpus $(CORPUS) --db bench-search.db
 	$(BIN)/python bench/bench_web.py --db bench-search.db --seeds $(SHARED)/seeds
 	$(BIN)/python bench/bench_recommend.py --db bench-search.db --corpus $(CORPUS) --profiles 500

@@ -28,9 +28,9 @@ GRID = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # crowding counts aga
 
 
 def _features(
-    corpus_path: Path, authors: int, cache: Path, train_before: str | None = None
+    corpus_path: Path, authors: int, cache: Path, embedder: str, train_before: str | None = None
 ) -> list[tuple[str, dict, np.ndarray]]:
-    from paperfeed.embed.model import MiniLM
+    from paperfeed.embed import load_embedder
     from paperfeed.evaluate import daily_feed as df
     from paperfeed.recommend.rank import features, score
 
@@ -45,7 +45,8 @@ def _features(
         raise SystemExit("refusing: a held-out (odd) author reached the tuning set")
     rows = []
     say = lambda m: print(m, flush=True)  # noqa: E731
-    for p in df.prepared(corpus, cases, MiniLM(), ("paperfeed",), cache, say):
+    model = load_embedder({"embedder": embedder})
+    for p in df.prepared(corpus, cases, model, ("paperfeed",), cache, say):
         assert p.listing is not None and p.state is not None and p.lexical is not None
         everything = list(range(len(p.case.candidates)))
         f = features(score(p.listing, p.state, p.lexical, everything).evidence)
@@ -71,12 +72,16 @@ def main() -> None:
     corpus = Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz")
     parser.add_argument("--corpus", type=Path, default=corpus)
     parser.add_argument("--authors", type=int, default=300)
-    parser.add_argument("--features", type=Path, default=Path("tune-daily-feed.pkl"))
+    parser.add_argument("--embedder", default="minilm", help="minilm (the default) or static")
+    parser.add_argument("--features", type=Path, help="[tune-daily-feed-EMBEDDER.pkl]")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "paperfeed")
     parser.add_argument("--train-before", metavar="DATE", help="fit on cases before the cutoff")
     parser.add_argument("--train-authors", type=int, default=1000)
     args = parser.parse_args()
-    rows = _cached(args.features, lambda: _features(args.corpus, args.authors, args.cache))
+    args.features = args.features or Path(f"tune-daily-feed-{args.embedder}.pkl")
+    rows = _cached(
+        args.features, lambda: _features(args.corpus, args.authors, args.cache, args.embedder)
+    )
     if args.train_before:
         _fit_before(args, rows)
         return
@@ -109,7 +114,9 @@ def _fit_before(args: argparse.Namespace, benchmark) -> None:  # type: ignore[no
     path = args.features.with_name(f"{args.features.stem}-before-{args.train_before}.pkl")
     train = _cached(
         path,
-        lambda: _features(args.corpus, args.train_authors, args.cache, args.train_before),
+        lambda: _features(
+            args.corpus, args.train_authors, args.cache, args.embedder, args.train_before
+        ),
     )
     print(
         f"training: {len(train)} cases before {args.train_before}, "

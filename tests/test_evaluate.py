@@ -115,13 +115,14 @@ def test_daily_feed_end_to_end_on_a_cases_file(tmp_path: Path) -> None:
         )
     )
     assert result["cases"] == 1 and len(candidates) > 50
-    assert set(result["rankers"]) == {"asl", "zad", "centroid", "paperfeed"}
+    assert set(result["rankers"]) == set(daily_feed.RANKERS)
     for metrics in result["rankers"].values():
         assert set(metrics) == {"mrr", "recall@10", "ndcg@10"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
     # first or second of the day's listing (the test embedder is too crude for zad and centroid)
     assert result["rankers"]["asl"]["mrr"] >= 0.5
     assert result["rankers"]["paperfeed"]["mrr"] >= 0.5
+    assert result["rankers"]["tfidf-nearest"]["mrr"] >= 0.5  # the day's paper shares its words
     assert (tmp_path / "cache" / "vectors-hashing-64.npz").exists()
 
 

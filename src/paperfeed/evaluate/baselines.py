@@ -7,6 +7,8 @@ their authors:
 - ``zad``: zotero-arxiv-daily: embedding cosine to each profile paper, weighted by the
   profile paper's recency rank with 1 / (1 + log10(rank + 1)), summed.
 - ``centroid``: cosine to the mean profile embedding.
+- ``nearest``: cosine to the closest profile paper's embedding.
+- ``tfidf`` and ``tfidf-nearest``: the same two on asl's tf-idf rows instead of embeddings.
 """
 
 from __future__ import annotations
@@ -65,8 +67,27 @@ def centroid_scores(profile: Papers, candidates: Papers, ctx: Context) -> np.nda
     return candidates.vectors @ (centre / (np.linalg.norm(centre) or 1.0))
 
 
+def nearest_scores(profile: Papers, candidates: Papers, ctx: Context) -> np.ndarray:
+    """Cosine to the closest profile paper."""
+    return np.asarray((candidates.vectors @ profile.vectors.T).max(axis=1), dtype=np.float64)
+
+
+def tfidf_scores(profile: Papers, candidates: Papers, ctx: Context) -> np.ndarray:
+    """Cosine of tf-idf rows to the mean profile row."""
+    centre = np.asarray(profile.tfidf.mean(axis=0)).ravel()
+    return np.asarray(candidates.tfidf @ (centre / (np.linalg.norm(centre) or 1.0)))
+
+
+def tfidf_nearest_scores(profile: Papers, candidates: Papers, ctx: Context) -> np.ndarray:
+    """Cosine of tf-idf rows to the closest profile paper's."""
+    return np.asarray((candidates.tfidf @ profile.tfidf.T).max(axis=1).toarray()).ravel()
+
+
 BASELINES: dict[str, Baseline] = {
     "asl": asl_scores,
     "zad": zad_scores,
     "centroid": centroid_scores,
+    "nearest": nearest_scores,
+    "tfidf": tfidf_scores,
+    "tfidf-nearest": tfidf_nearest_scores,
 }

@@ -412,7 +412,7 @@ class _Baselines:
     ) -> None:
         self.corpus, self.names = corpus, names
         self.tfidf = None
-        if "asl" in names:
+        if {"asl", "tfidf", "tfidf-nearest"} & set(names):
             progress(f"tf-idf over {len(corpus.ids)} papers")
             _, self.tfidf = fit_tfidf(corpus.texts)
         self.papers = Papers(self.tfidf, None, vectors, corpus.categories, corpus.listed)
@@ -426,7 +426,7 @@ class _Baselines:
         profile = [row[x] for x in case.profile]
         key = (tuple(case.profile), cutoff)
         background = None
-        if self.tfidf is not None and ("asl", key) not in self.models:
+        if self.tfidf is not None and "asl" in self.names and ("asl", key) not in self.models:
             earlier = np.setdiff1d(np.flatnonzero(self.listed < cutoff), profile)
             background = self.tfidf[earlier]
         ctx = Context(background, self.models, key)
