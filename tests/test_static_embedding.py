@@ -72,6 +72,10 @@ def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelError, match=r"model\.npz"):
         StaticModel(bad)
+    whole = (resources.files("paperfeed.embed") / "data" / BUNDLED).read_bytes()
+    bad.write_bytes(whole[: len(whole) // 2])  # cut short
+    with pytest.raises(ModelError, match=r"model\.npz"):
+        StaticModel(bad)
 
 
 def _toy_corpus() -> tuple[list[str], list[list[str]]]:

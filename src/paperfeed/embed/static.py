@@ -13,6 +13,7 @@ the pipeline). Vectors are int8 with a scale per row; the file carries its token
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -93,7 +94,7 @@ class StaticModel:
                     parts = _read(bundled)
             else:
                 parts = _read(Path(path))
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise ModelError(f"{path or BUNDLED}: not a static embedding model ({e})") from e
         self.name = str(parts["name"])
         self.featurizer = Featurizer(parts["tokenizer"], parts["bigrams"])
@@ -131,7 +132,8 @@ def save(
 
 
 def _read(path: Path) -> dict[str, Any]:
-    with np.load(path, allow_pickle=False) as z:
+    # opened here: numpy leaves its own handle open when the file is no zip
+    with path.open("rb") as f, np.load(f, allow_pickle=False) as z:
         vectors = z["vectors"].astype(np.float32) * z["scales"][:, None]
         tokenizer = bytes(z["tokenizer"]).decode()
         json.loads(tokenizer)  # a clear error for a damaged file, before tokenizers' own
