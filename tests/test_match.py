@@ -181,3 +181,82 @@ def test_the_api_assigns_for_a_signed_in_chair_and_refuses_bad_input_with_a_reas
             headers={"X-CSRF-Token": token},
         )
         assert blocked.status_code == 400 and "cannot assign" in blocked.text
+
+
+def test_a_csv_of_submissions_with_emails_gives_email_domain_conflicts() -> None:
+    from datetime import date
+
+    from paperfeed.errors import InputError
+    from paperfeed.match.venue import Conflicts, Reviewer, email_domain, read_submissions
+
+    data = (
+        b"id,title,abstract,authors,emails\n"
+        b"s1,Graph networks,We pass messages.,Ada One;Bo Two,ada@cs.cmu.edu;bo@gmail.com\n"
+        b"s2,Soil bacteria,,Cy Three,cy@biology.ox.ac.uk\n"
+        b",Untitled ids,,Di Four,\n"
+    )
+    papers, ids, emails = read_submissions(data, "subs.csv")
+    assert ids == ["s1", "s2", "submission-3"]
+    assert [a.name for a in papers[0].authors] == ["Ada One", "Bo Two"]
+    assert papers[0].abstract == "We pass messages." and papers[1].abstract is None
+    assert emails[0] == ["ada@cs.cmu.edu", "bo@gmail.com"]
+
+    assert email_domain("Someone@CS.CMU.edu") == "cmu.edu"
+    assert email_domain("x@ox.ac.uk") == email_domain("y@eng.ox.ac.uk") == "ox.ac.uk"
+    assert email_domain("x@gmail.com") == "" and email_domain("no address") == ""
+
+    known = Conflicts(papers, ids, emails)
+    today = date(2026, 12, 2)
+    colleague = Reviewer("Eve Five", email="eve@ml.cmu.edu")
+    assert known.of(colleague, 3, today) == {0: "same email domain (cmu.edu)"}
+    oxford = Reviewer("Fay Six", email="fay@ox.ac.uk")
+    assert known.of(oxford, 3, today) == {1: "same email domain (ox.ac.uk)"}
+    stranger = Reviewer("Gus Seven", email="gus@gmail.com")  # shares Bo's mail service only
+    assert known.of(stranger, 3, today) == {}
+
+    with pytest.raises(InputError, match=r"subs\.csv:3: not an email address: 'nobody'"):
+        read_submissions(b"title,authors,emails\nA,X,x@a.org\nB,Y,nobody\n", "subs.csv")
+    with pytest.raises(InputError, match=r"subs\.csv:3: the id 'a' is used twice"):
+        read_submissions(b"id,title\na,A\na,B\n", "subs.csv")
+    with pytest.raises(InputError, match=r"subs\.csv: a CSV with a 'title' column"):
+        read_submissions(b"name\nA\n", "subs.csv")
+
+
+def test_assign_reads_a_csv_of_submissions_and_never_assigns_a_shared_email_domain(
+    conference, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERFEED_EMBEDDER", "hashing")
+    folder, pool = conference["folder"], conference["pool"]
+    cli("ingest", folder / "store.jsonl")
+    cli("embed")
+    subs = conference["submissions"]
+    with (folder / "subs.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "title", "abstract", "authors", "emails"])
+        for i, s in enumerate(subs):
+            email = "someone@lab.uni.edu" if i < 5 else ""
+            writer.writerow([s["id"], s["title"], s["summary"], ";".join(_authors(s)), email])
+    with (folder / "pool.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "email"])
+        for i, name in enumerate(pool):
+            writer.writerow([name, "me@uni.edu" if i < 3 else ""])
+    result = cli_json(
+        cli(
+            "assign",
+            folder / "subs.csv",
+            "--reviewers",
+            folder / "pool.csv",
+            "--k",
+            "2",
+            "--max-load",
+            "4",
+            "--json",
+        )
+    )
+    pairs = {(e["submission"], e["reviewer"]) for e in result["edges"]}
+    domain = {(s["id"], r) for s in subs[:5] for r in pool[:3]}
+    assert not pairs & domain and not pairs & conference["banned"]
+    reasons = {(c["submission"], c["reviewer"]): c["why"] for c in result["conflicts"]}
+    assert domain <= set(reasons)  # each left out, with its reason
+    assert "same email domain (uni.edu)" in reasons.values()

@@ -20,7 +20,12 @@ from paperfeed.cli.context import Context, print_json
     required=True,
     help="CSV: name, and optional email, institution, max_load, conflicts, bids (ID:VALUE).",
 )
-@click.option("--format", "fmt", help="The submissions file's format [detected].")
+@click.option(
+    "--format",
+    "fmt",
+    help="The submissions file's format [detected; a .csv: title, and optional id, abstract, "
+    "authors and emails, lists separated by ';'].",
+)
 @click.option(
     "--k", type=click.IntRange(1, 20), default=3, show_default=True, help="Reviewers a paper."
 )
@@ -81,11 +86,21 @@ def assign(
     from paperfeed.match.venue import match, read_reviewers, read_submissions
     from paperfeed.recommend.lexical import LexicalModel
 
-    papers, ids = read_submissions(submissions.read_bytes(), str(submissions), fmt)
+    papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
     pool = read_reviewers(reviewers)
     lexical = LexicalModel.for_store(obj.store)
     result = match(
-        obj.store, obj.embedder, lexical, papers, ids, pool, k, max_load, fair, conflict_years
+        obj.store,
+        obj.embedder,
+        lexical,
+        papers,
+        ids,
+        pool,
+        k,
+        max_load,
+        fair,
+        conflict_years,
+        emails=emails,
     )
     found = result.to_dict()
     for problem in found["problems"]:

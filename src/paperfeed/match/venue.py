@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -100,16 +100,7 @@ def read_reviewers(path: Path) -> list[Reviewer]:
 
 def reviewers_from(data: bytes, path: str) -> list[Reviewer]:
     """:func:`read_reviewers` of a file's bytes, named ``path`` in errors."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from e
-    try:
-        rows = list(csv.DictReader(io.StringIO(text)))
-    except csv.Error as e:
-        raise InputError(f"{path}: not readable as CSV ({e})") from e
-    if not rows or "name" not in rows[0]:
-        raise InputError(f"{path}: a CSV with a 'name' column is needed (one reviewer a row)")
+    rows = _csv_rows(data, path, "name", "one reviewer a row")
     out = []
     for line, row in enumerate(rows, 2):
         name = (row.get("name") or "").strip()
@@ -138,6 +129,20 @@ def reviewers_from(data: bytes, path: str) -> list[Reviewer]:
     return out
 
 
+def _csv_rows(data: bytes, path: str, needed: str, what: str) -> list[dict[str, str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e})") from e
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise InputError(f"{path}: not readable as CSV ({e})") from e
+    if not rows or needed not in rows[0]:
+        raise InputError(f"{path}: a CSV with a {needed!r} column is needed ({what})")
+    return rows
+
+
 def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
     """The reviewer's papers: the person with most papers among those signing the name."""
     people = author_identities(store, reviewer.name)
@@ -152,10 +157,16 @@ class Conflicts:
     institutions once, so each reviewer is checked against the few submissions their own
     name, co-authors and institutions reach, not against every submission."""
 
-    def __init__(self, submissions: list[Paper], ids: list[str]) -> None:
+    def __init__(
+        self, submissions: list[Paper], ids: list[str], emails: Sequence[Sequence[str]] = ()
+    ) -> None:
         self.submissions, self.row_of = submissions, {sid: r for r, sid in enumerate(ids)}
         self.by_author: dict[str, list[int]] = {}
         self.by_org: dict[str, list[int]] = {}
+        self.by_domain: dict[str, list[int]] = {}
+        for row, addresses in enumerate(emails):
+            for domain in sorted({d for a in addresses if (d := email_domain(a))}):
+                self.by_domain.setdefault(domain, []).append(row)
         for row, sub in enumerate(submissions):
             for a in sub.authors:
                 self.by_author.setdefault(name_key(a.name), []).append(row)
@@ -165,7 +176,8 @@ class Conflicts:
 
     def of(self, reviewer: Reviewer, years: int, today: date) -> dict[int, str]:
         """Submission rows ``reviewer`` may not review, each with its reason (declared, an
-        author of it, co-authorship within ``years``, the same institution)."""
+        author of it, co-authorship within ``years``, the same institution or email
+        domain)."""
         own = name_key(reviewer.name)
         since = f"{today.year - years:04d}-{today.month:02d}-{today.day:02d}"
         found: dict[int, str] = {}
@@ -183,6 +195,9 @@ class Conflicts:
         for key in sorted(orgs - {""}):
             for row in self.by_org.get(key, []):
                 found.setdefault(row, f"same institution ({key})")
+        if domain := email_domain(reviewer.email):
+            for row in self.by_domain.get(domain, []):
+                found.setdefault(row, f"same email domain ({domain})")
         for key in sorted(coauthors, reverse=True):  # the first name in order wins, as below
             p, name = coauthors[key]
             year = (p.published or p.listed or "")[:4]
@@ -240,14 +255,16 @@ def match(
     years: int = 3,
     today: date | None = None,
     candidates: int = CANDIDATES,
+    emails: Sequence[Sequence[str]] = (),
 ) -> Matching:
-    """Expertise, affinity, conflicts and the assignment of a whole venue."""
+    """Expertise, affinity, conflicts and the assignment of a whole venue; ``emails`` are the
+    submissions' authors' addresses, where the chair's file gives them."""
     today = today or date.today()
     for r in reviewers:
         r.papers = r.papers or expertise_of(store, r)
     scores = affinity(store, embedder, lexical, reviewers, submissions, candidates).tolil()
     conflicts: dict[tuple[int, int], str] = {}
-    known = Conflicts(submissions, ids)
+    known = Conflicts(submissions, ids, emails)
     rows_of: dict[str, list[int]] = {}
     for row, sid in enumerate(ids):
         rows_of.setdefault(sid, []).append(row)
@@ -290,13 +307,80 @@ def _words(title: str | None) -> set[str]:
 
 def read_submissions(
     data: bytes, name: str, fmt: str | None = None
-) -> tuple[list[Paper], list[str]]:
-    """A submissions file's papers and ids: any format paperfeed reads (detected unless
-    ``fmt``), refused whole, naming the record, if any record is bad."""
+) -> tuple[list[Paper], list[str], list[list[str]]]:
+    """A submissions file's papers, ids and authors' emails: a CSV (``fmt`` "csv" or a
+    ``.csv`` name: :func:`submissions_from_csv`) or any format paperfeed reads (detected
+    unless ``fmt``; no emails), refused whole, naming the record, if any record is bad."""
     from paperfeed.ingest import registry
 
+    if fmt == "csv" or (fmt is None and name.lower().endswith(".csv")):
+        return submissions_from_csv(data, name)
     source = registry.get(fmt) if fmt else registry.detect(data[:65536], name)
-    return submissions_of(source.parse(io.BytesIO(data), name), name)
+    papers, ids = submissions_of(source.parse(io.BytesIO(data), name), name)
+    return papers, ids, [[] for _ in papers]
+
+
+def submissions_from_csv(data: bytes, name: str) -> tuple[list[Paper], list[str], list[list[str]]]:
+    """A CSV of submissions: ``title`` and optional ``id``, ``abstract``, ``authors`` and
+    ``emails`` (lists separated by ``;``, the emails in the authors' order)."""
+    from paperfeed.models import Author
+
+    rows = _csv_rows(data, name, "title", "one submission a row")
+    papers, ids, emails = [], [], []
+    seen: set[str] = set()
+    for line, row in enumerate(rows, 2):
+        title = (row.get("title") or "").strip()
+        if not title:
+            raise InputError(f"{name}:{line}: a submission without a title")
+        sid = (row.get("id") or "").strip() or f"submission-{line - 1}"
+        if sid in seen:
+            raise InputError(f"{name}:{line}: the id {sid!r} is used twice")
+        seen.add(sid)
+        addresses = _split(row.get("emails"))
+        bad = [a for a in addresses if not _registered_domain(a)]
+        if bad:
+            raise InputError(f"{name}:{line}: not an email address: {bad[0]!r}")
+        paper = Paper.from_text((row.get("abstract") or "").strip())
+        paper.id, paper.title = -(line - 1), title
+        paper.abstract = paper.abstract or None
+        paper.authors = [Author(0, a) for a in _split(row.get("authors"))]
+        papers.append(paper)
+        ids.append(sid)
+        emails.append(addresses)
+    return papers, ids, emails
+
+
+#: Mail services anyone can sign up to: sharing one is no conflict.
+FREE_MAIL = frozenset(
+    "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com "
+    "me.com aol.com proton.me protonmail.com gmx.de gmx.net web.de mail.ru yandex.ru qq.com "
+    "163.com 126.com foxmail.com naver.com".split()
+)
+#: Second-level labels under a country code that name no institution (ox.ac.uk, unsw.edu.au).
+_SECOND_LEVEL = frozenset({"ac", "edu", "co", "gov", "org", "com", "net", "or", "ne", "go"})
+
+
+def email_domain(address: str) -> str:
+    """The institution an address names, as its registered domain (``cs.cmu.edu`` and
+    ``cmu.edu`` are one; ``ox.ac.uk`` keeps three labels); "" for a free mail service or
+    something that is no address."""
+    domain = _registered_domain(address)
+    return "" if domain in FREE_MAIL else domain
+
+
+def _registered_domain(address: str) -> str:
+    user, at, host = address.strip().lower().rpartition("@")
+    labels = [x for x in host.strip(".").split(".") if x]
+    if not (user and at) or len(labels) < 2:
+        return ""
+    if not all(x.replace("-", "").isalnum() for x in labels):
+        return ""
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
+def _split(value: str | None) -> list[str]:
+    return [x.strip() for x in (value or "").split(";") if x.strip()]
 
 
 def submissions_of(items: Iterable[object], name: str) -> tuple[list[Paper], list[str]]:

@@ -6,6 +6,7 @@ a session cookie and the session's CSRF secret in the ``X-CSRF-Token`` header.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -286,7 +287,7 @@ async def assign_reviewers(
 
     services = services_of(request)
     _signed_in(request, x_csrf_token)
-    papers, ids = read_submissions(*await _upload(submissions, "submissions"))
+    papers, ids, emails = read_submissions(*await _upload(submissions, "submissions"))
     pool = reviewers_from(*await _upload(reviewers, "reviewers"))
     services.ranking_ready()  # 503 while the ranking's vocabulary (its rare terms) is fitted
     recommender = services.recommender
@@ -295,7 +296,7 @@ async def assign_reviewers(
     if lexical is None:  # warm() fits it or fails with a reason
         raise InputError("the ranking's vocabulary is not ready")
     result = await run_in_threadpool(
-        match,
+        partial(match, emails=emails),
         services.store,
         services.embedder,
         lexical,
