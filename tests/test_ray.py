@@ -34,15 +34,24 @@ def _run(db: str, *args: str, env: dict[str, str] | None = None) -> dict:  # typ
     return json.loads(result.stdout) if "--json" in args else {}
 
 
+def _shared_store(
+    request: pytest.FixtureRequest, folder: Path, n: int
+) -> tuple[str, Path, list[dict]]:  # type: ignore[type-arg]
+    """A Postgres store holding the corpus's first ``n`` rows, the rows' file and the rows."""
+    rows = corpus_rows(n)
+    path = folder / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shared = database_for(request, folder, "postgres")
+    _run(shared, "ingest", str(path))
+    return shared, path, rows
+
+
 def test_embedding_on_a_ray_cluster_equals_embedding_here(
     cluster: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps(r) + "\n" for r in corpus_rows(1200)))
-    shared = database_for(request, tmp_path, "postgres")
+    shared, rows, _ = _shared_store(request, tmp_path, 1200)
     here = str(tmp_path / "here.db")
-    for db in (shared, here):
-        _run(db, "ingest", str(rows))
+    _run(here, "ingest", str(rows))
     env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
     report = _run(shared, "embed", "--engine", "ray", "--json", env=env)
     assert report["embedded"] == 1200 and report["workers"] == 2  # both nodes embedded
@@ -61,12 +70,8 @@ def test_embedding_on_a_ray_cluster_equals_embedding_here(
 def test_ranking_every_profile_on_a_ray_cluster_equals_ranking_here(
     cluster: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    rows = corpus_rows(1200)
-    corpus = tmp_path / "rows.jsonl"
-    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    shared = database_for(request, tmp_path, "postgres")
+    shared, _, rows = _shared_store(request, tmp_path, 1200)
     env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
-    _run(shared, "ingest", str(corpus))
     last = max(r["listing_date"] for r in rows)
     earlier = [r for r in rows if r["listing_date"] < last]
     for n in range(20):  # readers of a few earlier papers each
@@ -85,10 +90,7 @@ def test_ranking_every_profile_on_a_ray_cluster_equals_ranking_here(
 def test_the_syncs_embed_step_runs_on_the_cluster_when_one_is_set(
     cluster: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    corpus = tmp_path / "rows.jsonl"
-    corpus.write_text("".join(json.dumps(r) + "\n" for r in corpus_rows(600)))
-    shared = database_for(request, tmp_path, "postgres")
-    _run(shared, "ingest", str(corpus))
+    shared, _, _ = _shared_store(request, tmp_path, 600)
     env = {"PAPERFEED_EMBEDDER": "hashing", "PAPERFEED_RAY_ADDRESS": cluster}
     done = _run(shared, "sync", "--step", "embed", "--json", env=env)
     assert done["steps"]["embed"]["detail"] == {
