@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import csv
+import gzip
+import itertools
+import json
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from paperfeed.cli import main
+from paperfeed.normalize import name_key
 from paperfeed.store import Store, open_store
 
 SHARED = Path(os.environ.get("PAPERFEED_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -183,3 +190,54 @@ def replay() -> Iterator[Replay]:
     r = Replay()
     yield r
     r.close()
+
+
+def corpus_slice(skip: int, n: int) -> list[dict]:
+    with gzip.open(CORPUS, "rt") as f:
+        return [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
+
+
+def authors_of(row: dict) -> list[str]:
+    value = row["authors"]
+    return value if isinstance(value, list) else ast.literal_eval(value)
+
+
+@pytest.fixture(scope="module")
+def conference(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A conference made from the corpus for the matching tests: a store's rows, a pool of
+    its authors, later papers as submissions (some by the pool) and who may not review what."""
+    folder = tmp_path_factory.mktemp("venue")
+    store_rows = corpus_slice(0, 5000)
+    (folder / "store.jsonl").write_text("".join(json.dumps(r) + "\n" for r in store_rows))
+    papers_of = Counter(name_key(a) for r in store_rows for a in authors_of(r))
+    pool = sorted({a for r in store_rows for a in authors_of(r) if papers_of[name_key(a)] >= 3})[
+        :80
+    ]
+    keys = {name_key(a) for a in pool}
+    later = corpus_slice(20_000, 3000)
+    by_pool = [r for r in later if keys & {name_key(a) for a in authors_of(r)}][:12]
+    others = [r for r in later if r not in by_pool][:18]
+    submissions = by_pool + others
+    (folder / "submissions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in submissions))
+    with (folder / "reviewers.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "max_load", "conflicts"])
+        for i, name in enumerate(pool):
+            writer.writerow(
+                [name, 2 if i % 10 == 0 else "", submissions[-1]["id"] if i == 1 else ""]
+            )
+    # who may not review what, worked out here from the rows themselves
+    coauthors: dict[str, set[str]] = {}
+    for r in store_rows:
+        names = {name_key(a) for a in authors_of(r)}
+        for a in names:
+            coauthors.setdefault(a, set()).update(names - {a})
+    banned = set()
+    for s in submissions:
+        names = {name_key(a) for a in authors_of(s)}
+        for reviewer in pool:
+            key = name_key(reviewer)
+            if key in names or coauthors.get(key, set()) & names:
+                banned.add((s["id"], reviewer))
+    banned.add((submissions[-1]["id"], pool[1]))
+    return {"folder": folder, "pool": pool, "submissions": submissions, "banned": banned}

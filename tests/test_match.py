@@ -5,8 +5,6 @@ assigned, every paper gets k reviewers, no reviewer more than their load."""
 from __future__ import annotations
 
 import csv
-import gzip
-import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,56 +13,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from conftest import CORPUS, cli_json
+from conftest import authors_of as _authors
+from conftest import cli_json
 from paperfeed.match.assign import assign
-from paperfeed.normalize import name_key
-
-
-def _rows(skip: int, n: int) -> list[dict]:
-    with gzip.open(CORPUS, "rt") as f:
-        return [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
-
-
-def _authors(row: dict) -> list[str]:
-    value = row["authors"]
-    return value if isinstance(value, list) else __import__("ast").literal_eval(value)
-
-
-@pytest.fixture(scope="module")
-def conference(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    folder = tmp_path_factory.mktemp("venue")
-    store_rows = _rows(0, 5000)
-    (folder / "store.jsonl").write_text("".join(json.dumps(r) + "\n" for r in store_rows))
-    papers_of = Counter(name_key(a) for r in store_rows for a in _authors(r))
-    pool = sorted({a for r in store_rows for a in _authors(r) if papers_of[name_key(a)] >= 3})[:80]
-    keys = {name_key(a) for a in pool}
-    later = _rows(20_000, 3000)
-    by_pool = [r for r in later if keys & {name_key(a) for a in _authors(r)}][:12]
-    others = [r for r in later if r not in by_pool][:18]
-    submissions = by_pool + others
-    (folder / "submissions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in submissions))
-    with (folder / "reviewers.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["name", "max_load", "conflicts"])
-        for i, name in enumerate(pool):
-            writer.writerow(
-                [name, 2 if i % 10 == 0 else "", submissions[-1]["id"] if i == 1 else ""]
-            )
-    # who may not review what, worked out here from the rows themselves
-    coauthors: dict[str, set[str]] = {}
-    for r in store_rows:
-        names = {name_key(a) for a in _authors(r)}
-        for a in names:
-            coauthors.setdefault(a, set()).update(names - {a})
-    banned = set()
-    for s in submissions:
-        names = {name_key(a) for a in _authors(s)}
-        for reviewer in pool:
-            key = name_key(reviewer)
-            if key in names or coauthors.get(key, set()) & names:
-                banned.add((s["id"], reviewer))
-    banned.add((submissions[-1]["id"], pool[1]))
-    return {"folder": folder, "pool": pool, "submissions": submissions, "banned": banned}
 
 
 def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -45,6 +46,12 @@ def _lived_in(store: Store, folder: Path) -> None:
         w.save_profile_model(profile, b"key", b"\x00model bytes\xff")
         w.set_sync_state("oai:cs:arXivRaw:from", "2026-07-01")
         w.take_lease("sync", "host:1", 60.0, 1_000.0)
+        venue = w.create_venue("Conf26", user, {"k": 2})
+        vector = np.linspace(-1, 1, 8, dtype=np.float32)
+        w.save_submissions(venue, [("s1", {"title": "A submission"}, "hashing", vector)])
+        w.save_reviewers(venue, [("Ada", {"email": "ada@example.org"})])
+        w.set_expertise(venue, "Ada", [1, 2])
+        w.save_assignment(venue, [("s1", "Ada", 0.5, "wrote it")], {"summary": {}})
 
 
 def _migrate(source: str, target: str, expect: int = 0) -> str:
@@ -76,6 +83,15 @@ def test_a_sqlite_store_goes_into_postgres_and_back_with_nothing_lost(
         assert session is not None and session[0].name == "Ada"
         assert store.digest_status(store.profile("ada/library").id, "2026-W48") == "sent"
         assert store.lease_holder("sync", 1_001.0) == "host:1"
+        venue = store.venue("Conf26")
+        ((sid, doc, model, vector),) = store.venue_submissions(venue.id)
+        assert (sid, doc["title"], model) == ("s1", "A submission", "hashing")
+        assert vector.tolist() == np.linspace(-1, 1, 8, dtype=np.float32).tolist()
+        ada = store.venue_reviewers(venue.id)[0]
+        assert store.venue_reviewer_by_token(ada.token)[1].papers == [1, 2]
+        assert store.venue_assignment(venue.id) == [("s1", "Ada", 0.5, "wrote it")]
+        with store.writer() as w:
+            assert w.create_venue("Other", None) > venue.id
         with store.writer() as w:  # ids go on after the copied ones
             w.ensure_profile("new", "reader")
         assert store.profile("new").id > store.profile("ada/library").id

@@ -227,6 +227,33 @@ def paper_ref(pid: int, ids: dict[str, str]) -> str:
 
 
 @dataclass(slots=True)
+class Venue:
+    """A conference or journal a chair matches reviewers for (``paperfeed venue``)."""
+
+    id: int
+    name: str
+    owner_id: int | None
+    settings: dict[str, Any]  # k, max_load, conflict_years, fair
+    created_at: str
+    submissions: int = 0
+    reviewers: int = 0
+    assigned: int = 0  # pairs in the kept assignment
+
+
+@dataclass(slots=True)
+class VenueReviewer:
+    """A reviewer as a venue keeps them: ``details`` as the chair's file gave them (email,
+    institution, max_load, conflicts, bids), ``papers`` the expertise they chose (None:
+    found by the author disambiguation), ``token`` their private page's key."""
+
+    venue_id: int
+    name: str
+    details: dict[str, Any]
+    token: str
+    papers: list[int] | None
+
+
+@dataclass(slots=True)
 class Profile:
     """A named set of papers that stands for a researcher, reader, lab or topic."""
 

@@ -13,12 +13,19 @@ from paperfeed.cli.context import Context, print_json
 
 
 @click.command()
-@click.argument("submissions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "submissions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
+)
 @click.option(
     "--reviewers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="CSV: name, and optional email, institution, max_load, conflicts, bids (ID:VALUE).",
+)
+@click.option(
+    "--venue",
+    "venue_name",
+    metavar="NAME",
+    help="Assign a kept venue's submissions and pool (`paperfeed venue`), and keep the result.",
 )
 @click.option(
     "--format",
@@ -26,25 +33,21 @@ from paperfeed.cli.context import Context, print_json
     help="The submissions file's format [detected; a .csv: title, and optional id, abstract, "
     "authors and emails, lists separated by ';'].",
 )
-@click.option(
-    "--k", type=click.IntRange(1, 20), default=3, show_default=True, help="Reviewers a paper."
-)
+@click.option("--k", type=click.IntRange(1, 20), help="Reviewers a paper [3, or the venue's].")
 @click.option(
     "--max-load",
     type=click.IntRange(1, 1000),
-    default=6,
-    show_default=True,
-    help="Papers a reviewer at most (a reviewer's max_load overrides it).",
+    help="Papers a reviewer at most [6, or the venue's] (a reviewer's max_load overrides it).",
 )
 @click.option(
-    "--fair", is_flag=True, help="Raise the worst-off paper's affinity first, then the total."
+    "--fair/--plain",
+    default=None,
+    help="Raise the worst-off paper's affinity first, then the total [plain, or the venue's].",
 )
 @click.option(
     "--conflict-years",
     type=click.IntRange(0, 50),
-    default=3,
-    show_default=True,
-    help="Co-authorship this recent is a conflict.",
+    help="Co-authorship this recent is a conflict [3, or the venue's].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the assignment as JSON edges.")
 @click.option(
@@ -66,13 +69,14 @@ from paperfeed.cli.context import Context, print_json
 @click.pass_obj
 def assign(
     obj: Context,
-    submissions: Path,
-    reviewers: Path,
+    submissions: Path | None,
+    reviewers: Path | None,
+    venue_name: str | None,
     fmt: str | None,
-    k: int,
-    max_load: int,
-    fair: bool,
-    conflict_years: int,
+    k: int | None,
+    max_load: int | None,
+    fair: bool | None,
+    conflict_years: int | None,
     as_json: bool,
     csv_path: Path | None,
     openreview_path: Path | None,
@@ -80,28 +84,41 @@ def assign(
 ) -> None:
     """Assign each submission k reviewers by expertise, never a conflicted one.
 
-    Submissions (any format paperfeed reads) are not stored; reviewers' expertise is their
-    papers in the store. Exits 1 with the papers and reviewers that block it when no
-    assignment exists."""
+    SUBMISSIONS (any format paperfeed reads) with --reviewers are read, not stored; or
+    --venue assigns what a venue keeps. Reviewers' expertise is their papers in the store
+    (or those they chose on their page). Exits 1 with the papers and reviewers that block
+    it when no assignment exists."""
+    from paperfeed.match.kept import DEFAULTS, assign_venue
     from paperfeed.match.venue import match, read_reviewers, read_submissions
     from paperfeed.recommend.lexical import LexicalModel
 
-    papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
-    pool = read_reviewers(reviewers)
-    lexical = LexicalModel.for_store(obj.store)
-    result = match(
-        obj.store,
-        obj.embedder,
-        lexical,
-        papers,
-        ids,
-        pool,
-        k,
-        max_load,
-        fair,
-        conflict_years,
-        emails=emails,
-    )
+    given = {"k": k, "max_load": max_load, "fair": fair, "conflict_years": conflict_years}
+    if venue_name is not None:
+        if submissions is not None or reviewers is not None:
+            raise click.UsageError("--venue assigns what the venue keeps: no files with it")
+        venue = obj.store.venue(venue_name)
+        lexical = LexicalModel.for_store(obj.store)
+        result = assign_venue(obj.store, obj.embedder, lexical, venue, given)
+    else:
+        if submissions is None or reviewers is None:
+            raise click.UsageError("give SUBMISSIONS and --reviewers, or --venue")
+        s = {**DEFAULTS, **{key: v for key, v in given.items() if v is not None}}
+        papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
+        pool = read_reviewers(reviewers)
+        lexical = LexicalModel.for_store(obj.store)
+        result = match(
+            obj.store,
+            obj.embedder,
+            lexical,
+            papers,
+            ids,
+            pool,
+            s["k"],
+            s["max_load"],
+            s["fair"],
+            s["conflict_years"],
+            emails=emails,
+        )
     found = result.to_dict()
     for problem in found["problems"]:
         click.echo(f"Cannot assign: {problem}", err=True)
@@ -139,4 +156,124 @@ def assign(
     )
 
 
-COMMANDS = [assign]
+@click.group()
+def venue() -> None:
+    """Keep a conference's submissions and reviewer pool, and their reviewers' pages."""
+
+
+@venue.command(name="create")
+@click.argument("name")
+@click.option("--owner", metavar="USER", help="The account whose web pages show the venue.")
+@click.option("--k", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--max-load", type=click.IntRange(1, 1000), default=6, show_default=True)
+@click.option("--conflict-years", type=click.IntRange(0, 50), default=3, show_default=True)
+@click.option("--fair/--plain", default=False, show_default=True)
+@click.pass_obj
+def venue_create(
+    obj: Context,
+    name: str,
+    owner: str | None,
+    k: int,
+    max_load: int,
+    conflict_years: int,
+    fair: bool,
+) -> None:
+    """Create a venue NAME with its assignment's settings."""
+    from paperfeed.errors import NotFound
+
+    owner_id = None
+    if owner is not None:
+        user = obj.store.user(owner)
+        if user is None:
+            raise NotFound(f"no account called {owner!r}")
+        owner_id = user.id
+    if not name.strip() or "/" in name:
+        raise click.BadParameter("a venue's name is not empty and has no '/'", param_hint="NAME")
+    settings = {"k": k, "max_load": max_load, "conflict_years": conflict_years, "fair": fair}
+    with obj.store.writer() as w:
+        w.create_venue(name, owner_id, settings)
+    click.echo(f"Created venue {name!r}")
+
+
+@venue.command(name="import")
+@click.argument("name")
+@click.argument("submissions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", help="The file's format [detected; a .csv as for `assign`].")
+@click.pass_obj
+def venue_import(obj: Context, name: str, submissions: Path, fmt: str | None) -> None:
+    """Add SUBMISSIONS to the venue NAME (one with an id already there is replaced), each
+    embedded once now. They are kept apart from the papers: no feed or search shows them."""
+    from paperfeed.match.kept import import_submissions
+    from paperfeed.match.venue import read_submissions
+
+    kept = obj.store.venue(name)
+    papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
+    n = import_submissions(obj.store, obj.embedder, kept, papers, ids, emails)
+    click.echo(f"{n} submissions in {name!r} from {submissions}")
+
+
+@venue.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def venue_show(obj: Context, name: str, as_json: bool) -> None:
+    """The venue's settings, counts and kept assignment."""
+    kept = obj.store.venue(name)
+    edges = obj.store.venue_assignment(kept.id)
+    if as_json:
+        print_json(
+            {
+                "name": kept.name,
+                "settings": kept.settings,
+                "submissions": kept.submissions,
+                "reviewers": kept.reviewers,
+                "assignment": [
+                    {"submission": s, "reviewer": r, "affinity": a, "why": why}
+                    for s, r, a, why in edges
+                ],
+            }
+        )
+        return
+    click.echo(
+        f"{kept.name}: {kept.submissions} submissions, {kept.reviewers} reviewers, "
+        f"{kept.assigned} pairs assigned; settings {kept.settings}"
+    )
+    for s, r, a, why in edges:
+        click.echo(f"{s!s:14} {r!s:28.28} {a:7.3f}  {why!s:.80}")
+
+
+@venue.command(name="links")
+@click.argument("name")
+@click.option("--base-url", help="The app's public address [the base_url setting].")
+@click.pass_obj
+def venue_links(obj: Context, name: str, base_url: str | None) -> None:
+    """Each reviewer's private link to the page where they see and fix their expertise."""
+    base = (base_url or obj.settings.get("base_url") or "http://localhost:8000").rstrip("/")
+    kept = obj.store.venue(name)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["name", "email", "link"])
+    for r in obj.store.venue_reviewers(kept.id):
+        writer.writerow([r.name, r.details.get("email") or "", f"{base}/expertise/{r.token}"])
+
+
+@click.group()
+def reviewers() -> None:
+    """A venue's reviewer pool."""
+
+
+@reviewers.command(name="import")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def reviewers_import(obj: Context, name: str, file: Path) -> None:
+    """Add the reviewers of FILE (a CSV as for `assign --reviewers`) to the venue NAME; one
+    already in the pool has their details replaced and keeps their link and chosen papers."""
+    from paperfeed.match.kept import import_reviewers
+    from paperfeed.match.venue import read_reviewers
+
+    kept = obj.store.venue(name)
+    n = import_reviewers(obj.store, kept, read_reviewers(file))
+    click.echo(f"{n} reviewers in {name!r} from {file}; their links: paperfeed venue links {name}")
+
+
+COMMANDS = [assign, venue, reviewers]

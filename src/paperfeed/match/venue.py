@@ -32,6 +32,8 @@ from paperfeed.store import Store
 
 #: Candidates kept per paper: the rest of the affinity matrix is never held.
 CANDIDATES = 50
+#: The papers with the least affinity a chair is shown, to find reviewers for by hand.
+WEAKEST = 10
 #: Affinity added for a bid of 1 (bids are -1 to 1), in the scorer's standard deviations.
 BID_WEIGHT = 0.5
 
@@ -85,6 +87,16 @@ class Matching:
                 {"submission": self.ids[row], "reviewer": self.reviewers[col].name, "why": why}
                 for (row, col), why in sorted(self.conflicts.items())
             ],
+            "weakest": [
+                {
+                    "submission": self.ids[row],
+                    "title": self.submissions[row].title,
+                    "affinity": round(float(per[row]), 4),
+                }
+                for row in np.argsort(per, kind="stable")[:WEAKEST].tolist()
+            ]
+            if len(per) and self.assignment.pairs
+            else [],
             "problems": self.assignment.problems,
         }
 
@@ -218,10 +230,14 @@ def affinity(
     reviewers: list[Reviewer],
     submissions: list[Paper],
     candidates: int = CANDIDATES,
+    vectors: np.ndarray | None = None,
 ) -> sparse.csr_matrix:
     """Submissions x reviewers, the ``candidates`` best reviewers of each submission by the
-    expertise scorer (the one ``eval reviewer-gold`` measures)."""
-    subs = lexical.papers(submissions, vectors_of(store, embedder, submissions))
+    expertise scorer (the one ``eval reviewer-gold`` measures); ``vectors``: the
+    submissions' embeddings where they were made before (a kept venue's)."""
+    if vectors is None:
+        vectors = vectors_of(store, embedder, submissions)
+    subs = lexical.papers(submissions, vectors)
     subs.terms = Rows(subs.terms)  # cut to the submissions' terms once, for every reviewer
     n = len(submissions)
     keep = min(candidates, len(reviewers))
@@ -256,13 +272,15 @@ def match(
     today: date | None = None,
     candidates: int = CANDIDATES,
     emails: Sequence[Sequence[str]] = (),
+    vectors: np.ndarray | None = None,
 ) -> Matching:
     """Expertise, affinity, conflicts and the assignment of a whole venue; ``emails`` are the
-    submissions' authors' addresses, where the chair's file gives them."""
+    submissions' authors' addresses, where the chair's file gives them; ``vectors`` their
+    embeddings, where made before."""
     today = today or date.today()
     for r in reviewers:
         r.papers = r.papers or expertise_of(store, r)
-    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates).tolil()
+    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates, vectors).tolil()
     conflicts: dict[tuple[int, int], str] = {}
     known = Conflicts(submissions, ids, emails)
     rows_of: dict[str, list[int]] = {}
@@ -288,21 +306,37 @@ def _reasons(
     result: Assignment, reviewers: list[Reviewer], submissions: list[Paper]
 ) -> dict[tuple[int, int], str]:
     """Each assigned pair's reason: the reviewer's paper closest to the submission by title
-    words (a reader checks it in a second)."""
+    words, and the words of the submission's title the reviewer's titles share (a reader
+    checks it in a second)."""
     out = {}
     for row, col in result.pairs:
         words = _words(submissions[row].title)
-        best = max(
-            reviewers[col].papers,
-            key=lambda p: len(words & _words(p.title)),
-            default=None,
+        papers = reviewers[col].papers
+        best = max(papers, key=lambda p: len(words & _words(p.title)), default=None)
+        if best is None:
+            out[(row, col)] = ""
+            continue
+        shared = sorted(words & set().union(*(_words(p.title) for p in papers)))
+        out[(row, col)] = f"wrote {best.title!r}" + (
+            f"; shares {', '.join(shared[:6])}" if shared else ""
         )
-        out[(row, col)] = f"wrote {best.title!r}" if best is not None else ""
     return out
 
 
+#: Words too common in titles to say why a reviewer fits.
+_COMMON = frozenset(
+    "with from that this these their using based via into over under towards toward "
+    "through what when which while learning model models approach method methods data "
+    "study analysis paper new novel".split()
+)
+
+
 def _words(title: str | None) -> set[str]:
-    return {w for w in (title or "").lower().split() if len(w) > 3}
+    return {
+        w
+        for w in "".join(c if c.isalnum() else " " for c in (title or "").lower()).split()
+        if len(w) > 3 and w not in _COMMON
+    }
 
 
 def read_submissions(

@@ -12,7 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from paperfeed.models import Paper, PaperDraft, Profile, Rule, SearchFilters, User
+from paperfeed.models import (
+    Paper,
+    PaperDraft,
+    Profile,
+    Rule,
+    SearchFilters,
+    User,
+    Venue,
+    VenueReviewer,
+)
+
+#: A venue's submission as kept: its id, the paper as JSON, its vector (model name, float32).
+SubmissionRow = tuple[str, dict[str, Any], str | None, np.ndarray | None]
+#: An assigned pair as kept: submission id, reviewer name, affinity, the reason shown.
+AssignmentRow = tuple[str, str, float, str]
 
 
 class Writer(ABC):
@@ -129,6 +143,38 @@ class Writer(ABC):
     @abstractmethod
     def finish_digest(self, profile_id: int, period: str, status: str = "sent") -> None:
         """Record that the claimed digest was sent (or had nothing to send: ``empty``)."""
+
+    @abstractmethod
+    def create_venue(
+        self, name: str, owner_id: int | None, settings: dict[str, Any] | None = None
+    ) -> int:
+        """A new venue's id; :class:`~paperfeed.errors.Conflict` if the name is taken."""
+
+    @abstractmethod
+    def set_venue_settings(self, venue_id: int, settings: dict[str, Any]) -> None:
+        """Replace the venue's settings (k, max_load, conflict_years, fair)."""
+
+    @abstractmethod
+    def save_submissions(self, venue_id: int, rows: Sequence[SubmissionRow]) -> None:
+        """Add submissions, replacing those with the same id (kept in their place)."""
+
+    @abstractmethod
+    def save_reviewers(
+        self, venue_id: int, reviewers: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Add reviewers ``(name, details)``; one already in the pool has its details
+        replaced and keeps its private link and chosen papers."""
+
+    @abstractmethod
+    def set_expertise(self, venue_id: int, name: str, papers: Sequence[int] | None) -> None:
+        """The papers a reviewer chose to stand for them (None: the disambiguation's)."""
+
+    @abstractmethod
+    def save_assignment(
+        self, venue_id: int, pairs: Sequence[AssignmentRow], report: dict[str, Any]
+    ) -> None:
+        """Replace the venue's assignment whole, with its report (summary, conflicts left
+        out, weakest papers)."""
 
 
 class Staged(ABC):
@@ -353,6 +399,34 @@ class Store(ABC):
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
             tmp.write(data)
         os.replace(tmp.name, path)
+
+    @abstractmethod
+    def venue(self, name: str) -> Venue:
+        """The venue called ``name``, with its counts; NotFound if there is none."""
+
+    @abstractmethod
+    def venues(self, owner_id: int | None = None) -> list[Venue]:
+        """Every venue (or ``owner_id``'s), by name."""
+
+    @abstractmethod
+    def venue_submissions(self, venue_id: int) -> list[SubmissionRow]:
+        """The venue's submissions in the order they were imported."""
+
+    @abstractmethod
+    def venue_reviewers(self, venue_id: int) -> list[VenueReviewer]:
+        """The venue's reviewers in the order they were imported."""
+
+    @abstractmethod
+    def venue_reviewer_by_token(self, token: str) -> tuple[Venue, VenueReviewer]:
+        """The reviewer whose private link holds ``token``; NotFound if none does."""
+
+    @abstractmethod
+    def venue_report(self, venue_id: int) -> dict[str, Any] | None:
+        """The last assignment's report, or None before the first."""
+
+    @abstractmethod
+    def venue_assignment(self, venue_id: int) -> list[AssignmentRow]:
+        """The assignment last kept: submissions in order, each one's best pair first."""
 
     @abstractmethod
     def secret_key(self) -> str:

@@ -282,6 +282,59 @@ def m007_sync(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(8, "venues: a conference's submissions, reviewers, their expertise, the assignment")
+def m008_venues(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- A conference or journal a chair matches reviewers for; ``settings`` (JSON): k,
+        -- max_load, conflict_years, fair; ``report`` (JSON): the last assignment's summary,
+        -- the conflicts it left out and its weakest papers.
+        CREATE TABLE venues (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            report TEXT,
+            created_at TEXT NOT NULL
+        );
+        -- Submissions are kept here, never among the papers: they are confidential and
+        -- must not reach anyone's feed or search. ``paper``: JSON (title, abstract,
+        -- authors with affiliations, emails); the vector of ``model``, float32.
+        CREATE TABLE venue_submissions (
+            venue_id INTEGER NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            sid TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            paper TEXT NOT NULL,
+            model TEXT,
+            vector BLOB,
+            PRIMARY KEY (venue_id, sid)
+        );
+        -- ``details``: JSON (email, institution, max_load, conflicts, bids); ``token``
+        -- opens the reviewer's own expertise page; ``papers``: JSON paper ids the
+        -- reviewer chose (NULL: found by the author disambiguation).
+        CREATE TABLE venue_reviewers (
+            venue_id INTEGER NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            details TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            papers TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (venue_id, name)
+        );
+        CREATE TABLE venue_assignments (
+            venue_id INTEGER NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            sid TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            affinity REAL NOT NULL,
+            why TEXT NOT NULL,
+            PRIMARY KEY (venue_id, sid, reviewer)
+        );
+        """,
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied; returns the numbers applied."""
     db.execute(

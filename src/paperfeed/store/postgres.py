@@ -121,7 +121,7 @@ class PostgresWriter(SQLWriter):
     def copied(self) -> None:
         """Rows were copied in whole, with their ids: the sequences go on after them."""
         self.papers_changed = True
-        for table in ("papers", "authors", "organizations", "users", "profiles"):
+        for table in ("papers", "authors", "organizations", "users", "profiles", "venues"):
             self.db.execute(
                 f"SELECT setval('{table}_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM {table}), "
                 "false)"

@@ -224,6 +224,47 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        9,
+        "venues: a conference's submissions, reviewers, their expertise, the assignment",
+        """
+        CREATE TABLE venues (
+            id BIGSERIAL PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            owner_id BIGINT REFERENCES users(id) ON DELETE SET NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            report TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE venue_submissions (
+            venue_id BIGINT NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            sid TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            paper TEXT NOT NULL,
+            model TEXT,
+            vector BYTEA,
+            PRIMARY KEY (venue_id, sid)
+        );
+        CREATE TABLE venue_reviewers (
+            venue_id BIGINT NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            details TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            papers TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (venue_id, name)
+        );
+        CREATE TABLE venue_assignments (
+            venue_id BIGINT NOT NULL REFERENCES venues(id) ON DELETE CASCADE,
+            sid TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            affinity DOUBLE PRECISION NOT NULL,
+            why TEXT NOT NULL,
+            PRIMARY KEY (venue_id, sid, reviewer)
+        );
+        """,
+    ),
 ]
 
 

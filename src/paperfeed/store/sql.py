@@ -25,9 +25,10 @@ from paperfeed.store.sql_rows import (
     now,
     where_in,
 )
+from paperfeed.store.sql_venues import VenueReads
 
 
-class SQLStore(Store):
+class SQLStore(VenueReads, Store):
     """The reads of a store whose backend speaks SQL."""
 
     #: How the backend reads a paper's categories as rows (see :func:`filter_sql`).

@@ -22,9 +22,10 @@ from paperfeed.store.sql_rows import (
     paper_row,
     where_in,
 )
+from paperfeed.store.sql_venues import VenueWrites
 
 
-class SQLWriter(Writer):
+class SQLWriter(VenueWrites, Writer):
     """The write side of one transaction on a connection.
 
     It hands out row ids itself (SQLite: as the only writer, after the largest id), so whole

@@ -39,6 +39,13 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("profile_models", ("profile_id", "key", "model", "fitted_at")),
     ("sync_state", ("key", "value", "updated_at")),
     ("leases", ("name", "holder", "expires_at")),
+    ("venues", ("id", "name", "owner_id", "settings", "report", "created_at")),
+    ("venue_submissions", ("venue_id", "sid", "position", "paper", "model", "vector")),
+    (
+        "venue_reviewers",
+        ("venue_id", "name", "position", "details", "token", "papers", "updated_at"),
+    ),
+    ("venue_assignments", ("venue_id", "sid", "reviewer", "affinity", "why")),
 )
 
 #: What a store keeps for itself that a copy must carry: the key its links are signed with

@@ -115,12 +115,13 @@ def create_app(
     def api_docs(request: Request) -> Response:
         return templates.TemplateResponse(request, "api_docs.html")
 
-    from paperfeed.web import api, feeds, library, pages, render
+    from paperfeed.web import api, feeds, library, pages, render, venues
 
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)
     app.include_router(library.router)
+    app.include_router(venues.router)
 
     app.add_middleware(SecurityHeaders)
 
