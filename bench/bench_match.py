@@ -35,7 +35,8 @@ from paperfeed.embed.model import content_hash, default_cache_dir, paper_text
 from paperfeed.evaluate.daily_feed import embed_cached
 from paperfeed.ingest import registry
 from paperfeed.ingest.pipeline import ingest_path
-from paperfeed.match.venue import Conflicts, Reviewer, affinity, match, submissions_of
+from paperfeed.match.inputs import Reviewer, submissions_of
+from paperfeed.match.venue import Conflicts, affinity, match
 from paperfeed.normalize import name_key
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.store import open_store

@@ -138,7 +138,8 @@ def test_a_csv_of_submissions_with_emails_gives_email_domain_conflicts() -> None
     from datetime import date
 
     from paperfeed.errors import InputError
-    from paperfeed.match.venue import Conflicts, Reviewer, email_domain, read_submissions
+    from paperfeed.match.inputs import Reviewer, email_domain, read_submissions
+    from paperfeed.match.venue import Conflicts
 
     data = (
         b"id,title,abstract,authors,emails\n"
@@ -211,3 +212,62 @@ def test_assign_reads_a_csv_of_submissions_and_never_assigns_a_shared_email_doma
     reasons = {(c["submission"], c["reviewer"]): c["why"] for c in result["conflicts"]}
     assert domain <= set(reasons)  # each left out, with its reason
     assert "same email domain (uni.edu)" in reasons.values()
+
+
+def test_many_reviewers_at_once_score_as_each_alone_would() -> None:
+    from paperfeed.match.expertise import EXPERTISE_TERMS, expertise_matrix, expertise_scores
+    from paperfeed.recommend.evidence import Papers, zscore
+
+    rng = np.random.default_rng(5)
+
+    def papers(n: int) -> Papers:
+        v = rng.normal(size=(n, 16)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        terms = sparse.random(n, 40, density=0.2, random_state=rng, format="csr")
+        return Papers(None, terms, v, [[] for _ in range(n)])
+
+    candidates = papers(30)
+    sizes = [5, 1, 0, 2, 7]
+    everyone = papers(sum(sizes))
+    everyone.vectors[3] = everyone.vectors[1]  # a tie within the first reviewer's papers
+    bounds = np.cumsum([0, *sizes])
+    together = expertise_matrix(everyone, bounds, candidates)
+    for j, size in enumerate(sizes):
+        mine = everyone.take(np.arange(bounds[j], bounds[j + 1]))
+        if not size:
+            assert not together[:, j].any()
+            continue
+        k = min(3, size)  # the reference: each cosine matrix sorted, the best k averaged
+        sem = np.sort(candidates.vectors @ mine.vectors.T, axis=1)[:, -k:].mean(axis=1)
+        rare = np.sort((candidates.terms @ mine.terms.T).toarray(), axis=1)[:, -k:].mean(axis=1)
+        expected = zscore(sem) + EXPERTISE_TERMS * zscore(rare)
+        np.testing.assert_allclose(together[:, j], expected, atol=1e-5)
+        np.testing.assert_allclose(expertise_scores(mine, candidates), expected, atol=1e-5)
+
+
+def test_reviewers_scored_in_small_blocks_get_the_candidates_one_block_would(
+    conference, store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.embed.index import embed_store
+    from paperfeed.embed.model import HashingEmbedder
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.match import inputs, venue
+    from paperfeed.recommend.lexical import LexicalModel
+
+    folder = conference["folder"]
+    ingest_path(store, folder / "store.jsonl")
+    embedder = HashingEmbedder()
+    embed_store(store, embedder)
+    lexical = LexicalModel.for_store(store)
+    subs, _, _ = inputs.read_submissions(
+        (folder / "submissions.jsonl").read_bytes(), "submissions.jsonl"
+    )
+    pool = inputs.read_reviewers(folder / "reviewers.csv")
+    for r in pool:
+        r.papers = venue.expertise_of(store, r)
+    whole = venue.affinity(store, embedder, lexical, pool, subs, candidates=10)
+    monkeypatch.setattr(venue, "BLOCK", 7)
+    assert len(list(venue._blocks(pool))) > 10
+    blocked = venue.affinity(store, embedder, lexical, pool, subs, candidates=10)
+    assert whole.nnz == blocked.nnz == 10 * len(subs)
+    np.testing.assert_allclose(whole.toarray(), blocked.toarray(), atol=1e-5)

@@ -16,8 +16,8 @@ from paperfeed import config
 from paperfeed.embed.index import embed_store
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.ingest.pipeline import ingest_path
+from paperfeed.match.inputs import read_reviewers, read_submissions
 from paperfeed.match.kept import import_reviewers, import_submissions, reviewer_of
-from paperfeed.match.venue import read_reviewers, read_submissions
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
 from webapp import csrf_of, sign_up

@@ -269,3 +269,60 @@ def test_the_first_hour(server: Any, page: Page, tmp_path: Path) -> None:
     assert all(e.fields_dict["year"].value.isdigit() for e in entries if "eprint" in e.fields_dict)
     people = [len(e.persons.get("author", [])) for e in theirs.values()]
     assert max(people) > 1  # authors read back one by one, not as one name
+
+
+def test_a_program_chair_assigns_and_a_reviewer_fixes_their_expertise(
+    server: Any, page: Page
+) -> None:
+    import io
+    import json
+    from collections import Counter
+
+    from conftest import authors_of, corpus_slice
+    from paperfeed.ingest import registry
+    from paperfeed.match.inputs import Reviewer, submissions_of
+    from paperfeed.match.kept import import_reviewers, import_submissions
+
+    base, settings, rows = server
+    page.context.clear_cookies()
+    page.goto(base + "/signup")
+    page.fill("input[name=name]", "chair")
+    page.fill("input[name=email]", "chair@example.org")
+    page.fill("input[name=password]", "a long passphrase")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+
+    signed = Counter(a for r in rows for a in authors_of(r))
+    pool = sorted(a for a, n in signed.items() if n >= 2)[:30]
+    later = corpus_slice(20_000, 12)
+    data = "".join(json.dumps(r) + "\n" for r in later).encode()
+    subs, ids = submissions_of(registry.get("arxiv-jsonl").parse(io.BytesIO(data), "s"), "s")
+    with open_store(settings["db"]) as store:
+        chair = store.user("chair")
+        assert chair is not None
+        with store.writer() as w:
+            w.create_venue("Workshop", chair.id, {"k": 2, "max_load": 3})
+        venue = store.venue("Workshop")
+        import_submissions(store, HashingEmbedder(), venue, subs, ids, [[] for _ in ids])
+        import_reviewers(store, venue, [Reviewer(n) for n in pool])
+        reviewer = max(store.venue_reviewers(venue.id), key=lambda r: signed[r.name])
+
+    page.goto(base + "/venues")
+    page.click("text=Workshop")
+    page.click("text=Assign reviewers")
+    expect(page.locator("[role=status]")).to_contain_text(f"{2 * len(ids)} pairs assigned")
+    expect(page.locator("table.assignment tbody tr")).to_have_count(2 * len(ids))
+    expect(page.locator("table.assignment")).to_contain_text("wrote ")
+    shot(page, "venue-chair")
+
+    page.context.clear_cookies()  # the reviewer has no account: the link is the key
+    page.goto(f"{base}/expertise/{reviewer.token}")
+    expect(page.locator("h1")).to_contain_text(reviewer.name)
+    boxes = page.locator("input[name=paper]:checked")
+    ticked = boxes.count()
+    assert ticked >= 2
+    boxes.first.uncheck()
+    page.click("text=Keep the ticked papers")
+    expect(page.locator("[role=status]")).to_contain_text(f"Kept: {ticked - 1} papers")
+    expect(page.locator("input[name=paper]:checked")).to_have_count(ticked - 1)
+    shot(page, "venue-reviewer")

@@ -88,8 +88,9 @@ def assign(
     --venue assigns what a venue keeps. Reviewers' expertise is their papers in the store
     (or those they chose on their page). Exits 1 with the papers and reviewers that block
     it when no assignment exists."""
+    from paperfeed.match.inputs import read_reviewers, read_submissions
     from paperfeed.match.kept import DEFAULTS, assign_venue
-    from paperfeed.match.venue import match, read_reviewers, read_submissions
+    from paperfeed.match.venue import match
     from paperfeed.recommend.lexical import LexicalModel
 
     given = {"k": k, "max_load": max_load, "fair": fair, "conflict_years": conflict_years}
@@ -203,8 +204,8 @@ def venue_create(
 def venue_import(obj: Context, name: str, submissions: Path, fmt: str | None) -> None:
     """Add SUBMISSIONS to the venue NAME (one with an id already there is replaced), each
     embedded once now. They are kept apart from the papers: no feed or search shows them."""
+    from paperfeed.match.inputs import read_submissions
     from paperfeed.match.kept import import_submissions
-    from paperfeed.match.venue import read_submissions
 
     kept = obj.store.venue(name)
     papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
@@ -268,8 +269,8 @@ def reviewers() -> None:
 def reviewers_import(obj: Context, name: str, file: Path) -> None:
     """Add the reviewers of FILE (a CSV as for `assign --reviewers`) to the venue NAME; one
     already in the pool has their details replaced and keeps their link and chosen papers."""
+    from paperfeed.match.inputs import read_reviewers
     from paperfeed.match.kept import import_reviewers
-    from paperfeed.match.venue import read_reviewers
 
     kept = obj.store.venue(name)
     n = import_reviewers(obj.store, kept, read_reviewers(file))

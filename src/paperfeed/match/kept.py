@@ -14,7 +14,8 @@ import numpy as np
 from paperfeed.embed import Embedder
 from paperfeed.embed.model import paper_text
 from paperfeed.errors import InputError
-from paperfeed.match.venue import Matching, Reviewer, expertise_of, match
+from paperfeed.match.inputs import Reviewer
+from paperfeed.match.venue import Matching, expertise_of, match
 from paperfeed.models import Author, Paper, Venue, VenueReviewer
 from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.lexical import LexicalModel

@@ -7,21 +7,20 @@ stored paper would appear in everyone's feeds and searches.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
 from paperfeed.embed import Embedder
-from paperfeed.errors import InputError
 from paperfeed.match.assign import Assignment, assign
-from paperfeed.match.expertise import expertise_scores
+from paperfeed.match.expertise import expertise_matrix
+from paperfeed.match.inputs import Reviewer, email_domain
 from paperfeed.models import Paper
 from paperfeed.normalize import name_key, org_key
 from paperfeed.recommend.authors import author_identities
@@ -30,23 +29,14 @@ from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.sparse import Rows
 from paperfeed.store import Store
 
+log = logging.getLogger(__name__)
+
 #: Candidates kept per paper: the rest of the affinity matrix is never held.
 CANDIDATES = 50
 #: The papers with the least affinity a chair is shown, to find reviewers for by hand.
 WEAKEST = 10
 #: Affinity added for a bid of 1 (bids are -1 to 1), in the scorer's standard deviations.
 BID_WEIGHT = 0.5
-
-
-@dataclass
-class Reviewer:
-    name: str
-    email: str = ""
-    institution: str = ""
-    max_load: int | None = None
-    conflicts: set[str] = field(default_factory=set)  # submission ids declared
-    bids: dict[str, float] = field(default_factory=dict)  # submission id -> -1..1
-    papers: list[Paper] = field(default_factory=list)  # their expertise, from the store
 
 
 @dataclass
@@ -99,60 +89,6 @@ class Matching:
             else [],
             "problems": self.assignment.problems,
         }
-
-
-def read_reviewers(path: Path) -> list[Reviewer]:
-    """A CSV with a ``name`` column and optional ``email``, ``institution``, ``max_load``,
-    ``conflicts`` and ``bids`` (``ID:VALUE``), lists separated by ``;``."""
-    try:
-        return reviewers_from(path.read_bytes(), str(path))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read it ({e})") from e
-
-
-def reviewers_from(data: bytes, path: str) -> list[Reviewer]:
-    """:func:`read_reviewers` of a file's bytes, named ``path`` in errors."""
-    rows = _csv_rows(data, path, "name", "one reviewer a row")
-    out = []
-    for line, row in enumerate(rows, 2):
-        name = (row.get("name") or "").strip()
-        if not name:
-            raise InputError(f"{path}:{line}: a reviewer without a name")
-        load = (row.get("max_load") or "").strip()
-        if load and not load.isdigit():
-            raise InputError(f"{path}:{line}: max_load should be a whole number, not {load!r}")
-        bids = {}
-        for bid in filter(None, (b.strip() for b in (row.get("bids") or "").split(";"))):
-            sub, _, value = bid.rpartition(":")
-            try:
-                bids[sub] = max(-1.0, min(1.0, float(value)))
-            except ValueError as e:
-                raise InputError(f"{path}:{line}: a bid is ID:VALUE, not {bid!r}") from e
-        out.append(
-            Reviewer(
-                name=name,
-                email=(row.get("email") or "").strip(),
-                institution=(row.get("institution") or "").strip(),
-                max_load=int(load) if load else None,
-                conflicts={c.strip() for c in (row.get("conflicts") or "").split(";") if c.strip()},
-                bids=bids,
-            )
-        )
-    return out
-
-
-def _csv_rows(data: bytes, path: str, needed: str, what: str) -> list[dict[str, str]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from e
-    try:
-        rows = list(csv.DictReader(io.StringIO(text)))
-    except csv.Error as e:
-        raise InputError(f"{path}: not readable as CSV ({e})") from e
-    if not rows or needed not in rows[0]:
-        raise InputError(f"{path}: a CSV with a {needed!r} column is needed ({what})")
-    return rows
 
 
 def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
@@ -234,28 +170,121 @@ def affinity(
 ) -> sparse.csr_matrix:
     """Submissions x reviewers, the ``candidates`` best reviewers of each submission by the
     expertise scorer (the one ``eval reviewer-gold`` measures); ``vectors``: the
-    submissions' embeddings where they were made before (a kept venue's)."""
+    submissions' embeddings where they were made before (a kept venue's). Reviewers are
+    scored a block at a time (:data:`BLOCK` of their papers in all), and only each
+    submission's best are kept between blocks."""
     if vectors is None:
         vectors = vectors_of(store, embedder, submissions)
     subs = lexical.papers(submissions, vectors)
-    subs.terms = Rows(subs.terms)  # cut to the submissions' terms once, for every reviewer
+    subs.terms = Rows(subs.terms)  # cut to the submissions' terms once, for every block
     n = len(submissions)
     keep = min(candidates, len(reviewers))
     best = np.full((n, keep), -np.inf, dtype=np.float32)
     who = np.full((n, keep), -1, dtype=np.int64)
-    for col, r in enumerate(reviewers):
-        if not r.papers:
-            continue
-        mine = lexical.papers(r.papers, vectors_of(store, embedder, r.papers))
-        score = expertise_scores(mine, subs).astype(np.float32)
-        weakest = best.argmin(axis=1)
-        better = score > best[np.arange(n), weakest]
-        best[better, weakest[better]] = score[better]
-        who[better, weakest[better]] = col
+    for cols in _blocks(reviewers):
+        papers = [p for c in cols for p in reviewers[c].papers]
+        mine = lexical.papers(papers, vectors_of(store, embedder, papers))
+        bounds = np.cumsum([0, *(len(reviewers[c].papers) for c in cols)])
+        score = expertise_matrix(mine, bounds, subs).astype(np.float32)
+        pooled = np.hstack([best, score])
+        ids = np.hstack([who, np.broadcast_to(np.asarray(cols), (n, len(cols)))])
+        top = np.argpartition(-pooled, keep - 1, axis=1)[:, :keep]
+        best = np.take_along_axis(pooled, top, axis=1)
+        who = np.take_along_axis(ids, top, axis=1)
     rows, slots = np.nonzero(who >= 0)
     return sparse.csr_matrix(
         (best[rows, slots], (rows, who[rows, slots])), shape=(n, len(reviewers))
     )
+
+
+#: Reviewers' papers scored against every submission at once (the block's memory is about
+#: submissions x BLOCK x 8 bytes, a few times over).
+BLOCK = 2048
+
+
+def _blocks(reviewers: list[Reviewer]) -> Iterator[list[int]]:
+    """Reviewers with papers, in runs of at most :data:`BLOCK` papers in all (one with more
+    alone)."""
+    block: list[int] = []
+    size = 0
+    for col, r in enumerate(reviewers):
+        if not r.papers:
+            continue
+        if block and size + len(r.papers) > BLOCK:
+            yield block
+            block, size = [], 0
+        block.append(col)
+        size += len(r.papers)
+    if block:
+        yield block
+
+
+def allowed_pairs(
+    store: Store,
+    embedder: Embedder,
+    lexical: LexicalModel,
+    submissions: list[Paper],
+    ids: list[str],
+    reviewers: list[Reviewer],
+    years: int = 3,
+    today: date | None = None,
+    candidates: int = CANDIDATES,
+    emails: Sequence[Sequence[str]] = (),
+    vectors: np.ndarray | None = None,
+) -> tuple[sparse.csr_matrix, dict[tuple[int, int], str]]:
+    """Expertise, affinity and conflicts: the pairs an assignment may use (each submission's
+    ``candidates`` best reviewers, conflicts left out, bids added) and the conflicts found
+    with their reasons. Each stage's time is logged."""
+    today = today or date.today()
+    started = time.perf_counter()
+    for r in reviewers:
+        r.papers = r.papers or expertise_of(store, r)
+    log.info("expertise of %d reviewers: %.1f s", len(reviewers), _since(started))
+    started = time.perf_counter()
+    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates, vectors)
+    log.info("affinity of %d submissions: %.1f s", len(submissions), _since(started))
+    started = time.perf_counter()
+    scores = scores.tolil()
+    conflicts: dict[tuple[int, int], str] = {}
+    known = Conflicts(submissions, ids, emails)
+    rows_of: dict[str, list[int]] = {}
+    for row, sid in enumerate(ids):
+        rows_of.setdefault(sid, []).append(row)
+    for col, r in enumerate(reviewers):
+        for row, why in known.of(r, years, today).items():
+            conflicts[(row, col)] = why
+            scores[row, col] = 0
+        for sid, bid in r.bids.items():  # the reviewer's bids, not every submission
+            for row in rows_of.get(sid, []):
+                if (row, col) not in conflicts and scores[row, col] != 0:
+                    scores[row, col] = scores[row, col] + BID_WEIGHT * bid
+    allowed = scores.tocsr()
+    allowed.eliminate_zeros()
+    log.info("conflicts: %d found, %.1f s", len(conflicts), _since(started))
+    return allowed, conflicts
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def decide(
+    allowed: sparse.csr_matrix,
+    conflicts: dict[tuple[int, int], str],
+    submissions: list[Paper],
+    ids: list[str],
+    reviewers: list[Reviewer],
+    k: int,
+    max_load: int,
+    fair: bool = False,
+) -> Matching:
+    """The assignment over the allowed pairs (:func:`allowed_pairs`), with its reasons."""
+    started = time.perf_counter()
+    load = np.array([r.max_load or max_load for r in reviewers])
+    result = assign(allowed, k, load, fair)
+    log.info("assignment (%s): %.1f s", "fair" if fair else "plain", _since(started))
+    reasons = _reasons(result, reviewers, submissions)
+    return Matching(submissions, reviewers, conflicts, result, reasons, ids)
 
 
 def match(
@@ -277,29 +306,20 @@ def match(
     """Expertise, affinity, conflicts and the assignment of a whole venue; ``emails`` are the
     submissions' authors' addresses, where the chair's file gives them; ``vectors`` their
     embeddings, where made before."""
-    today = today or date.today()
-    for r in reviewers:
-        r.papers = r.papers or expertise_of(store, r)
-    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates, vectors).tolil()
-    conflicts: dict[tuple[int, int], str] = {}
-    known = Conflicts(submissions, ids, emails)
-    rows_of: dict[str, list[int]] = {}
-    for row, sid in enumerate(ids):
-        rows_of.setdefault(sid, []).append(row)
-    for col, r in enumerate(reviewers):
-        for row, why in known.of(r, years, today).items():
-            conflicts[(row, col)] = why
-            scores[row, col] = 0
-        for sid, bid in r.bids.items():  # the reviewer's bids, not every submission
-            for row in rows_of.get(sid, []):
-                if (row, col) not in conflicts and scores[row, col] != 0:
-                    scores[row, col] = scores[row, col] + BID_WEIGHT * bid
-    allowed = scores.tocsr()
-    allowed.eliminate_zeros()
-    load = np.array([r.max_load or max_load for r in reviewers])
-    result = assign(allowed, k, load, fair)
-    reasons = _reasons(result, reviewers, submissions)
-    return Matching(submissions, reviewers, conflicts, result, reasons, ids)
+    allowed, conflicts = allowed_pairs(
+        store,
+        embedder,
+        lexical,
+        submissions,
+        ids,
+        reviewers,
+        years,
+        today,
+        candidates,
+        emails,
+        vectors,
+    )
+    return decide(allowed, conflicts, submissions, ids, reviewers, k, max_load, fair)
 
 
 def _reasons(
@@ -337,126 +357,3 @@ def _words(title: str | None) -> set[str]:
         for w in "".join(c if c.isalnum() else " " for c in (title or "").lower()).split()
         if len(w) > 3 and w not in _COMMON
     }
-
-
-def read_submissions(
-    data: bytes, name: str, fmt: str | None = None
-) -> tuple[list[Paper], list[str], list[list[str]]]:
-    """A submissions file's papers, ids and authors' emails: a CSV (``fmt`` "csv" or a
-    ``.csv`` name: :func:`submissions_from_csv`) or any format paperfeed reads (detected
-    unless ``fmt``; no emails), refused whole, naming the record, if any record is bad."""
-    from paperfeed.ingest import registry
-
-    if fmt == "csv" or (fmt is None and name.lower().endswith(".csv")):
-        return submissions_from_csv(data, name)
-    source = registry.get(fmt) if fmt else registry.detect(data[:65536], name)
-    papers, ids = submissions_of(source.parse(io.BytesIO(data), name), name)
-    return papers, ids, [[] for _ in papers]
-
-
-def submissions_from_csv(data: bytes, name: str) -> tuple[list[Paper], list[str], list[list[str]]]:
-    """A CSV of submissions: ``title`` and optional ``id``, ``abstract``, ``authors`` and
-    ``emails`` (lists separated by ``;``, the emails in the authors' order)."""
-    from paperfeed.models import Author
-
-    rows = _csv_rows(data, name, "title", "one submission a row")
-    papers, ids, emails = [], [], []
-    seen: set[str] = set()
-    for line, row in enumerate(rows, 2):
-        title = (row.get("title") or "").strip()
-        if not title:
-            raise InputError(f"{name}:{line}: a submission without a title")
-        sid = (row.get("id") or "").strip() or f"submission-{line - 1}"
-        if sid in seen:
-            raise InputError(f"{name}:{line}: the id {sid!r} is used twice")
-        seen.add(sid)
-        addresses = _split(row.get("emails"))
-        bad = [a for a in addresses if not _registered_domain(a)]
-        if bad:
-            raise InputError(f"{name}:{line}: not an email address: {bad[0]!r}")
-        paper = Paper.from_text((row.get("abstract") or "").strip())
-        paper.id, paper.title = -(line - 1), title
-        paper.abstract = paper.abstract or None
-        paper.authors = [Author(0, a) for a in _split(row.get("authors"))]
-        papers.append(paper)
-        ids.append(sid)
-        emails.append(addresses)
-    return papers, ids, emails
-
-
-#: Mail services anyone can sign up to: sharing one is no conflict.
-FREE_MAIL = frozenset(
-    "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com "
-    "me.com aol.com proton.me protonmail.com gmx.de gmx.net web.de mail.ru yandex.ru qq.com "
-    "163.com 126.com foxmail.com naver.com".split()
-)
-#: Second-level labels under a country code that name no institution (ox.ac.uk, unsw.edu.au).
-_SECOND_LEVEL = frozenset({"ac", "edu", "co", "gov", "org", "com", "net", "or", "ne", "go"})
-
-
-def email_domain(address: str) -> str:
-    """The institution an address names, as its registered domain (``cs.cmu.edu`` and
-    ``cmu.edu`` are one; ``ox.ac.uk`` keeps three labels); "" for a free mail service or
-    something that is no address."""
-    domain = _registered_domain(address)
-    return "" if domain in FREE_MAIL else domain
-
-
-def _registered_domain(address: str) -> str:
-    user, at, host = address.strip().lower().rpartition("@")
-    labels = [x for x in host.strip(".").split(".") if x]
-    if not (user and at) or len(labels) < 2:
-        return ""
-    if not all(x.replace("-", "").isalnum() for x in labels):
-        return ""
-    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
-    return ".".join(labels[-keep:])
-
-
-def _split(value: str | None) -> list[str]:
-    return [x.strip() for x in (value or "").split(";") if x.strip()]
-
-
-def submissions_of(items: Iterable[object], name: str) -> tuple[list[Paper], list[str]]:
-    """Parsed records as papers (never stored), with the id each is known by; a file with a
-    bad record is refused whole, naming it, as an ingest would be."""
-    from paperfeed.errors import FileRejected, RecordError
-    from paperfeed.ingest.merge import draft_from_record
-    from paperfeed.models import Author, PaperRecord
-
-    items = list(items)
-    bad = [e for e in items if isinstance(e, RecordError)]
-    if bad:
-        raise FileRejected(name, bad)
-    papers, ids = [], []
-    for i, rec in enumerate(items):
-        if not isinstance(rec, PaperRecord):
-            continue
-        draft, _ = draft_from_record(rec)
-        sid = rec.arxiv_id or rec.doi or rec.s2_id or f"submission-{i + 1}"
-        papers.append(
-            Paper(
-                id=-(i + 1),
-                title=draft.title,
-                abstract=draft.abstract,
-                authors=[Author(0, a.name, a.affiliations) for a in draft.authors],
-                ids=draft.ids,
-                categories=draft.categories,
-                published=draft.published,
-                updated=draft.updated,
-                listed=draft.listed,
-                links=draft.links,
-                comment=draft.comment,
-                journal_ref=draft.journal_ref,
-                license=draft.license,
-                venue=draft.venue,
-                year=draft.year,
-                arxiv_version=draft.arxiv_version,
-                versions=draft.versions,
-                provenance=draft.provenance,
-            )
-        )
-        ids.append(sid)
-    if not papers:
-        raise InputError(f"{name}: no submission found in it")
-    return papers, ids

@@ -283,7 +283,8 @@ async def assign_reviewers(
     """Reviewers for a conference's submissions by expertise, never a conflicted one
     (``paperfeed assign``): the edges, the conflicts left out with their reasons, a summary.
     The submissions are read, not stored. 400 says which papers or capacity block it."""
-    from paperfeed.match.venue import match, read_submissions, reviewers_from
+    from paperfeed.match.inputs import read_submissions, reviewers_from
+    from paperfeed.match.venue import match
 
     services = services_of(request)
     _signed_in(request, x_csrf_token)

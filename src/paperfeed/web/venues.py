@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from paperfeed.errors import Forbidden, InputError, NotFound
-from paperfeed.match.kept import assign_venue, choose_papers, identities_of
+from paperfeed.match.kept import assign_venue, choose_papers, identities_of, settings_of
 from paperfeed.models import User, Venue
 from paperfeed.web.render import back, check_csrf, render, require_user
 from paperfeed.web.services import base_url, services_of
@@ -52,6 +52,7 @@ def venue_page(request: Request, name: str, message: str = "", error: str = "") 
         request,
         "venue.html",
         venue=venue,
+        settings=settings_of(venue),
         report=store.venue_report(venue.id),
         assignment=[(sid, titles.get(sid, ""), pairs) for sid, pairs in by_submission.items()],
         reviewers=store.venue_reviewers(venue.id),
