@@ -23,6 +23,9 @@ from paperfeed.store import Store
 
 #: Submissions embedded and written at a time on import.
 BATCH = 2000
+#: Conflicts kept with an assignment's report, for the chair's page (all are counted; a
+#: conference drawn from a whole field finds millions, ``assign --json`` lists them all).
+CONFLICTS_KEPT = 10_000
 #: What ``paperfeed assign`` uses unless the venue or the command says otherwise.
 DEFAULTS: dict[str, Any] = {"k": 3, "max_load": 6, "conflict_years": 3, "fair": False}
 
@@ -183,7 +186,8 @@ def assign_venue(
     if not result.assignment.problems:
         found = result.to_dict()
         pairs = [(e["submission"], e["reviewer"], e["affinity"], e["why"]) for e in found["edges"]]
-        report = {key: found[key] for key in ("summary", "conflicts", "weakest")}
+        report = {key: found[key] for key in ("summary", "weakest")}
+        report["conflicts"] = found["conflicts"][:CONFLICTS_KEPT]
         report["settings"] = s
         with store.writer() as w:
             w.save_assignment(venue.id, pairs, report)

@@ -167,12 +167,16 @@ def affinity(
     submissions: list[Paper],
     candidates: int = CANDIDATES,
     vectors: np.ndarray | None = None,
+    banned: dict[int, list[int]] | None = None,
 ) -> sparse.csr_matrix:
     """Submissions x reviewers, the ``candidates`` best reviewers of each submission by the
-    expertise scorer (the one ``eval reviewer-gold`` measures); ``vectors``: the
-    submissions' embeddings where they were made before (a kept venue's). Reviewers are
-    scored a block at a time (:data:`BLOCK` of their papers in all), and only each
-    submission's best are kept between blocks."""
+    expertise scorer (the one ``eval reviewer-gold`` measures), leaving out the submission
+    rows ``banned`` holds for a reviewer's column (their conflicts: a paper's closest
+    reviewers are often its authors' co-authors, who must not take its places);
+    ``vectors``: the submissions' embeddings where they were made before (a kept venue's).
+    Reviewers are scored a block at a time (:data:`BLOCK` of their papers in all), and only
+    each submission's best are kept between blocks."""
+    banned = banned or {}
     if vectors is None:
         vectors = vectors_of(store, embedder, submissions)
     subs = lexical.papers(submissions, vectors)
@@ -186,12 +190,14 @@ def affinity(
         mine = lexical.papers(papers, vectors_of(store, embedder, papers))
         bounds = np.cumsum([0, *(len(reviewers[c].papers) for c in cols)])
         score = expertise_matrix(mine, bounds, subs).astype(np.float32)
+        for j, col in enumerate(cols):
+            score[banned.get(col, []), j] = -np.inf
         pooled = np.hstack([best, score])
         ids = np.hstack([who, np.broadcast_to(np.asarray(cols), (n, len(cols)))])
         top = np.argpartition(-pooled, keep - 1, axis=1)[:, :keep]
         best = np.take_along_axis(pooled, top, axis=1)
         who = np.take_along_axis(ids, top, axis=1)
-    rows, slots = np.nonzero(who >= 0)
+    rows, slots = np.nonzero((who >= 0) & np.isfinite(best))
     return sparse.csr_matrix(
         (best[rows, slots], (rows, who[rows, slots])), shape=(n, len(reviewers))
     )
@@ -241,27 +247,32 @@ def allowed_pairs(
         r.papers = r.papers or expertise_of(store, r)
     log.info("expertise of %d reviewers: %.1f s", len(reviewers), _since(started))
     started = time.perf_counter()
-    scores = affinity(store, embedder, lexical, reviewers, submissions, candidates, vectors)
-    log.info("affinity of %d submissions: %.1f s", len(submissions), _since(started))
-    started = time.perf_counter()
-    scores = scores.tolil()
     conflicts: dict[tuple[int, int], str] = {}
+    banned: dict[int, list[int]] = {}
     known = Conflicts(submissions, ids, emails)
-    rows_of: dict[str, list[int]] = {}
-    for row, sid in enumerate(ids):
-        rows_of.setdefault(sid, []).append(row)
     for col, r in enumerate(reviewers):
         for row, why in known.of(r, years, today).items():
             conflicts[(row, col)] = why
-            scores[row, col] = 0
-        for sid, bid in r.bids.items():  # the reviewer's bids, not every submission
-            for row in rows_of.get(sid, []):
-                if (row, col) not in conflicts and scores[row, col] != 0:
-                    scores[row, col] = scores[row, col] + BID_WEIGHT * bid
-    allowed = scores.tocsr()
-    allowed.eliminate_zeros()
+            banned.setdefault(col, []).append(row)
     log.info("conflicts: %d found, %.1f s", len(conflicts), _since(started))
-    return allowed, conflicts
+    started = time.perf_counter()
+    scores = affinity(
+        store, embedder, lexical, reviewers, submissions, candidates, vectors, banned
+    ).tocoo()
+    log.info("affinity of %d submissions: %.1f s", len(submissions), _since(started))
+    rows_of: dict[str, list[int]] = {}
+    for row, sid in enumerate(ids):
+        rows_of.setdefault(sid, []).append(row)
+    bids = {
+        (row, col): bid
+        for col, r in enumerate(reviewers)
+        for sid, bid in r.bids.items()  # the reviewer's bids, not every submission
+        for row in rows_of.get(sid, [])
+    }
+    if bids:  # added where the pair is a candidate of the submission
+        at = zip(scores.row.tolist(), scores.col.tolist(), strict=True)
+        scores.data += BID_WEIGHT * np.array([bids.get(pair, 0.0) for pair in at])
+    return scores.tocsr(), conflicts
 
 
 def _since(started: float) -> float:
