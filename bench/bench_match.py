@@ -145,11 +145,14 @@ def main() -> None:
                 )
             greedy = _baseline(allowed, 3, 6, None)
             randomly = _baseline(allowed, 3, 6, random.Random(7))
-            truth = {
+            col_of: dict[str, list[int]] = {}
+            for col, r in enumerate(pool):
+                col_of.setdefault(name_key(r), []).append(col)
+            truth = {  # (submission, reviewer) where the reviewer signs the submission
                 (row, col)
                 for row, s in enumerate(submissions_rows)
-                for col, r in enumerate(pool)
-                if name_key(r) in {name_key(a) for a in _authors(s)}
+                for key in {name_key(a) for a in _authors(s)}
+                for col in col_of.get(key, [])
             }
     print(f"conflicts found: {len(conflicts):,} (reviewers who wrote a submission: {len(truth)})")
     for name, (result, _) in runs.items():

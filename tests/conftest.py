@@ -240,4 +240,10 @@ def conference(tmp_path_factory: pytest.TempPathFactory) -> dict:
             if key in names or coauthors.get(key, set()) & names:
                 banned.add((s["id"], reviewer))
     banned.add((submissions[-1]["id"], pool[1]))
-    return {"folder": folder, "pool": pool, "submissions": submissions, "banned": banned}
+    return {
+        "folder": folder,
+        "pool": pool,
+        "submissions": submissions,
+        "banned": banned,
+        "store_rows": store_rows,
+    }

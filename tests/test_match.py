@@ -15,7 +15,7 @@ from scipy import sparse
 
 from conftest import authors_of as _authors
 from conftest import cli_json
-from paperfeed.match.assign import assign
+from paperfeed.match.assign import assign, bottleneck
 
 
 def test_assign_never_uses_a_conflicted_pair_and_meets_every_load(
@@ -77,6 +77,24 @@ def test_the_assignment_is_the_best_total_and_fair_raises_the_worst_paper() -> N
         sparse.csr_matrix(np.array([[1.0, 0.1], [0.95, 0.9]])), 1, np.array([1, 1]), fair=True
     )
     assert raised.per_paper.min() >= unfair.per_paper.min()
+    # the weakest pair any paper gets, as high as it goes: 0.7 (0.9 + 0.7), not 0.1 (0.1 + 0.8)
+    coo = sparse.coo_matrix(np.array([[0.9, 0.1, 0.05], [0.8, 0.7, 0.6]]))
+    assert bottleneck(coo.row, coo.col, coo.data, (2, 3), 1, np.array([1, 1, 1])) == 0.7
+    assert bottleneck(coo.row, coo.col, coo.data, (2, 3), 2, np.array([1, 1, 1])) is None
+    # two reviewers a paper: paper 1 can only have r1 and r2 (0.6, 0.5), so the floor is 0.5
+    coo = sparse.coo_matrix(np.array([[0.9, 0.8, 0.55], [0.0, 0.6, 0.5]]))
+    assert bottleneck(coo.row, coo.col, coo.data, (2, 3), 2, np.array([1, 2, 2])) == 0.5
+    rng = np.random.default_rng(3)
+    for _ in range(20):  # fair never leaves the worst-off paper lower than plain does
+        scores = sparse.random(8, 6, density=0.7, random_state=rng, format="csr")
+        scores.data -= 0.5
+        loads = np.full(6, 4)
+        plain_one, fair_one = assign(scores, 2, loads), assign(scores, 2, loads, fair=True)
+        if plain_one.problems:
+            assert fair_one.problems
+            continue
+        assert fair_one.per_paper.min() >= plain_one.per_paper.min() - 1e-9
+        assert fair_one.per_paper.sum() <= plain_one.per_paper.sum() + 1e-9
     blocked = assign(sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])), 1, np.array([1, 1]))
     assert blocked.pairs == [] and "paper 1 has 0 allowed reviewers" in blocked.problems[0]
 

@@ -116,6 +116,9 @@ def test_a_reviewer_fixes_their_expertise_on_their_page_and_the_chair_assigns_on
         assert "wrote " in done.text and "conflicts left out" in done.text
         assert "Weakest covered papers" in done.text
         assert "declared by the reviewer" in done.text
+        kept_json = client.get("/api/venues/Conf26").json()
+        assert len(kept_json["assignment"]) == 2 * len(ids)
+        assert kept_json["settings"]["k"] == 2 and kept_json["report"]["weakest"]
         forged = client.post("/venues/Conf26/assign", data={"csrf": "forged"})
         assert forged.status_code == 403
 
@@ -149,5 +152,27 @@ def test_a_reviewer_fixes_their_expertise_on_their_page_and_the_chair_assigns_on
         other = stack.enter_context(TestClient(create_app(settings), follow_redirects=True))
         sign_up(other, "someone", "another long phrase")
         assert other.get("/venues/Conf26").status_code == 404
+        assert other.get("/api/venues/Conf26").status_code == 404
         assert "Conf26" not in other.get("/venues").text
         assert "Conf26" in client.get("/venues").text
+
+
+def test_a_reviewer_named_by_their_papers_is_matched_by_those_papers(conference, store) -> None:
+    from paperfeed.match.venue import expertise_of
+
+    folder = conference["folder"]
+    ingest_path(store, folder / "store.jsonl")
+    rows = conference["store_rows"]
+    mine = [rows[3]["id"], rows[7]["id"], "2401.99999"]  # the last one is not in the store
+    pool_csv = folder / "named.csv"
+    pool_csv.write_text(f"name,papers\nA. Nobody,{';'.join(mine)}\n")
+    (reviewer,) = read_reviewers(pool_csv)
+    assert reviewer.refs == mine
+    found = expertise_of(store, reviewer)
+    assert sorted(p.ids.get("arxiv") for p in found) == sorted(mine[:2])
+    with store.writer() as w:
+        w.create_venue("Named", None)
+    venue = store.venue("Named")
+    import_reviewers(store, venue, [reviewer])
+    (kept,) = store.venue_reviewers(venue.id)
+    assert {p.id for p in reviewer_of(store, kept).papers} == {p.id for p in found}

@@ -19,7 +19,8 @@ from paperfeed.cli.context import Context, print_json
 @click.option(
     "--reviewers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV: name, and optional email, institution, max_load, conflicts, bids (ID:VALUE).",
+    help="CSV: name, and optional email, institution, max_load, conflicts, bids (ID:VALUE), "
+    "papers (ids of their papers).",
 )
 @click.option(
     "--venue",
@@ -42,7 +43,7 @@ from paperfeed.cli.context import Context, print_json
 @click.option(
     "--fair/--plain",
     default=None,
-    help="Raise the worst-off paper's affinity first, then the total [plain, or the venue's].",
+    help="Raise the weakest reviewer any paper gets first, then the total [plain, or the venue's].",
 )
 @click.option(
     "--conflict-years",

@@ -1,5 +1,5 @@
 """Assigning reviewers to papers: each paper k reviewers, each reviewer at most their load,
-the total affinity as high as it goes (or, fair, the worst-off paper's first).
+the total affinity as high as it goes (or, fair, the weakest pair any paper gets first).
 
 The problem is a transportation problem over the allowed pairs (a paper's best candidates,
 conflicts left out); it is handed to HiGHS (through scipy's ``milp``), whose answer is
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse.csgraph import maximum_flow
 
 from paperfeed.errors import InputError
 
@@ -53,15 +54,43 @@ def assign(
     fair: bool = False,
 ) -> Assignment:
     """``scores``: papers x reviewers, a stored entry for each allowed pair (its affinity,
-    bids included); ``load``: the most papers each reviewer takes. With ``fair``, the least
-    total affinity any paper gets is raised as high as it goes first, then the total."""
+    bids included); ``load``: the most papers each reviewer takes. The total affinity as
+    high as it goes; with ``fair``, first the weakest reviewer any paper gets
+    (:func:`bottleneck`), then the total over the pairs at least that good, kept if the
+    worst-off paper's total is no lower than without it."""
     coo = scores.tocoo()
     papers, reviewers, value = coo.row, coo.col, coo.data.astype(np.float64)
-    n_papers, n_reviewers = scores.shape
+    n_papers = scores.shape[0]
     if k < 1:
         raise InputError("each paper needs at least one reviewer (k >= 1)")
     if n_papers == 0:
         return Assignment([], np.zeros(0), np.zeros(0))
+    best = _most_total(papers, reviewers, value, scores.shape, k, load)
+    if best is None:
+        problems = _blockers(papers, reviewers, n_papers, k, load)
+        return Assignment([], np.zeros(0), np.zeros(n_papers), problems)
+    if not fair:
+        return best
+    floor = bottleneck(papers, reviewers, value, scores.shape, k, load)
+    keep = value >= (floor if floor is not None else -np.inf)
+    raised = _most_total(papers[keep], reviewers[keep], value[keep], scores.shape, k, load)
+    if raised is not None and raised.per_paper.min() >= best.per_paper.min():
+        return raised
+    return best
+
+
+def _most_total(
+    papers: np.ndarray,
+    reviewers: np.ndarray,
+    value: np.ndarray,
+    shape: tuple[int, int],
+    k: int,
+    load: np.ndarray,
+) -> Assignment | None:
+    """The assignment of the most total affinity over these pairs, or None if there is
+    none: HiGHS on the transportation problem (integral: the matrix is totally
+    unimodular)."""
+    n_papers, n_reviewers = shape
     n = len(value)
     rows = np.arange(n)
     per_paper = sparse.csr_matrix((np.ones(n), (papers, rows)), shape=(n_papers, n))
@@ -72,44 +101,53 @@ def assign(
     ]
     shift = value.min() if n else 0.0
     gains = value - shift + 1e-3  # every pair worth taking: only the constraints limit them
-    if fair:
-        floor = _fair_floor(per_paper, gains, constraints, n)
-        if floor is None:
-            return Assignment(
-                [], np.zeros(0), np.zeros(n_papers), _blockers(papers, reviewers, n_papers, k, load)
-            )
-        gained = sparse.csr_matrix((gains, (papers, rows)), shape=(n_papers, n))
-        constraints.append(LinearConstraint(gained, floor - 1e-6, np.inf))
     result = milp(-gains, constraints=constraints, integrality=np.ones(n), bounds=Bounds(0, 1))
     if result.status != 0 or result.x is None:
-        return Assignment(
-            [], np.zeros(0), np.zeros(n_papers), _blockers(papers, reviewers, n_papers, k, load)
-        )
+        return None
     chosen = np.flatnonzero(result.x > 0.5)
     totals = np.bincount(papers[chosen], weights=value[chosen], minlength=n_papers)
     return Assignment([(int(papers[c]), int(reviewers[c])) for c in chosen], value[chosen], totals)
 
 
-def _fair_floor(
-    per_paper: sparse.csr_matrix, gains: np.ndarray, constraints: list, n: int
+def bottleneck(
+    papers: np.ndarray,
+    reviewers: np.ndarray,
+    value: np.ndarray,
+    shape: tuple[int, int],
+    k: int,
+    load: np.ndarray,
 ) -> float | None:
-    """The largest total gain every paper can get at once (max-min), or None if infeasible."""
-    n_papers = per_paper.shape[0]
-    gained = per_paper.multiply(gains).tocsr()
-    # variables: the n pairs, then t; each paper: its gain - t >= 0
-    with_t = sparse.hstack([gained, -np.ones((n_papers, 1))]).tocsr()
-    widened = [
-        LinearConstraint(sparse.hstack([c.A, np.zeros((c.A.shape[0], 1))]).tocsr(), c.lb, c.ub)
-        for c in constraints
-    ]
-    objective = np.zeros(n + 1)
-    objective[-1] = -1.0
-    result = milp(
-        objective,
-        constraints=[*widened, LinearConstraint(with_t, 0, np.inf)],
-        integrality=np.r_[np.ones(n), 0],
-        bounds=Bounds(np.r_[np.zeros(n), -np.inf], np.r_[np.ones(n), np.inf]),
-    )
-    if result.status != 0 or result.x is None:
+    """The highest affinity ``t`` such that the pairs worth at least ``t`` still give every
+    paper k reviewers within the loads (a maximum flow decides each ``t``; bisection over
+    the distinct affinities), or None when not even all pairs do."""
+    n_papers, n_reviewers = shape
+    sink = 1 + n_papers + n_reviewers
+    base_rows = np.r_[np.zeros(n_papers, dtype=np.int64), 1 + n_papers + np.arange(n_reviewers)]
+    base_cols = np.r_[1 + np.arange(n_papers), np.full(n_reviewers, sink)]
+    base_caps = np.r_[np.full(n_papers, k), load].astype(np.int32)
+
+    def feasible(t: float) -> bool:
+        use = value >= t
+        graph = sparse.csr_array(
+            (
+                np.r_[base_caps, np.ones(int(use.sum()), dtype=np.int32)],
+                (
+                    np.r_[base_rows, 1 + papers[use]],
+                    np.r_[base_cols, 1 + n_papers + reviewers[use]],
+                ),
+            ),
+            shape=(sink + 1, sink + 1),
+        )
+        return bool(maximum_flow(graph, 0, sink).flow_value == k * n_papers)
+
+    levels = np.unique(value)
+    if not len(levels) or not feasible(levels[0]):
         return None
-    return float(result.x[-1])
+    lo, hi = 0, len(levels) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if feasible(levels[mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(levels[lo])

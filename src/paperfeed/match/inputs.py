@@ -22,12 +22,14 @@ class Reviewer:
     max_load: int | None = None
     conflicts: set[str] = field(default_factory=set)  # submission ids declared
     bids: dict[str, float] = field(default_factory=dict)  # submission id -> -1..1
+    refs: list[str] = field(default_factory=list)  # ids of papers they wrote, if given
     papers: list[Paper] = field(default_factory=list)  # their expertise, from the store
 
 
 def read_reviewers(path: Path) -> list[Reviewer]:
     """A CSV with a ``name`` column and optional ``email``, ``institution``, ``max_load``,
-    ``conflicts`` and ``bids`` (``ID:VALUE``), lists separated by ``;``."""
+    ``conflicts``, ``bids`` (``ID:VALUE``) and ``papers`` (ids of papers the reviewer
+    wrote: arXiv ids, DOIs, ``s2:``/``openalex:`` ids), lists separated by ``;``."""
     try:
         return reviewers_from(path.read_bytes(), str(path))
     except OSError as e:
@@ -60,6 +62,7 @@ def reviewers_from(data: bytes, path: str) -> list[Reviewer]:
                 max_load=int(load) if load else None,
                 conflicts={c.strip() for c in (row.get("conflicts") or "").split(";") if c.strip()},
                 bids=bids,
+                refs=_split(row.get("papers")),
             )
         )
     return out

@@ -94,6 +94,7 @@ def import_reviewers(store: Store, venue: Venue, reviewers: list[Reviewer]) -> i
                         "max_load": r.max_load,
                         "conflicts": sorted(r.conflicts),
                         "bids": r.bids,
+                        "papers": r.refs,
                     },
                 )
                 for r in reviewers
@@ -113,6 +114,7 @@ def reviewer_of(store: Store, kept: VenueReviewer) -> Reviewer:
         max_load=d.get("max_load"),
         conflicts=set(d.get("conflicts") or []),
         bids={str(k): float(v) for k, v in (d.get("bids") or {}).items()},
+        refs=list(d.get("papers") or []),
     )
     if kept.papers is not None:
         reviewer.papers = store.papers(kept.papers)
@@ -194,17 +196,23 @@ def assign_venue(
     return result
 
 
-def identities_of(store: Store, kept: VenueReviewer) -> tuple[list[Identity], set[int]]:
-    """The people signing the reviewer's name (as "This is me" shows them), and the ids of
-    the papers standing for the reviewer now."""
+def identities_of(
+    store: Store, kept: VenueReviewer
+) -> tuple[list[Identity], list[Paper], set[int]]:
+    """The people signing the reviewer's name (as "This is me" shows them), the papers the
+    chair's file named for the reviewer that none of them signs, and the ids of the papers
+    standing for the reviewer now."""
     people = author_identities(store, kept.name)
-    return people, {p.id for p in reviewer_of(store, kept).papers}
+    signed = {s.key.id for i in people for s in i.papers}
+    listed = [p for p in expertise_of(store, reviewer_of(store, kept)) if p.id not in signed]
+    return people, listed, {p.id for p in reviewer_of(store, kept).papers}
 
 
 def choose_papers(store: Store, kept: VenueReviewer, chosen: list[int]) -> int:
-    """Keep the papers the reviewer chose; only papers the reviewer's name signs count.
-    Returns how many were kept."""
+    """Keep the papers the reviewer chose; only papers the reviewer's name signs (or the
+    chair's file named for them) count. Returns how many were kept."""
     signed = {s.key.id for i in author_identities(store, kept.name) for s in i.papers}
+    signed |= {p.id for p in expertise_of(store, reviewer_of(store, kept))}
     mine = sorted(set(chosen) & signed)
     with store.writer() as w:
         w.set_expertise(kept.venue_id, kept.name, mine)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from paperfeed.embed import Embedder
+from paperfeed.errors import NotFound
 from paperfeed.match.assign import Assignment, assign
 from paperfeed.match.expertise import expertise_matrix
 from paperfeed.match.inputs import Reviewer, email_domain
@@ -92,7 +93,17 @@ class Matching:
 
 
 def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
-    """The reviewer's papers: the person with most papers among those signing the name."""
+    """The reviewer's papers: the ones the chair's file names (``refs``) found in the store,
+    or else the person with most papers among those signing the name."""
+    if reviewer.refs:
+        found = {}
+        for ref in reviewer.refs:
+            try:
+                paper = store.get_paper(ref)
+            except NotFound:
+                continue
+            found[paper.id] = paper
+        return list(found.values())
     people = author_identities(store, reviewer.name)
     if not people:
         return []

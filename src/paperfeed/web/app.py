@@ -122,6 +122,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(library.router)
     app.include_router(venues.router)
+    app.include_router(venues.api)
 
     app.add_middleware(SecurityHeaders)
 

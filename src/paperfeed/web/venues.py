@@ -5,7 +5,7 @@ their expertise."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from paperfeed.web.render import back, check_csrf, render, require_user
 from paperfeed.web.services import base_url, services_of
 
 router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["api"])
 
 
 def _chairs(request: Request, name: str) -> tuple[User, Venue]:
@@ -62,6 +63,26 @@ def venue_page(request: Request, name: str, message: str = "", error: str = "") 
     )
 
 
+@api.get("/venues/{name}")
+def venue_json(request: Request, name: str) -> dict[str, Any]:
+    """A venue of yours (signed in as its owner): its settings and counts, the assignment
+    last kept (each pair's affinity and reason) and its report (summary, the ten weakest
+    papers, conflicts left out)."""
+    _, venue = _chairs(request, name)
+    store = services_of(request).store
+    return {
+        "name": venue.name,
+        "settings": settings_of(venue),
+        "submissions": venue.submissions,
+        "reviewers": venue.reviewers,
+        "assignment": [
+            {"submission": sid, "reviewer": r, "affinity": a, "why": why}
+            for sid, r, a, why in store.venue_assignment(venue.id)
+        ],
+        "report": store.venue_report(venue.id),
+    }
+
+
 @router.post("/venues/{name}/assign", response_class=HTMLResponse)
 async def venue_assign(request: Request, name: str, csrf: Annotated[str, Form()] = "") -> Response:
     """Run the venue's assignment with its settings and keep it."""
@@ -92,13 +113,14 @@ def expertise_page(request: Request, token: str, saved: str = "") -> Response:
         venue, reviewer = store.venue_reviewer_by_token(token)
     except NotFound:
         raise Forbidden("this expertise link is not valid (ask the chair for yours)") from None
-    people, chosen = identities_of(store, reviewer)
+    people, listed, chosen = identities_of(store, reviewer)
     return render(
         request,
         "expertise.html",
         venue=venue,
         reviewer=reviewer,
         people=people,
+        listed=listed,
         chosen=chosen,
         token=token,
         saved=saved,
