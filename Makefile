@@ -63,6 +63,8 @@ bench: install
 	$(BIN)/python bench/bibtex_roundtrip.py --db bench-search.db
 	$(BIN)/python bench/bench_sync.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_match.py --corpus $(CORPUS)
+	$(BIN)/python bench/bench_match.py --corpus $(CORPUS) --since 2025-03-01 --until 2025-12-31 \
+		--papers 15000 --reviewers 20000 --min-papers 3
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm $(DB).*.usearch* $(DB).lexical $(DB).secret bench-search.db* test-artifacts
