@@ -90,6 +90,16 @@ def deliver_digests(settings: dict[str, Any]) -> tuple[list[Any], Inbox]:
     return reports, inbox
 
 
+def sign_up_as(page: Page, base: str, name: str) -> None:
+    """Sign ``name`` up through the form, as a person would: the welcome page follows."""
+    page.goto(base + "/signup")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=email]", f"{name}@example.org")
+    page.fill("input[name=password]", "a long passphrase")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
@@ -194,12 +204,7 @@ def test_the_first_hour(server: Any, page: Page, tmp_path: Path) -> None:
     shot(page, "first-hour-1-visitor")
 
     # sign up: the welcome page
-    page.goto(base + "/signup")
-    page.fill("input[name=name]", "fiona")
-    page.fill("input[name=email]", "fiona@example.org")
-    page.fill("input[name=password]", "a long passphrase")
-    page.click("main button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+    sign_up_as(page, base, "fiona")
     shot(page, "first-hour-2-welcome")
 
     # find yourself by name and tick your papers
@@ -285,12 +290,7 @@ def test_a_program_chair_assigns_and_a_reviewer_fixes_their_expertise(
 
     base, settings, rows = server
     page.context.clear_cookies()
-    page.goto(base + "/signup")
-    page.fill("input[name=name]", "chair")
-    page.fill("input[name=email]", "chair@example.org")
-    page.fill("input[name=password]", "a long passphrase")
-    page.click("main button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Welcome to paperfeed")
+    sign_up_as(page, base, "chair")
 
     signed = Counter(a for r in rows for a in authors_of(r))
     pool = sorted(a for a, n in signed.items() if n >= 2)[:30]

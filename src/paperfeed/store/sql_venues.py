@@ -146,12 +146,16 @@ class VenueWrites:
             (orjson.dumps(settings).decode(), venue_id),
         )
 
+    def _last_position(self, table: str, venue_id: int) -> int:
+        """The place of the last row ``table`` holds for the venue (0 when none)."""
+        row = self.db.execute(
+            f"SELECT coalesce(max(position), 0) FROM {table} WHERE venue_id = ?", (venue_id,)
+        ).fetchone()
+        return int(row[0])
+
     def save_submissions(self, venue_id: int, rows: Sequence[SubmissionRow]) -> None:
         """Add submissions, replacing those with the same id (kept in their place)."""
-        start = self.db.execute(
-            "SELECT coalesce(max(position), 0) FROM venue_submissions WHERE venue_id = ?",
-            (venue_id,),
-        ).fetchone()[0]
+        start = self._last_position("venue_submissions", venue_id)
         self.db.executemany(
             "INSERT INTO venue_submissions (venue_id, sid, position, paper, model, vector) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (venue_id, sid) DO UPDATE SET "
@@ -160,7 +164,7 @@ class VenueWrites:
                 (
                     venue_id,
                     sid,
-                    int(start) + i + 1,
+                    start + i + 1,
                     orjson.dumps(paper).decode(),
                     model,
                     None if vector is None else np.asarray(vector, dtype=np.float32).tobytes(),
@@ -174,10 +178,7 @@ class VenueWrites:
     ) -> None:
         """Add reviewers ``(name, details)``, replacing the details of those already in the
         pool; a reviewer's private link and chosen papers stay."""
-        start = self.db.execute(
-            "SELECT coalesce(max(position), 0) FROM venue_reviewers WHERE venue_id = ?",
-            (venue_id,),
-        ).fetchone()[0]
+        start = self._last_position("venue_reviewers", venue_id)
         stamp = now()
         self.db.executemany(
             "INSERT INTO venue_reviewers (venue_id, name, position, details, token, updated_at) "
@@ -187,7 +188,7 @@ class VenueWrites:
                 (
                     venue_id,
                     name,
-                    int(start) + i + 1,
+                    start + i + 1,
                     orjson.dumps(details).decode(),
                     secrets.token_urlsafe(24),
                     stamp,
