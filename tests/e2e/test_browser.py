@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from conftest import BACKENDS, database_for
 from paperfeed.digest import send_digests
 from paperfeed.embed.model import HashingEmbedder
 from paperfeed.recommend.service import Recommender
@@ -40,9 +41,13 @@ require_chromium()
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any], Any]]:
-    settings, rows = build_store(tmp_path_factory.mktemp("e2e"), n=1200)
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """A real server on each backend: a SQLite file, a database on the test's PostgreSQL."""
+    folder = tmp_path_factory.mktemp("e2e")
+    settings, rows = build_store(folder, n=1200, db=database_for(request, folder, request.param))
     port = free_port()
     settings = {**settings, "base_url": f"http://127.0.0.1:{port}"}
     app = create_app(settings)
@@ -106,6 +111,7 @@ def shot(page: Page, name: str) -> None:
 
 def test_a_researcher_morning(server: Any, page: Page, tmp_path: Path) -> None:
     base, settings, rows = server
+    page.context.clear_cookies()  # a session of the other backend's server
     last = max(r["listing_date"] for r in rows)
     library = [r for r in rows if r["listing_date"] < last and "cs.CL" in r["categories"]][:15]
 
