@@ -204,8 +204,10 @@ def identities_of(
     standing for the reviewer now."""
     people = author_identities(store, kept.name)
     signed = {s.key.id for i in people for s in i.papers}
-    listed = [p for p in expertise_of(store, reviewer_of(store, kept)) if p.id not in signed]
-    return people, listed, {p.id for p in reviewer_of(store, kept).papers}
+    reviewer = reviewer_of(store, kept)
+    named = expertise_of(store, reviewer) if kept.papers is not None else reviewer.papers
+    listed = [p for p in named if p.id not in signed]
+    return people, listed, {p.id for p in reviewer.papers}
 
 
 def choose_papers(store: Store, kept: VenueReviewer, chosen: list[int]) -> int:
