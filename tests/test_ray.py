@@ -101,6 +101,25 @@ def test_the_syncs_embed_step_runs_on_the_cluster_when_one_is_set(
     }
 
 
+def test_the_syncs_rank_step_ranks_every_profile_on_the_cluster_when_one_is_set(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    shared, _, rows = _shared_store(request, tmp_path, 800)
+    last = max(r["listing_date"] for r in rows)
+    earlier = [r for r in rows if r["listing_date"] < last]
+    for n in range(6):
+        profile = tmp_path / f"p{n}.jsonl"
+        profile.write_text("".join(json.dumps(r) + "\n" for r in earlier[n * 7 : n * 7 + 5]))
+        _run(shared, "profile", "import", f"reader-{n}", str(profile))
+    local = {"PAPERFEED_EMBEDDER": "hashing"}
+    _run(shared, "embed", env=local)
+    here = _run(shared, "sync", "--step", "rank", "--json", env=local)["steps"]["rank"]
+    env = {**local, "PAPERFEED_RAY_ADDRESS": cluster}
+    there = _run(shared, "sync", "--step", "rank", "--json", env=env)["steps"]["rank"]
+    assert here["detail"] == {"day": last, "profiles": 6, "not_ranked": 0, "engine": "local"}
+    assert there["detail"] == {**here["detail"], "engine": "ray"}
+
+
 def test_a_ray_address_nothing_answers_at_is_a_clear_error(tmp_path: Path) -> None:
     db = str(tmp_path / "store.db")
     _run(db, "ingest", str(sorted(SEEDS.iterdir())[0]))

@@ -257,13 +257,21 @@ class Sync:
             return {"skipped": str(e)}
         day = self.store.latest_day()
         names = [p.name for p in self.store.profiles()]
+        address = self.settings.get("ray_address")
+        if address:  # every profile ranked on the cluster; their kept models are shared
+            from paperfeed.recommend.ray_engine import recommend_with_ray
+
+            results = recommend_with_ray(self.store, self.settings, names, day, day, 50, address)
+        else:
+            results = self.recommender.recommend_many(names, day, day, 50, self.workers)
         ranked = failed = 0
-        for _, result in self.recommender.recommend_many(names, day, day, 50, self.workers):
+        for _, result in results:
             if isinstance(result, PaperfeedError):
                 failed += 1
             else:
                 ranked += 1
-        return {"day": day, "profiles": ranked, "not_ranked": failed}
+        engine = "ray" if address else "local"
+        return {"day": day, "profiles": ranked, "not_ranked": failed, "engine": engine}
 
     def _send(self) -> Any:
         from paperfeed.digest import send_digests
