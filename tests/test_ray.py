@@ -120,6 +120,50 @@ def test_the_syncs_rank_step_ranks_every_profile_on_the_cluster_when_one_is_set(
     assert there["detail"] == {**here["detail"], "engine": "ray"}
 
 
+def test_the_syncs_digests_are_ranked_on_the_cluster_as_they_would_be_here(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from paperfeed import config
+    from paperfeed.digest.compose import period_of
+    from paperfeed.digest.send import PAPERS_PER_DIGEST
+    from paperfeed.embed.model import HashingEmbedder
+    from paperfeed.recommend.service import Recommender
+    from paperfeed.sync.run import Sync
+
+    shared, _, rows = _shared_store(request, tmp_path, 800)
+    earlier = [r for r in rows if r["listing_date"] < max(r["listing_date"] for r in rows)]
+    for n in range(4):
+        profile = tmp_path / f"p{n}.jsonl"
+        profile.write_text("".join(json.dumps(r) + "\n" for r in earlier[n * 9 : n * 9 + 5]))
+        _run(shared, "profile", "import", f"reader-{n}", str(profile))
+    _run(shared, "embed", env={"PAPERFEED_EMBEDDER": "hashing"})
+    settings = config.load(
+        {}, db=shared, embedder="hashing", ray_address=cluster, base_url="https://pf.example"
+    )
+    sent: list = []
+    with open_store(shared) as store:
+        with store.writer() as w:
+            for p in store.profiles():
+                w.subscribe(p.id, f"{p.name}@example.org", "daily")
+
+        class NotHere:  # the ranking must not happen in this process
+            def recommend_many(self, *args: object, **kwargs: object) -> None:
+                raise AssertionError("ranked here, not on the cluster")
+
+        outcome = Sync(store, settings, recommender=NotHere(), send=sent.append).run(("send",))
+        assert outcome["steps"]["send"]["detail"] == {"sent": 4}, outcome
+        _, first, last = period_of("daily", store.latest_day())
+        names = [p.name for p in store.profiles()]
+        here = Recommender(store, HashingEmbedder()).recommend_many(
+            names, last, first, PAPERS_PER_DIGEST
+        )
+        for name, recs in here:
+            (message,) = [m for m in sent if m["To"] == f"{name}@example.org"]
+            text = message.get_body(("plain",)).get_content()
+            links = [line.strip() for line in text.splitlines() if "/paper/" in line]
+            assert links == [f"https://pf.example/paper/{r.paper.ref}" for r in recs]
+
+
 def test_a_ray_address_nothing_answers_at_is_a_clear_error(tmp_path: Path) -> None:
     db = str(tmp_path / "store.db")
     _run(db, "ingest", str(sorted(SEEDS.iterdir())[0]))

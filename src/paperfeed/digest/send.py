@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
+from functools import partial
 from typing import Any
 
 from paperfeed.digest.compose import compose, period_of
@@ -25,6 +26,12 @@ from paperfeed.store import Store
 PAPERS_PER_DIGEST = 20
 
 Send = Callable[[EmailMessage], None]
+#: Rankings of many profiles for one window: ``(names, day, since, limit)`` -> each name
+#: with its ranking or the reason it has none (:meth:`Recommender.recommend_many`).
+RankMany = Callable[
+    [list[str], str | None, str | None, int],
+    Iterable[tuple[str, list[Recommendation] | InputError]],
+]
 
 
 @dataclass
@@ -81,10 +88,15 @@ def send_digests(
     dry_run: bool = False,
     send: Send | None = None,
     workers: int = 1,
+    rank_many: RankMany | None = None,
 ) -> list[DigestReport]:
     """Send every subscription's digest that is due and not sent yet. The due profiles are
     ranked first, all of a window's at once (``workers`` processes: see
-    :meth:`Recommender.recommend_many`), then composed and sent one by one."""
+    :meth:`Recommender.recommend_many`; or ``rank_many``, which takes the names, the day,
+    the window's first day and how many, as ``recommend_many`` does: the sync ranks on a
+    Ray cluster so), then composed and sent one by one."""
+    if rank_many is None:
+        rank_many = partial(recommender.recommend_many, workers=workers)
     send = send or smtp_sender(settings)
     latest = store.latest_day()
     reports: list[DigestReport] = []
@@ -104,8 +116,8 @@ def send_digests(
         windows.setdefault(window, []).append(profile.name)
     ranked: dict[tuple[str, tuple[str, str]], list[Recommendation] | InputError] = {}
     for window, names in windows.items():
-        for name, result in recommender.recommend_many(
-            list(dict.fromkeys(names)), window[1], window[0], PAPERS_PER_DIGEST, workers
+        for name, result in rank_many(
+            list(dict.fromkeys(names)), window[1], window[0], PAPERS_PER_DIGEST
         ):
             ranked[(name, window)] = result
     for profile, email, period, window, report in due:

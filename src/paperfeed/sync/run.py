@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -257,11 +258,9 @@ class Sync:
             return {"skipped": str(e)}
         day = self.store.latest_day()
         names = [p.name for p in self.store.profiles()]
-        address = self.settings.get("ray_address")
-        if address:  # every profile ranked on the cluster; their kept models are shared
-            from paperfeed.recommend.ray_engine import recommend_with_ray
-
-            results = recommend_with_ray(self.store, self.settings, names, day, day, 50, address)
+        on_ray = self._on_ray()
+        if on_ray is not None:  # every profile ranked on the cluster; their models kept
+            results = on_ray(names, day, day, 50)
         else:
             results = self.recommender.recommend_many(names, day, day, 50, self.workers)
         ranked = failed = 0
@@ -270,14 +269,29 @@ class Sync:
                 failed += 1
             else:
                 ranked += 1
-        engine = "ray" if address else "local"
+        engine = "local" if on_ray is None else "ray"
         return {"day": day, "profiles": ranked, "not_ranked": failed, "engine": engine}
+
+    def _on_ray(self) -> Any:
+        """Many profiles' rankings on the Ray cluster at ``ray_address`` (a callable taking
+        ``(names, day, since, limit)``, as ``recommend_many`` does), or None without one."""
+        address = self.settings.get("ray_address")
+        if not address:
+            return None
+        from paperfeed.recommend.ray_engine import recommend_with_ray
+
+        return partial(recommend_with_ray, self.store, self.settings, address=address)
 
     def _send(self) -> Any:
         from paperfeed.digest import send_digests
 
         reports = send_digests(
-            self.store, self.recommender, self.settings, send=self.send, workers=self.workers
+            self.store,
+            self.recommender,
+            self.settings,
+            send=self.send,
+            workers=self.workers,
+            rank_many=self._on_ray(),
         )
         counts: dict[str, int] = {}
         for r in reports:
