@@ -81,8 +81,10 @@ def test_a_kept_venue_is_assigned_from_the_cli_and_its_submissions_stay_private(
 
 
 def test_a_reviewer_fixes_their_expertise_on_their_page_and_the_chair_assigns_on_theirs(
-    conference, db: str, tmp_path: Path
+    conference, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from paperfeed.web import venues
+
     folder, pool = conference["folder"], conference["pool"]
     settings = config.load(
         {}, db=db, embedder="hashing", secret_key="test-secret", base_url="http://testserver"
@@ -116,6 +118,14 @@ def test_a_reviewer_fixes_their_expertise_on_their_page_and_the_chair_assigns_on
         assert "wrote " in done.text and "conflicts left out" in done.text
         assert "Weakest covered papers" in done.text
         assert "declared by the reviewer" in done.text
+        download = client.get("/venues/Conf26/assignment.csv")
+        assert download.headers["content-type"].startswith("text/csv")
+        table = list(csv.DictReader(download.text.splitlines()))
+        assert len(table) == 2 * len(ids) and {r["submission"] for r in table} == set(ids)
+        monkeypatch.setattr(venues, "PER_PAGE", 7)  # 30 submissions: five pages
+        last = client.get("/venues/Conf26", params={"page": 5}).text
+        assert "Page 5 of 5" in last and last.count("<tr><td rowspan=") == 2
+        assert client.get("/venues/Conf26", params={"page": 0}).status_code in (400, 422)
         kept_json = client.get("/api/venues/Conf26").json()
         assert len(kept_json["assignment"]) == 2 * len(ids)
         assert kept_json["settings"]["k"] == 2 and kept_json["report"]["weakest"]

@@ -5,9 +5,11 @@ their expertise."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
@@ -40,14 +42,24 @@ def venues_page(request: Request) -> Response:
     return render(request, "venues.html", venues=services_of(request).store.venues(user.id))
 
 
+#: Submissions a page of the chair's assignment table shows.
+PER_PAGE = 200
+
+
 @router.get("/venues/{name}", response_class=HTMLResponse)
-def venue_page(request: Request, name: str, message: str = "", error: str = "") -> Response:
+def venue_page(
+    request: Request,
+    name: str,
+    message: str = "",
+    error: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
     _, venue = _chairs(request, name)
     store = services_of(request).store
-    edges = store.venue_assignment(venue.id)
     by_submission: dict[str, list[tuple[str, float, str]]] = {}
-    for sid, reviewer, affinity, why in edges:
+    for sid, reviewer, affinity, why in store.venue_assignment(venue.id):
         by_submission.setdefault(sid, []).append((reviewer, affinity, why))
+    shown = list(by_submission.items())[(page - 1) * PER_PAGE : page * PER_PAGE]
     titles = {sid: doc["title"] for sid, doc, _, _ in store.venue_submissions(venue.id)}
     return render(
         request,
@@ -55,11 +67,32 @@ def venue_page(request: Request, name: str, message: str = "", error: str = "") 
         venue=venue,
         settings=settings_of(venue),
         report=store.venue_report(venue.id),
-        assignment=[(sid, titles.get(sid, ""), pairs) for sid, pairs in by_submission.items()],
+        assignment=[(sid, titles.get(sid, ""), pairs) for sid, pairs in shown],
+        page=page,
+        pages=max(1, -(-len(by_submission) // PER_PAGE)),
         reviewers=store.venue_reviewers(venue.id),
         base=base_url(request),
         message=message,
         error=error,
+    )
+
+
+@router.get("/venues/{name}/assignment.csv")
+def venue_csv(request: Request, name: str) -> Response:
+    """The kept assignment whole, a pair a row: submission, title, reviewer, affinity, why."""
+    _, venue = _chairs(request, name)
+    store = services_of(request).store
+    titles = {sid: doc["title"] for sid, doc, _, _ in store.venue_submissions(venue.id)}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["submission", "title", "reviewer", "affinity", "why"])
+    for sid, reviewer, affinity, why in store.venue_assignment(venue.id):
+        writer.writerow([sid, titles.get(sid, ""), reviewer, f"{affinity:.4f}", why])
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in venue.name)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}-assignment.csv"'},
     )
 
 
