@@ -105,9 +105,19 @@ def import_reviewers(store: Store, venue: Venue, reviewers: list[Reviewer]) -> i
 
 def reviewer_of(store: Store, kept: VenueReviewer) -> Reviewer:
     """A kept reviewer with their expertise: the papers they chose, or else the ones the
-    author disambiguation finds."""
+    chair's file names or the author disambiguation finds."""
+    reviewer = _details(kept)
+    if kept.papers is not None:
+        reviewer.papers = store.papers(kept.papers)
+    else:
+        reviewer.papers = expertise_of(store, reviewer)
+    return reviewer
+
+
+def _details(kept: VenueReviewer) -> Reviewer:
+    """A kept reviewer as the chair's file gave them, without their papers."""
     d = kept.details
-    reviewer = Reviewer(
+    return Reviewer(
         name=kept.name,
         email=d.get("email") or "",
         institution=d.get("institution") or "",
@@ -116,11 +126,6 @@ def reviewer_of(store: Store, kept: VenueReviewer) -> Reviewer:
         bids={str(k): float(v) for k, v in (d.get("bids") or {}).items()},
         refs=list(d.get("papers") or []),
     )
-    if kept.papers is not None:
-        reviewer.papers = store.papers(kept.papers)
-    else:
-        reviewer.papers = expertise_of(store, reviewer)
-    return reviewer
 
 
 @dataclass
@@ -204,17 +209,18 @@ def identities_of(
     standing for the reviewer now."""
     people = author_identities(store, kept.name)
     signed = {s.key.id for i in people for s in i.papers}
-    reviewer = reviewer_of(store, kept)
-    named = expertise_of(store, reviewer) if kept.papers is not None else reviewer.papers
+    named = expertise_of(store, _details(kept), people)  # what stands when nothing is chosen
     listed = [p for p in named if p.id not in signed]
-    return people, listed, {p.id for p in reviewer.papers}
+    chosen = set(kept.papers) if kept.papers is not None else {p.id for p in named}
+    return people, listed, chosen
 
 
 def choose_papers(store: Store, kept: VenueReviewer, chosen: list[int]) -> int:
     """Keep the papers the reviewer chose; only papers the reviewer's name signs (or the
     chair's file named for them) count. Returns how many were kept."""
-    signed = {s.key.id for i in author_identities(store, kept.name) for s in i.papers}
-    signed |= {p.id for p in expertise_of(store, reviewer_of(store, kept))}
+    people = author_identities(store, kept.name)
+    signed = {s.key.id for i in people for s in i.papers}
+    signed |= {p.id for p in expertise_of(store, _details(kept), people)}
     mine = sorted(set(chosen) & signed)
     with store.writer() as w:
         w.set_expertise(kept.venue_id, kept.name, mine)

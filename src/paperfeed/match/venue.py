@@ -24,7 +24,7 @@ from paperfeed.match.expertise import expertise_matrix
 from paperfeed.match.inputs import Reviewer, email_domain
 from paperfeed.models import Paper
 from paperfeed.normalize import name_key, org_key
-from paperfeed.recommend.authors import author_identities
+from paperfeed.recommend.authors import Identity, author_identities
 from paperfeed.recommend.feed import vectors_of
 from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.sparse import Rows
@@ -92,9 +92,12 @@ class Matching:
         }
 
 
-def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
+def expertise_of(
+    store: Store, reviewer: Reviewer, people: list[Identity] | None = None
+) -> list[Paper]:
     """The reviewer's papers: the ones the chair's file names (``refs``) found in the store,
-    or else the person with most papers among those signing the name."""
+    or else the person with most papers among those signing the name (``people``, where
+    the caller has told them apart already)."""
     if reviewer.refs:
         found = {}
         for ref in reviewer.refs:
@@ -104,7 +107,8 @@ def expertise_of(store: Store, reviewer: Reviewer) -> list[Paper]:
                 continue
             found[paper.id] = paper
         return list(found.values())
-    people = author_identities(store, reviewer.name)
+    if people is None:
+        people = author_identities(store, reviewer.name)
     if not people:
         return []
     best = max(people, key=lambda i: len(i.papers))
