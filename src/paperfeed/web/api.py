@@ -290,12 +290,7 @@ async def assign_reviewers(
     _signed_in(request, x_csrf_token)
     papers, ids, emails = read_submissions(*await _upload(submissions, "submissions"))
     pool = reviewers_from(*await _upload(reviewers, "reviewers"))
-    services.ranking_ready()  # 503 while the ranking's vocabulary (its rare terms) is fitted
-    recommender = services.recommender
-    await run_in_threadpool(recommender.warm)
-    lexical = recommender.lexical
-    if lexical is None:  # warm() fits it or fails with a reason
-        raise InputError("the ranking's vocabulary is not ready")
+    lexical = await run_in_threadpool(services.vocabulary)
     result = await run_in_threadpool(
         partial(match, emails=emails),
         services.store,

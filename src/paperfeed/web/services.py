@@ -24,6 +24,7 @@ from paperfeed.errors import Forbidden, InputError, NotFound, PaperfeedError
 from paperfeed.models import Paper, Profile, SearchFilters, User
 from paperfeed.normalize import check_day
 from paperfeed.recommend.authors import Identity, author_identities
+from paperfeed.recommend.lexical import LexicalModel
 from paperfeed.recommend.service import LRU, Recommender
 from paperfeed.search.engine import MODES, Mode, Searcher
 from paperfeed.signing import hash_token
@@ -218,6 +219,16 @@ class Services:
                 "the ranking is warming up (fitting its vocabulary): try again in a minute",
                 headers={"Retry-After": "60"},
             )
+
+    def vocabulary(self) -> LexicalModel:
+        """The ranking's fitted vocabulary (its rare terms), which reviewer matching scores
+        with: 503 while the background fit runs; fitted now when it has not run (call it in
+        a worker thread)."""
+        self.ranking_ready()
+        self.recommender.warm()
+        if self.recommender.lexical is None:  # warm() fits it or fails with a reason
+            raise InputError("the ranking's vocabulary is not ready")
+        return self.recommender.lexical
 
     def identities(self, name: str) -> list[Identity]:
         """The people who signed ``name``, told apart with embeddings once there are any."""

@@ -122,14 +122,10 @@ async def venue_assign(request: Request, name: str, csrf: Annotated[str, Form()]
     check_csrf(request, csrf)
     _, venue = _chairs(request, name)
     services = services_of(request)
-    services.ranking_ready()
-    recommender = services.recommender
-    await run_in_threadpool(recommender.warm)
-    if recommender.lexical is None:
-        raise InputError("the ranking's vocabulary is not ready")
+    lexical = await run_in_threadpool(services.vocabulary)
     try:
         result = await run_in_threadpool(
-            assign_venue, services.store, services.embedder, recommender.lexical, venue
+            assign_venue, services.store, services.embedder, lexical, venue
         )
     except InputError as e:
         return back(f"/venues/{name}", error=str(e))
