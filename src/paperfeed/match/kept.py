@@ -191,10 +191,9 @@ def assign_venue(
         vectors=loaded.vectors,
     )
     if not result.assignment.problems:
-        found = result.to_dict()
+        found = result.to_dict(most_conflicts=CONFLICTS_KEPT)
         pairs = [(e["submission"], e["reviewer"], e["affinity"], e["why"]) for e in found["edges"]]
-        report = {key: found[key] for key in ("summary", "weakest")}
-        report["conflicts"] = found["conflicts"][:CONFLICTS_KEPT]
+        report = {key: found[key] for key in ("summary", "weakest", "conflicts")}
         report["settings"] = s
         with store.writer() as w:
             w.save_assignment(venue.id, pairs, report)

@@ -7,6 +7,7 @@ stored paper would appear in everyone's feeds and searches.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -49,9 +50,15 @@ class Matching:
     reasons: dict[tuple[int, int], str]  # an assigned pair's closest paper of the reviewer
     ids: list[str]  # each submission's id
 
-    def to_dict(self) -> dict[str, Any]:
-        """The assignment as edges, the conflicts left out, a summary, and why it could
-        not be made (``problems``), for the CLI's JSON and the API."""
+    def to_dict(self, most_conflicts: int | None = None) -> dict[str, Any]:
+        """The assignment as edges, the conflicts left out (the first ``most_conflicts`` of
+        them, or all), a summary, and why it could not be made (``problems``), for the
+        CLI's JSON, the API and a kept venue's report."""
+        found = (
+            sorted(self.conflicts.items())
+            if most_conflicts is None
+            else heapq.nsmallest(most_conflicts, self.conflicts.items())
+        )
         per = self.assignment.per_paper
         return {
             "summary": {
@@ -76,7 +83,7 @@ class Matching:
             ],
             "conflicts": [
                 {"submission": self.ids[row], "reviewer": self.reviewers[col].name, "why": why}
-                for (row, col), why in sorted(self.conflicts.items())
+                for (row, col), why in found
             ],
             "weakest": [
                 {

@@ -409,8 +409,9 @@ class Store(ABC):
         """Every venue (or ``owner_id``'s), by name."""
 
     @abstractmethod
-    def venue_submissions(self, venue_id: int) -> list[SubmissionRow]:
-        """The venue's submissions in the order they were imported."""
+    def venue_submissions(self, venue_id: int, vectors: bool = True) -> list[SubmissionRow]:
+        """The venue's submissions in the order they were imported (without their vectors,
+        None, unless ``vectors``)."""
 
     @abstractmethod
     def venue_reviewers(self, venue_id: int) -> list[VenueReviewer]:

@@ -66,7 +66,8 @@ class VenueReads:
             ).fetchall()
         return [_venue(r) for r in rows]
 
-    def venue_submissions(self, venue_id: int) -> list[SubmissionRow]:
+    def venue_submissions(self, venue_id: int, vectors: bool = True) -> list[SubmissionRow]:
+        vector = "vector" if vectors else "NULL"
         return [
             (
                 sid,
@@ -75,8 +76,8 @@ class VenueReads:
                 np.frombuffer(bytes(vector), dtype=np.float32) if vector is not None else None,
             )
             for sid, paper, model, vector in self._read.execute(
-                "SELECT sid, paper, model, vector FROM venue_submissions WHERE venue_id = ? "
-                "ORDER BY position",
+                f"SELECT sid, paper, model, {vector} FROM venue_submissions "
+                "WHERE venue_id = ? ORDER BY position",
                 (venue_id,),
             )
         ]

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from paperfeed.errors import Forbidden, InputError, NotFound
 from paperfeed.match.kept import assign_venue, choose_papers, identities_of, settings_of
 from paperfeed.models import User, Venue
+from paperfeed.store import Store
 from paperfeed.web.render import back, check_csrf, render, require_user
 from paperfeed.web.services import base_url, services_of
 
@@ -34,6 +35,11 @@ def _chairs(request: Request, name: str) -> tuple[User, Venue]:
     if venue is None or venue.owner_id != user.id:
         raise NotFound(f"you have no venue called {name!r}")
     return user, venue
+
+
+def _titles(store: Store, venue: Venue) -> dict[str, str]:
+    """Each submission's title by its id (their vectors are not read)."""
+    return {sid: doc["title"] for sid, doc, _, _ in store.venue_submissions(venue.id, False)}
 
 
 @router.get("/venues", response_class=HTMLResponse)
@@ -60,7 +66,7 @@ def venue_page(
     for sid, reviewer, affinity, why in store.venue_assignment(venue.id):
         by_submission.setdefault(sid, []).append((reviewer, affinity, why))
     shown = list(by_submission.items())[(page - 1) * PER_PAGE : page * PER_PAGE]
-    titles = {sid: doc["title"] for sid, doc, _, _ in store.venue_submissions(venue.id)}
+    titles = _titles(store, venue)
     return render(
         request,
         "venue.html",
@@ -82,7 +88,7 @@ def venue_csv(request: Request, name: str) -> Response:
     """The kept assignment whole, a pair a row: submission, title, reviewer, affinity, why."""
     _, venue = _chairs(request, name)
     store = services_of(request).store
-    titles = {sid: doc["title"] for sid, doc, _, _ in store.venue_submissions(venue.id)}
+    titles = _titles(store, venue)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["submission", "title", "reviewer", "affinity", "why"])
