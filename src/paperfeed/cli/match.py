@@ -90,7 +90,7 @@ def assign(
     (or those they chose on their page). Exits 1 with the papers and reviewers that block
     it when no assignment exists."""
     from paperfeed.match.inputs import read_reviewers, read_submissions
-    from paperfeed.match.kept import DEFAULTS, assign_venue
+    from paperfeed.match.kept import assign_venue, settings_of
     from paperfeed.match.venue import match
     from paperfeed.recommend.lexical import LexicalModel
 
@@ -104,7 +104,7 @@ def assign(
     else:
         if submissions is None or reviewers is None:
             raise click.UsageError("give SUBMISSIONS and --reviewers, or --venue")
-        s = {**DEFAULTS, **{key: v for key, v in given.items() if v is not None}}
+        s = settings_of(None, given)
         papers, ids, emails = read_submissions(submissions.read_bytes(), str(submissions), fmt)
         pool = read_reviewers(reviewers)
         lexical = LexicalModel.for_store(obj.store)

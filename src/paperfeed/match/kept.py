@@ -156,11 +156,11 @@ def load(store: Store, embedder: Embedder, venue: Venue) -> Loaded:
     )
 
 
-def settings_of(venue: Venue, given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The venue's settings, the defaults under them and what a command gives over them
-    (None: not given)."""
+def settings_of(venue: Venue | None, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The venue's settings (if a venue), the defaults under them and what a command gives
+    over them (None: not given)."""
     over = {k: v for k, v in (given or {}).items() if v is not None}
-    return {**DEFAULTS, **venue.settings, **over}
+    return {**DEFAULTS, **(venue.settings if venue is not None else {}), **over}
 
 
 def assign_venue(
