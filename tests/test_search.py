@@ -384,3 +384,68 @@ def test_ann_index_takes_the_new_papers_in_without_a_rebuild(
     assert _recall(grown, exact, vectors, range(19_000, 20_000, 50)) >= 0.95
     again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
     assert again.uses_ann and len(added) == 1  # saved whole: loaded, nothing added
+
+
+def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL, semantic search goes through pgvector's HNSW index over the centred
+    vectors, built in the database: nothing is loaded into the searching process."""
+    import paperfeed.search.engine as engine
+    import paperfeed.store.postgres_ann as ann
+    from conftest import database_for
+    from paperfeed.search.vectors import StoredIndex
+
+    store = open_store(database_for(request, tmp_path, "postgres"))
+    request.addfinalizer(store.close)
+    rows = tmp_path / "rows.jsonl"
+    with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
+        for _, line in zip(range(3000), f, strict=False):
+            w.write(line)
+    ingest_path(store, rows)
+    ids = np.arange(1, store.paper_count() + 1, dtype=np.int64)
+    vectors = _clustered(len(ids))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    first = 2400
+    with store.writer() as w:
+        w.save_vectors("test-48", ids[:first].tolist(), [b"h"] * first, vectors[:first])
+    monkeypatch.setattr(engine, "ANN_THRESHOLD", 1000)
+    index = engine.load_index(store, "test-48", build_ann=True)
+    assert isinstance(index, StoredIndex) and index.uses_ann and len(index) == first
+    kept = store.load_vectors("test-48")
+    exact = VectorIndex(*kept, ann_threshold=10**9)
+    assert np.allclose(index.mean, exact.mean, atol=1e-3)  # centred as the exact scan is
+    assert _recall(index, exact, kept[1], range(0, first, 60)) >= 0.95  # type: ignore[arg-type]
+    q = exact.query_vector(kept[1][7])
+    by_index, by_scan = dict(index.search(q, 10)), dict(exact.search(q, 10))
+    assert all(abs(by_index[i] - by_scan[i]) < 0.01 for i in set(by_index) & set(by_scan))
+    # the planner answers from the index, not by reading every vector
+    meta = ann.index_meta(store._read, "test-48")  # type: ignore[attr-defined]
+    plan = store._read.execute(  # type: ignore[attr-defined]
+        "EXPLAIN " + ann.query_sql("test-48", meta), ("[0]", "[0]", 10)
+    ).fetchall()
+    assert meta["name"] in " ".join(r[0] for r in plan)
+    # a few allowed papers are scored exactly; the paper asked about is left out
+    few = np.arange(100, 140, dtype=np.int64)
+    got, want = index.search(q, 5, allowed=few, exclude=8), exact.search(q, 5, few, exclude=8)
+    assert [i for i, _ in got] == [i for i, _ in want]
+    assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-4)
+    assert 8 not in dict(index.search(q, 10, exclude=8))
+    # papers embedded later are found at once; past a tenth more, a new centre and index
+    with store.writer() as w:
+        w.save_vectors(
+            "test-48", ids[first:].tolist(), [b"h"] * (len(ids) - first), vectors[first:]
+        )
+    new = int(ids[-1])
+    assert index.search(index.query_vector(vectors[-1]), 1)[0][0] == new
+    again = engine.load_index(store, "test-48", build_ann=True)
+    rebuilt = ann.index_meta(store._read, "test-48")  # type: ignore[attr-defined]
+    assert rebuilt["name"] != meta["name"] and len(again) == len(ids)
+    names = store._read.execute(  # type: ignore[attr-defined]
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'embeddings'"
+    ).fetchall()
+    assert meta["name"] not in {r[0] for r in names}  # the old index is gone
+
+
+def test_no_vectors_no_index_in_the_database(store: Store) -> None:
+    assert not store.build_ann("unknown-model", 0) and store.ann_index("unknown-model") is None

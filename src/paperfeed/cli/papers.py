@@ -66,6 +66,7 @@ def migrate_store(source: str, target: str, as_json: bool) -> None:
     from pathlib import Path
 
     from paperfeed.errors import InputError, StoreError
+    from paperfeed.search.vectors import ANN_THRESHOLD
     from paperfeed.store import is_postgres, open_store
     from paperfeed.store.transfer import content_digest, copy_store
 
@@ -74,6 +75,8 @@ def migrate_store(source: str, target: str, as_json: bool) -> None:
     with open_store(source) as src, open_store(target) as dst:
         counts = copy_store(src, dst, lambda table, n: click.echo(f"{table}: {n:,}", err=True))
         digests = content_digest(src), content_digest(dst)
+        for model in dst.stats()["embedded"]:  # PostgreSQL's own vector index, once large
+            dst.build_ann(model, ANN_THRESHOLD)
     if digests[0] != digests[1]:
         raise StoreError(
             f"{target}: its content differs from {source}'s after the copy "

@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from paperfeed.embed.model import paper_text
 from paperfeed.models import SearchFilters
 from paperfeed.normalize import name_key
-from paperfeed.search.vectors import VectorIndex
+from paperfeed.search.vectors import StoredIndex, VectorIndex
 from paperfeed.store import Store
 
 #: Cosine of two groups' centroids (centred embeddings) above which they are taken for one
@@ -198,7 +198,9 @@ def bcubed(predicted: Sequence[Sequence[int]], truth: Sequence[int]) -> dict[str
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def author_identities(store: Store, name: str, index: VectorIndex | None = None) -> list[Identity]:
+def author_identities(
+    store: Store, name: str, index: VectorIndex | StoredIndex | None = None
+) -> list[Identity]:
     """The people who signed ``name`` in the store; each identity's ``papers`` hold the
     store's :class:`Paper` objects as their ``key``. With the vector ``index`` (centred on
     the corpus mean), groups are compared by embeddings."""

@@ -17,7 +17,7 @@ from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
 from paperfeed.models import Hit, Paper, SearchFilters
 from paperfeed.normalize import fold
-from paperfeed.search.vectors import VectorIndex
+from paperfeed.search.vectors import ANN_THRESHOLD, StoredIndex, VectorIndex
 from paperfeed.store import Store
 
 Mode = Literal["keyword", "semantic", "hybrid"]
@@ -40,7 +40,7 @@ class Searcher:
         self,
         store: Store,
         embedder: Embedder | None = None,
-        index: VectorIndex | None = None,
+        index: VectorIndex | StoredIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -48,7 +48,7 @@ class Searcher:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="semantic")
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> VectorIndex | StoredIndex:
         if self._index is None:
             if self.embedder is None:
                 raise InputError("semantic search needs an embedding model")
@@ -203,9 +203,15 @@ class Searcher:
         return [Hit(papers[pid], score, ranks) for pid, score, ranks in fused if pid in papers]
 
 
-def load_index(store: Store, model: str, build_ann: bool = False) -> VectorIndex:
+def load_index(store: Store, model: str, build_ann: bool = False) -> VectorIndex | StoredIndex:
     """The vector index of a store's papers; with ``build_ann``, the HNSW index is built (or
-    refreshed) and saved beside the database, for searches to load."""
+    refreshed) and saved beside the database, for searches to load. A database that keeps
+    an index of its own (PostgreSQL) builds it in itself, and searches go through it."""
+    if build_ann:
+        store.build_ann(model, ANN_THRESHOLD)
+    kept = store.ann_index(model)
+    if kept is not None:
+        return StoredIndex(store, model, *kept)
     ids, vectors = store.load_vectors(model)
     ann_path = store.sidecar(f"{model}.usearch")
     return VectorIndex(ids, vectors, ann_path=ann_path, build_ann=build_ann)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from paperfeed.embed.model import normalize
+from paperfeed.store import Store
 
 #: From this many vectors an HNSW index answers where one is built. At the 74,728-paper
 #: corpus (2 cores, measured): the exact scan of the top 100 takes 6-9 ms p50 and, with
@@ -164,6 +165,59 @@ class VectorIndex:
             np.save(_mean_path(path), self.mean)
             _tag_path(path).write_text(f"{len(self.ids)}:{_fingerprint(self.ids, raw)}")
         return index
+
+
+class StoredIndex:
+    """Cosine top-k through the nearest-neighbour index the database keeps itself
+    (PostgreSQL's pgvector HNSW), centred on the centre it was built around: the same
+    answers as :class:`VectorIndex` gives, with no vector loaded into this process, so any
+    number of web workers share the one index."""
+
+    uses_ann = True
+
+    def __init__(self, store: Store, model: str, centre: np.ndarray, size: int) -> None:
+        self.store, self.model, self.mean, self.size = store, model, centre, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def query_vector(self, vector: np.ndarray) -> np.ndarray:
+        return normalize(np.asarray(vector, dtype=np.float32) - self.mean)
+
+    def vector_of(self, paper_id: int) -> np.ndarray | None:
+        ids, vectors = self.store.vectors_for(self.model, [paper_id])
+        return self.query_vector(vectors[0]) if len(ids) else None
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        exclude: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """As :meth:`VectorIndex.search`: through the index, or over the ``allowed`` papers'
+        own vectors when they are few (or the index finds too few of them)."""
+        if k <= 0 or not self.size:
+            return []
+        want = k + (exclude is not None)
+        if allowed is None or len(allowed) > self.size // 20:
+            wanted = want if allowed is None else max(2 * want, MIN_CANDIDATES) * 4
+            hits = self.store.nearest(self.model, query, wanted)
+            if allowed is not None:
+                hits = [h for h in hits if _holds(allowed, h[0])]
+            if len(hits) >= want or allowed is None:
+                return _drop(hits, exclude)[:k]
+        ids, vectors = self.store.vectors_for(self.model, [int(i) for i in allowed])
+        if not len(ids):
+            return []
+        scores = normalize(vectors - self.mean) @ query
+        top = np.argsort(-scores, kind="stable")[:want]
+        return _drop([(int(ids[t]), float(scores[t])) for t in top], exclude)[:k]
+
+
+def _holds(sorted_ids: np.ndarray, paper_id: int) -> bool:
+    at = int(np.searchsorted(sorted_ids, paper_id))
+    return at < len(sorted_ids) and int(sorted_ids[at]) == paper_id
 
 
 #: A saved index is added to while the papers it lacks are at most this share of all; past

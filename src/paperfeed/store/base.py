@@ -379,6 +379,24 @@ class Store(ABC):
         """``(ids, vectors)`` for every paper ``model`` has embedded: int64 ids sorted, and
         float32 rows of unit length."""
 
+    def ann_index(self, model: str) -> tuple[np.ndarray, int] | None:
+        """The centre of ``model``'s vectors that the database's own nearest-neighbour index
+        is built around and how many it was built on, or None when the database keeps none
+        (SQLite: the search builds its index in a file beside the database, :meth:`sidecar`)."""
+        return None
+
+    def build_ann(self, model: str, min_vectors: int) -> bool:
+        """Build the database's own nearest-neighbour index of ``model``'s vectors once
+        there are ``min_vectors`` of them, or build it again when they grew much; True when
+        the database has one (now or from before). SQLite keeps none: False."""
+        return False
+
+    def nearest(self, model: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` papers closest to ``query`` (a unit vector centred on
+        :meth:`ann_index`'s centre) by the database's own index, as ``(paper id, cosine)``, best
+        first: approximate, as such an index is."""
+        raise NotImplementedError(f"{self.location}: keeps no nearest-neighbour index")
+
     @abstractmethod
     def sidecar(self, name: str) -> Path | None:
         """Where the store keeps a file of its own beside its data (``name``: ``lexical``, an

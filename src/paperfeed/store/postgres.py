@@ -13,15 +13,17 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
 from pgvector.psycopg import register_vector
 
+import paperfeed.store.postgres_ann as ann
 import paperfeed.store.postgres_schema as schema
 from paperfeed.errors import Conflict, StoreBusy, StoreError
 from paperfeed.models import PaperDraft, SearchFilters
@@ -332,6 +334,23 @@ class PostgresStore(SQLStore):
     def vectors_for(self, model: str, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         sql = "SELECT paper_id, vector FROM embeddings WHERE model = ? AND paper_id IN ({})"
         return _vectors(sorted(where_in(self._read, sql, (model,), sorted(set(ids)))))
+
+    def ann_index(self, model: str) -> tuple[np.ndarray, int] | None:
+        meta = ann.index_meta(self._read, model)
+        if meta is None:
+            return None
+        return np.asarray(orjson.loads(meta["centre"]), np.float32), int(meta["count"])
+
+    def build_ann(self, model: str, min_vectors: int) -> bool:
+        with closing(connect(self.location)) as conn:
+            register_vector(conn)
+            return ann.build(Connection(conn), model, min_vectors) is not None
+
+    def nearest(self, model: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        meta = ann.index_meta(self._read, model)
+        if meta is None:
+            raise StoreError(f"{_safe(self.location)}: no nearest-neighbour index of {model}")
+        return ann.nearest(self._read, model, meta, query, k)
 
 
 def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

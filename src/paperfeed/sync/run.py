@@ -231,14 +231,20 @@ class Sync:
 
     def _embed(self) -> Any:
         from paperfeed.embed.index import embed_store
+        from paperfeed.search.vectors import ANN_THRESHOLD
 
         address = self.settings.get("ray_address")
+        model = self.recommender.embedder.name
         if address:  # the corpus-scale job on the cluster; the store is what they share
             from paperfeed.embed.ray_engine import embed_with_ray
 
-            model = self.recommender.embedder.name
-            return embed_with_ray(self.store.location, self.settings, model, address)
-        return embed_store(self.store, self.recommender.embedder)
+            report = embed_with_ray(self.store.location, self.settings, model, address)
+        else:
+            report = embed_store(self.store, self.recommender.embedder)
+        # a database that keeps its own vector index (PostgreSQL) has it built again once
+        # the vectors grew enough (SQLite's is the search's, built by the server)
+        self.store.build_ann(model, ANN_THRESHOLD)
+        return report
 
     def _refresh(self) -> Any:
         from paperfeed.recommend.lexical import LexicalModel
