@@ -143,9 +143,20 @@ class PostgresWriter(SQLWriter):
         if len(rows) < COPY_FROM:
             super()._insert(table, columns, rows, or_ignore)
             return
+        self._copy(table, columns, rows, "ON CONFLICT DO NOTHING" if or_ignore else None)
+
+    def _copy(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        on_conflict: str | None = None,
+    ) -> None:
+        """``COPY`` the rows in; with ``on_conflict``, into a temporary table first, then
+        across with that clause."""
         names = ", ".join(columns)
-        target = f"_load_{table}" if or_ignore else table
-        if or_ignore:
+        target = f"_load_{table}" if on_conflict else table
+        if on_conflict:
             self.db.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {target} "
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -156,9 +167,9 @@ class PostgresWriter(SQLWriter):
         ):
             for row in rows:
                 copy.write_row(_text(row))
-        if or_ignore:
+        if on_conflict:
             self.db.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} ON CONFLICT DO NOTHING"
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} {on_conflict}"
             )
             self.db.execute(f"TRUNCATE {target}")
 
@@ -176,15 +187,22 @@ class PostgresWriter(SQLWriter):
     def save_vectors(
         self, model: str, paper_ids: Sequence[int], hashes: Sequence[bytes], vectors: np.ndarray
     ) -> None:
-        self.db.executemany(
-            "INSERT INTO embeddings (model, paper_id, content_hash, vector) VALUES (?, ?, ?, ?) "
+        rows = [
+            (model, int(pid), h, v)
+            for pid, h, v in zip(paper_ids, hashes, as_stored(vectors), strict=True)
+        ]
+        upsert = (
             "ON CONFLICT (model, paper_id) DO UPDATE SET "
-            "content_hash = excluded.content_hash, vector = excluded.vector",
-            (
-                (model, int(pid), h, v)
-                for pid, h, v in zip(paper_ids, hashes, as_stored(vectors), strict=True)
-            ),
+            "content_hash = excluded.content_hash, vector = excluded.vector"
         )
+        if len(rows) < COPY_FROM:
+            self.db.executemany(
+                "INSERT INTO embeddings (model, paper_id, content_hash, vector) "
+                f"VALUES (?, ?, ?, ?) {upsert}",
+                rows,
+            )
+            return
+        self._copy("embeddings", ("model", "paper_id", "content_hash", "vector"), rows, upsert)
 
 
 class PostgresStore(SQLStore):
