@@ -200,8 +200,11 @@ def test_a_source_that_keeps_failing_fails_the_step_not_the_sync(
 
 
 def test_a_sync_stores_the_days_announcements_and_runs_every_step(
-    db: str, replay: Replay, tmp_path: Path
+    db: str, replay: Replay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import paperfeed.search.vectors
+
+    monkeypatch.setattr(paperfeed.search.vectors, "ANN_THRESHOLD", 1)
     replay.routes.append(Oai())
     replay.routes.append(lambda p: (200, XML, RSS_FILE.read_bytes()) if p == "/rss/cs.AI" else None)
     settings = _settings(replay, db, sync_categories="cs.AI")
@@ -215,6 +218,9 @@ def test_a_sync_stores_the_days_announcements_and_runs_every_step(
         assert found["watermarks"]["rss:cs.AI:day"] == "2025-08-20"
         assert found["steps"]["embed"]["detail"]["embedded"] == store.paper_count()
         assert found["running"] is None
+        # PostgreSQL keeps the vector index in itself, and the embed step built it
+        (model,) = store.stats()["embedded"]
+        assert (store.ann_index(model) is not None) == db.startswith("postgresql")
 
 
 def test_only_one_sync_runs_at_a_time_and_a_dead_ones_lease_expires(

