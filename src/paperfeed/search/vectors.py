@@ -195,8 +195,9 @@ class StoredIndex:
         allowed: np.ndarray | None = None,
         exclude: int | None = None,
     ) -> list[tuple[int, float]]:
-        """As :meth:`VectorIndex.search`: through the index, or over the ``allowed`` papers'
-        own vectors when they are few (or the index finds too few of them)."""
+        """As :meth:`VectorIndex.search`: through the index, or exactly over the ``allowed``
+        papers when they are few (or the index finds too few of them), scored where the
+        vectors are."""
         if k <= 0 or not self.size:
             return []
         want = k + (exclude is not None)
@@ -207,12 +208,8 @@ class StoredIndex:
                 hits = [h for h in hits if _holds(allowed, h[0])]
             if len(hits) >= want or allowed is None:
                 return _drop(hits, exclude)[:k]
-        ids, vectors = self.store.vectors_for(self.model, [int(i) for i in allowed])
-        if not len(ids):
-            return []
-        scores = normalize(vectors - self.mean) @ query
-        top = np.argsort(-scores, kind="stable")[:want]
-        return _drop([(int(ids[t]), float(scores[t])) for t in top], exclude)[:k]
+        among = [int(i) for i in allowed]
+        return _drop(self.store.nearest(self.model, query, want, among=among), exclude)[:k]
 
 
 def _holds(sorted_ids: np.ndarray, paper_id: int) -> bool:

@@ -391,10 +391,13 @@ class Store(ABC):
         the database has one (now or from before). SQLite keeps none: False."""
         return False
 
-    def nearest(self, model: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def nearest(
+        self, model: str, query: np.ndarray, k: int, among: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
         """The ``k`` papers closest to ``query`` (a unit vector centred on
-        :meth:`ann_index`'s centre) by the database's own index, as ``(paper id, cosine)``, best
-        first: approximate, as such an index is."""
+        :meth:`ann_index`'s centre) by the database's own index, as ``(paper id, cosine)``,
+        best first: approximate, as such an index is. With ``among``: exactly, over those
+        papers alone."""
         raise NotImplementedError(f"{self.location}: keeps no nearest-neighbour index")
 
     @abstractmethod

@@ -364,11 +364,13 @@ class PostgresStore(SQLStore):
             register_vector(conn)
             return ann.build(Connection(conn), model, min_vectors) is not None
 
-    def nearest(self, model: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def nearest(
+        self, model: str, query: np.ndarray, k: int, among: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
         meta = ann.index_meta(self._read, model)
         if meta is None:
             raise StoreError(f"{_safe(self.location)}: no nearest-neighbour index of {model}")
-        return ann.nearest(self._read, model, meta, query, k)
+        return ann.nearest(self._read, model, meta, query, k, among)
 
 
 def _vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

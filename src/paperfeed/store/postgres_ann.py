@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -83,12 +84,26 @@ def query_sql(model: str, meta: dict[str, Any]) -> str:
 
 
 def nearest(
-    db: Any, model: str, meta: dict[str, Any], query: np.ndarray, k: int
+    db: Any,
+    model: str,
+    meta: dict[str, Any],
+    query: np.ndarray,
+    k: int,
+    among: Sequence[int] | None = None,
 ) -> list[tuple[int, float]]:
     """The ``k`` papers whose centred vectors are closest to the centred ``query`` by the
-    index, as ``(paper id, cosine)``, best first."""
-    db.execute(f"SET hnsw.ef_search = {min(1000, max(MIN_EF_SEARCH, 2 * k))}")
+    index, as ``(paper id, cosine)``, best first; with ``among``, exactly, over those
+    papers' vectors alone (the server scores them; only the best come back)."""
     target = HalfVector(np.asarray(query, dtype=np.float32))
+    if among is not None:
+        expression = _expression(meta)
+        rows = db.execute(
+            f"SELECT paper_id, 1 - ({expression} <=> ?) AS score FROM embeddings "
+            f"WHERE model = ? AND paper_id = ANY(?) ORDER BY score DESC, paper_id LIMIT ?",
+            (target, model, [int(i) for i in among], k),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+    db.execute(f"SET hnsw.ef_search = {min(1000, max(MIN_EF_SEARCH, 2 * k))}")
     rows = db.execute(query_sql(model, meta), (target, target, k)).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
