@@ -460,3 +460,37 @@ def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(
 
 def test_no_vectors_no_index_in_the_database(store: Store) -> None:
     assert not store.build_ann("unknown-model", 0) and store.ann_index("unknown-model") is None
+
+
+def test_postgres_ranks_the_newest_matches_of_a_common_query_and_finds_an_exact_title(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paperfeed.store.postgres as postgres
+    from conftest import database_for
+
+    store = open_store(database_for(request, tmp_path, "postgres"))
+    request.addfinalizer(store.close)
+    rows = tmp_path / "rows.jsonl"
+    with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
+        lines = [json.loads(line) for _, line in zip(range(600), f, strict=False)]
+        # the oldest paper has a title of words hundreds of later papers hold
+        lines[0] |= {"id": "3001.00001", "title": "Deep Learning with Language Models"}
+        w.writelines(json.dumps(row) + "\n" for row in lines)
+    ingest_path(store, rows)
+    everything = store.keyword_search("learning", SearchFilters(), 1000)
+    assert len(everything) > 50
+    monkeypatch.setattr(postgres, "RANKED_MOST", 20)
+    capped = store.keyword_search("learning", SearchFilters(), 1000)
+    newest = sorted((pid for pid, _ in everything), reverse=True)[:20]
+    assert sorted(pid for pid, _ in capped) == sorted(newest)  # the newest 20, ranked
+    assert [pid for pid, _ in capped] == [pid for pid, _ in everything if pid in set(newest)]
+    # the oldest paper, not among the newest ranked: found by its title all the same
+    monkeypatch.setattr(postgres, "RANKED_MOST", 2)
+    (old,) = store.papers([store.get_paper("3001.00001").id])
+    assert old.id not in {
+        pid for pid, _ in store._match(["deep", "language"], True, SearchFilters(), 10)
+    }  # type: ignore[attr-defined]
+    assert (
+        store.keyword_search("deep learning with language models", SearchFilters(), 10)[0][0]
+        == old.id
+    )

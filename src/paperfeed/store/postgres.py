@@ -27,6 +27,7 @@ import paperfeed.store.postgres_ann as ann
 import paperfeed.store.postgres_schema as schema
 from paperfeed.errors import Conflict, StoreBusy, StoreError
 from paperfeed.models import PaperDraft, SearchFilters
+from paperfeed.normalize import title_key
 from paperfeed.store.base import Staged, _OneTransaction
 from paperfeed.store.codec import as_stored
 from paperfeed.store.sql import SQLStore
@@ -42,6 +43,11 @@ COPY_FROM = 64
 
 #: How long a write waits for another's rows before giving up (as SQLite's store waits).
 BUSY_TIMEOUT_MS = 30_000
+
+#: Papers with a query's words that keyword search ranks at most: the newest this many.
+#: Past it, ts_rank's reading of every match's tsvector is what a search waits for (at a
+#: million papers, seconds for a query of common words); SQLite's FTS5 ranks from its index.
+RANKED_MOST = 5_000
 
 #: Weights of ``ts_rank`` for the tsvector's labels, in its order D, C, B, A: abstract (C)
 #: 1, authors (B) 4, title (A) 10, as SQLite's BM25 weighs the three columns.
@@ -312,19 +318,46 @@ class PostgresStore(SQLStore):
 
     # -- search and vectors ---------------------------------------------------------------
 
+    def keyword_search(
+        self, query: str, filters: SearchFilters, limit: int
+    ) -> list[tuple[int, float]]:
+        hits = super().keyword_search(query, filters, limit)
+        # A paper whose title the query is goes first, as on SQLite, even when its words
+        # are in so many papers that only the newest were ranked (:data:`RANKED_MOST`).
+        key = title_key(query)
+        titled = self._titled(key, filters) if key and limit > 0 else []
+        if not titled:
+            return hits
+        best, known = (hits[0][1] if hits else 0.0), set(titled)
+        return ([(pid, best) for pid in titled] + [h for h in hits if h[0] not in known])[:limit]
+
+    def _titled(self, key: str, filters: SearchFilters) -> list[int]:
+        where, params = filter_sql(filters, self.categories_sql)
+        sql = (
+            "SELECT p.id FROM paper_keys k JOIN papers p ON p.id = k.paper_id "
+            "WHERE k.kind = 'title' AND k.value = ? "
+            + (f"AND {where} " if where else "")
+            + "ORDER BY p.id"
+        )
+        return [int(r[0]) for r in self._read.execute(sql, (key, *params))]
+
     def _match(
         self, terms: list[str], every: bool, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
         where, params = filter_sql(filters, self.categories_sql)
         query = (" && " if every else " || ").join("phraseto_tsquery('english', ?)" for _ in terms)
+        # ts_rank reads each matching paper's tsvector: past RANKED_MOST matches, only the
+        # newest that many are ranked (their ids found through the GIN index alone).
         sql = (
-            f"SELECT p.id, ts_rank('{RANK_WEIGHTS}', p.search, q.q, 1) AS score "
-            f"FROM papers p, (SELECT {query} AS q) q WHERE p.search @@ q.q "
+            f"WITH q AS (SELECT {query} AS q), newest AS ("
+            "SELECT p.id FROM papers p, q WHERE p.search @@ q.q "
             + (f"AND {where} " if where else "")
-            + "ORDER BY score DESC, p.id LIMIT ?"
+            + "ORDER BY p.id DESC LIMIT ?) "
+            f"SELECT p.id, ts_rank('{RANK_WEIGHTS}', p.search, q.q, 1) AS score "
+            "FROM newest JOIN papers p ON p.id = newest.id, q ORDER BY score DESC, p.id LIMIT ?"
         )
         words = [t.strip('"') for t in terms]
-        rows = self._read.execute(sql, (*words, *params, limit)).fetchall()
+        rows = self._read.execute(sql, (*words, *params, RANKED_MOST, limit)).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def _document_frequency(self, term: str) -> int:
