@@ -265,6 +265,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        10,
+        "keyword search's word statistics: the 10,000 commonest words of the papers' text",
+        # ANALYZE keeps each tsvector column's commonest words with their share of rows:
+        # the planner's estimate of a query's matches, and keyword search's document
+        # frequencies. The default (1,000 words) stops at words in ~2% of papers.
+        "ALTER TABLE papers ALTER COLUMN search SET STATISTICS 1000; ANALYZE papers;",
+    ),
 ]
 
 
