@@ -37,8 +37,10 @@ HNSW_OPTIONS = "m = 16, ef_construction = 64"
 #: Memory for a build: the graph of a million half-precision vectors fits (past the setting,
 #: pgvector builds on disk, many times slower).
 BUILD_MEMORY = "2GB"
-#: Neighbours an index search looks through at the least (pgvector's most is 1,000).
-MIN_EF_SEARCH = 100
+#: Neighbours an index search looks through at the least (pgvector's most is 1,000). At a
+#: million papers, for 60 text queries: recall@10 0.86 at 100, 0.93 at 200, 0.97 at 400
+#: (p50 26 ms), 0.99 at 800 (47 ms).
+MIN_EF_SEARCH = 400
 #: Held (as a session lock) by the one process building an index, so two never build at once.
 BUILD_LOCK = 0x70616E6E  # "pann"
 
