@@ -112,6 +112,7 @@ def scaling(db: str, earlier: list[str], n: int) -> None:
     total = _readers(db, [json.loads(line)["id"] for line in earlier], n)
     print(f"ranking the last day for {total:,} profiles, one core against two:")
     rates = {}
+    _ranked(db, "--workers", "2")  # warm: the day's papers read, the store's pages cached
     for workers in (1, 2):
         rates[("local", workers)] = total / _ranked(db, "--workers", str(workers))
     for nodes in (1, 2):
