@@ -415,6 +415,9 @@ def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(
     kept = store.load_vectors("test-48")
     exact = VectorIndex(*kept, ann_threshold=10**9)
     assert np.allclose(index.mean, exact.mean, atol=1e-3)  # centred as the exact scan is
+    read = index.vectors_of([1, 2, 10**9])  # a paper's vector, as the exact scan has it
+    assert set(read) == {1, 2} and np.allclose(read[2], exact.vector_of(2), atol=1e-2)
+    assert index.vector_of(10**9) is None
     assert _recall(index, exact, kept[1], range(0, first, 60)) >= 0.95  # type: ignore[arg-type]
     q = exact.query_vector(kept[1][7])
     by_index, by_scan = dict(index.search(q, 10)), dict(exact.search(q, 10))

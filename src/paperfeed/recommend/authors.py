@@ -206,8 +206,7 @@ def author_identities(
     the corpus mean), groups are compared by embeddings."""
     key = name_key(name)
     papers = store.papers([int(i) for i in store.filter_ids(SearchFilters(author=name))])
-    found = {p.id: index.vector_of(p.id) for p in papers} if index is not None else {}
-    vectors = {pid: v for pid, v in found.items() if v is not None}
+    vectors = index.vectors_of([p.id for p in papers]) if index is not None else {}
     complete = len(vectors) == len(papers)
     signed = [
         Signed(

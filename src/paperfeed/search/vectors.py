@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ class VectorIndex:
         if at < len(self.ids) and self.ids[at] == paper_id:
             return np.asarray(self.matrix[at])
         return None
+
+    def vectors_of(self, paper_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The indexed vectors of those papers that have one."""
+        found = {pid: self.vector_of(pid) for pid in paper_ids}
+        return {pid: v for pid, v in found.items() if v is not None}
 
     def search(
         self,
@@ -185,8 +191,14 @@ class StoredIndex:
         return normalize(np.asarray(vector, dtype=np.float32) - self.mean)
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        ids, vectors = self.store.vectors_for(self.model, [paper_id])
-        return self.query_vector(vectors[0]) if len(ids) else None
+        return self.vectors_of([paper_id]).get(paper_id)
+
+    def vectors_of(self, paper_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The centred vectors of those papers that have one, read in one go."""
+        ids, vectors = self.store.vectors_for(self.model, paper_ids)
+        if not len(ids):
+            return {}
+        return dict(zip(ids.tolist(), normalize(vectors - self.mean), strict=True))
 
     def search(
         self,
