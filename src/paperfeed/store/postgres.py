@@ -444,7 +444,8 @@ class PostgresStore(SQLStore):
     def nearest(
         self, model: str, query: np.ndarray, k: int, among: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
-        meta = ann.index_meta(self._read, model)
+        # read at each search, to follow a rebuild by another process; checked at load
+        meta = ann.index_meta(self._read, model, checked=False)
         if meta is None:
             raise StoreError(f"{_safe(self.location)}: no nearest-neighbour index of {model}")
         return ann.nearest(self._read, model, meta, query, k, among)

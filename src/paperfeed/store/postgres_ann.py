@@ -53,13 +53,17 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def index_meta(db: Any, model: str) -> dict[str, Any] | None:
+def index_meta(db: Any, model: str, checked: bool = True) -> dict[str, Any] | None:
     """What the index of ``model``'s vectors is (``name``, ``centre`` as the text written
-    into it, ``dims``, ``count`` when built), or None when there is none that is usable."""
+    into it, ``dims``, ``count`` when built), or None when there is none that is usable.
+    Unless ``checked``, the index is taken to be there, as it is once a search loaded it:
+    what is kept is written after it is built, and the one it replaces dropped with it."""
     row = db.execute("SELECT value FROM kept WHERE name = ?", (_kept_name(model),)).fetchone()
     if row is None:
         return None
     meta: dict[str, Any] = orjson.loads(bytes(row[0]))
+    if not checked:
+        return meta
     valid = db.execute(
         "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
         "WHERE c.relname = ?",
