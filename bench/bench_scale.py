@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import multiprocessing
-import random
 import resource
 import tempfile
 import threading
@@ -34,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from bench_search import _queries as queries_of
 
 #: The queries timed in each mode.
 QUERIES = 200
@@ -129,21 +130,6 @@ def _papers(db: str) -> int:
         return store.paper_count()
 
 
-def _queries(store: Any, n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    papers = store.papers(rng.sample(range(1, store.paper_count() + 1), n), max_authors=1)
-    out = []
-    for i, p in enumerate(papers):
-        words = (p.title or "").split()
-        if i % 3 == 0:
-            out.append(" ".join(words[: rng.randint(2, 6)]))
-        elif i % 3 == 1 and p.authors:
-            out.append(p.authors[0].name)
-        else:
-            out.append(p.title or "graph neural networks")
-    return out
-
-
 def _percentiles(times: list[float]) -> str:
     ms = np.array(times) * 1000
     return f"p50 {np.percentile(ms, 50):7.1f} ms  p99 {np.percentile(ms, 99):7.1f} ms"
@@ -162,7 +148,7 @@ def search(db: str, seed: int) -> None:
         index = searcher.index
         kind = type(index).__name__
         print(f"    index ready to search in {time.perf_counter() - started:.1f} s ({kind})")
-        queries = _queries(store, QUERIES, seed)
+        queries = queries_of(store, QUERIES, seed)  # the same kinds as the corpus's search bench
         for mode in ("keyword", "semantic", "hybrid"):
             for q in queries[:10]:
                 searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
