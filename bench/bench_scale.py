@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 
 from bench_search import _queries as queries_of
+from bench_search import timed_searches
 
 #: The queries timed in each mode.
 QUERIES = 200
@@ -150,13 +151,7 @@ def search(db: str, seed: int) -> None:
         print(f"    index ready to search in {time.perf_counter() - started:.1f} s ({kind})")
         queries = queries_of(store, QUERIES, seed)  # the same kinds as the corpus's search bench
         for mode in ("keyword", "semantic", "hybrid"):
-            for q in queries[:10]:
-                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
-            times = []
-            for q in queries:
-                t = time.perf_counter()
-                searcher.search(q, mode, limit=20)  # type: ignore[arg-type]
-                times.append(time.perf_counter() - t)
+            times = timed_searches(searcher, queries, mode, warm=10)
             print(f"    {mode:<8} {len(times)} queries  {_percentiles(times)}", flush=True)
         ids, raw = store.load_vectors(embedder.name)
         matrix = normalize(raw - index.mean)  # exact, centred on the index's own centre
