@@ -54,7 +54,8 @@ bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_ingest.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_store.py --corpus $(CORPUS)
-	$(BIN)/python bench/bench_ray.py --corpus $(CORPUS)
+	$(BIN)/python bench/bench_ray.py --corpus $(CORPUS) --scaling 3000
+	$(BIN)/python bench/bench_scale.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_embed.py --corpus $(CORPUS) --csfcube $(SHARED)/data/csfcube
 	$(BIN)/python bench/bench_representation.py --corpus $(CORPUS)
 	$(BIN)/python bench/bench_search.py --corpus $(CORPUS) --db bench-search.db
