@@ -237,8 +237,11 @@ def test_ann_index_recall_and_reuse(tmp_path: Path) -> None:
     assert ann.uses_ann and not exact.uses_ann and path.exists()
     assert _recall(ann, exact, vectors, range(0, 20_000, 400)) >= 0.95
     again = VectorIndex(ids, vectors, ann_threshold=1000, ann_path=path, build_ann=False)
-    q = exact.query_vector(vectors[5])
-    assert again.uses_ann and again.search(q, 10) == ann.search(q, 10)
+    assert again.uses_ann
+    for i in range(0, 20_000, 400):  # searched as broadly as when built, not usearch's default
+        q = exact.query_vector(vectors[i])
+        assert again.search(q, 10) == ann.search(q, 10)
+    assert again._ann.expansion_search == ann._ann.expansion_search
     # vectors changed: the saved index is stale, and a query-time load will not rebuild it
     changed = vectors.copy()
     changed[::100] *= -1

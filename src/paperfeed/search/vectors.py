@@ -28,6 +28,10 @@ ANN_THRESHOLD = 50_000
 #: wanted, and never fewer than this (recall@10 0.98 for 200 candidates of a top 100,
 #: 0.99 for 400 at 1.5 ms more, measured on the corpus).
 MIN_CANDIDATES = 80
+#: HNSW's search breadth (usearch's ``expansion_search``, HNSW's "ef"), as pgvector's
+#: floor (docs/benchmarks.md). A saved index does not keep it: it comes back with usearch's
+#: default (64) unless given on every load.
+EXPANSION_SEARCH = 400
 
 
 class VectorIndex:
@@ -145,7 +149,7 @@ class VectorIndex:
 
         index = None
         if path is not None and kept:
-            index = Index.restore(str(path), view=False)
+            index = Index.restore(str(path), view=False, expansion_search=EXPANSION_SEARCH)
             if index is None or len(index) != kept:
                 index, kept = None, 0
         if index is not None and kept == len(self.ids):
@@ -159,7 +163,7 @@ class VectorIndex:
                 dtype="i8",
                 connectivity=16,
                 expansion_add=128,
-                expansion_search=256,
+                expansion_search=EXPANSION_SEARCH,
             )
         # Papers get growing ids, so a day's new papers come after those the saved index
         # holds: they are added to it (centred as it is), not the whole index built again.
