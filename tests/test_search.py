@@ -474,14 +474,9 @@ def test_no_vectors_no_index_in_the_database(store: Store) -> None:
     assert not store.build_ann("unknown-model", 0) and store.ann_index("unknown-model") is None
 
 
-def test_postgres_ranks_the_newest_matches_of_a_common_query_and_finds_an_exact_title(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_only_the_newest_matches_of_a_common_query_are_ranked_and_an_exact_title_found(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import paperfeed.store.postgres as postgres
-    from conftest import database_for
-
-    store = open_store(database_for(request, tmp_path, "postgres"))
-    request.addfinalizer(store.close)
     rows = tmp_path / "rows.jsonl"
     with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
         lines = [json.loads(line) for _, line in zip(range(600), f, strict=False)]
@@ -491,17 +486,23 @@ def test_postgres_ranks_the_newest_matches_of_a_common_query_and_finds_an_exact_
     ingest_path(store, rows)
     everything = store.keyword_search("learning", SearchFilters(), 1000)
     assert len(everything) > 50
-    monkeypatch.setattr(postgres, "RANKED_MOST", 20)
-    capped = store.keyword_search("learning", SearchFilters(), 1000)
+    in_cv = SearchFilters(categories=("cs.CV",))
+    passing = store.keyword_search("learning", in_cv, 1000)
+    assert 20 < len(passing) < len(everything)
+    monkeypatch.setattr(store, "ranked_most", 20)
+    capped = store.keyword_search("learning", SearchFilters(), 20)
     newest = sorted((pid for pid, _ in everything), reverse=True)[:20]
     assert sorted(pid for pid, _ in capped) == sorted(newest)  # the newest 20, ranked
     assert [pid for pid, _ in capped] == [pid for pid, _ in everything if pid in set(newest)]
+    # the same with a filter: the newest 20 of the matches that pass it
+    capped = store.keyword_search("learning", in_cv, 20)
+    assert sorted(pid for pid, _ in capped) == sorted(pid for pid, _ in passing)[-20:]
+    # a caller that wants more results than that (a ranking within a pool) gets them all
+    assert store.keyword_search("learning", SearchFilters(), 1000) == everything
     # the oldest paper, not among the newest ranked: found by its title all the same
-    monkeypatch.setattr(postgres, "RANKED_MOST", 2)
+    monkeypatch.setattr(store, "ranked_most", 2)
     (old,) = store.papers([store.get_paper("3001.00001").id])
-    assert old.id not in {
-        pid for pid, _ in store._match(["deep", "language"], True, SearchFilters(), 10)
-    }  # type: ignore[attr-defined]
+    assert old.id not in {pid for pid, _ in store._match(['"learning"'], True, SearchFilters(), 10)}  # type: ignore[attr-defined]
     assert (
         store.keyword_search("deep learning with language models", SearchFilters(), 10)[0][0]
         == old.id

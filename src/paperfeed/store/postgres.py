@@ -28,7 +28,6 @@ import paperfeed.store.postgres_ann as ann
 import paperfeed.store.postgres_schema as schema
 from paperfeed.errors import Conflict, StoreBusy, StoreError
 from paperfeed.models import PaperDraft, SearchFilters
-from paperfeed.normalize import title_key
 from paperfeed.store.base import Staged, _OneTransaction
 from paperfeed.store.codec import as_stored
 from paperfeed.store.sql import SQLStore
@@ -44,12 +43,6 @@ COPY_FROM = 64
 
 #: How long a write waits for another's rows before giving up (as SQLite's store waits).
 BUSY_TIMEOUT_MS = 30_000
-
-#: Papers with a query's words that keyword search ranks at most: the newest this many.
-#: ts_rank reads each one's tsvector (~40 us a paper for a query of four words): at a
-#: million papers a query of common words has hundreds of thousands, seconds to rank;
-#: SQLite's FTS5 ranks from its index.
-RANKED_MOST = 1_000
 
 #: Weights of ``ts_rank`` for the tsvector's labels, in its order D, C, B, A: abstract (C)
 #: 1, authors (B) 4, title (A) 10, as SQLite's BM25 weighs the three columns.
@@ -322,40 +315,18 @@ class PostgresStore(SQLStore):
 
     # -- search and vectors ---------------------------------------------------------------
 
-    def keyword_search(
-        self, query: str, filters: SearchFilters, limit: int
-    ) -> list[tuple[int, float]]:
-        hits = super().keyword_search(query, filters, limit)
-        # A paper whose title the query is goes first, as on SQLite, even when its words
-        # are in so many papers that only the newest were ranked (:data:`RANKED_MOST`).
-        key = title_key(query)
-        titled = self._titled(key, filters) if key and limit > 0 else []
-        if not titled:
-            return hits
-        best, known = (hits[0][1] if hits else 0.0), set(titled)
-        return ([(pid, best) for pid in titled] + [h for h in hits if h[0] not in known])[:limit]
-
-    def _titled(self, key: str, filters: SearchFilters) -> list[int]:
-        where, params = filter_sql(filters, self.categories_sql)
-        sql = (
-            "SELECT p.id FROM paper_keys k JOIN papers p ON p.id = k.paper_id "
-            "WHERE k.kind = 'title' AND k.value = ? "
-            + (f"AND {where} " if where else "")
-            + "ORDER BY p.id"
-        )
-        return [int(r[0]) for r in self._read.execute(sql, (key, *params))]
-
     def _match(
         self, terms: list[str], every: bool, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
         where, params = filter_sql(filters, self.categories_sql)
         query = (" && " if every else " || ").join("phraseto_tsquery('english', %s)" for _ in terms)
-        # ts_rank reads each matching paper's tsvector: past RANKED_MOST matches, only the
-        # newest that many are ranked. They are found by reading the newest papers until
-        # there are enough when the words are common (each paper read costs its tsvector),
-        # else through the GIN index (each match costs a read of its row): by the share of
-        # papers the words are in, not by the planner's guess, which reads the newest
-        # papers where it should not (2 s instead of 50 ms at a million papers).
+        # ts_rank reads each matching paper's tsvector: past ranked_most matches (or the
+        # results wanted, if more), only the newest that many are ranked. They are found
+        # by reading the newest papers until there are enough when the words are common
+        # (each paper read costs its tsvector), else through the GIN index (each match
+        # costs a read of its row): by the share of papers the words are in, not by the
+        # planner's guess, which reads the newest papers where it should not (2 s instead
+        # of 50 ms at a million papers).
         newest = "p.id" if self._dense(terms, every) else "p.id + 0"
         sql = (
             f"SELECT m.id, ts_rank('{RANK_WEIGHTS}', m.search, {query}, 1) AS score FROM ("
@@ -365,19 +336,21 @@ class PostgresStore(SQLStore):
         )
         words = [t.strip('"') for t in terms]
         rows = self._read.conn.execute(
-            sql, _text((*words, *words, *params, RANKED_MOST, limit)), prepare=False
+            sql,
+            _text((*words, *words, *params, max(self.ranked_most, limit), limit)),
+            prepare=False,
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def _dense(self, terms: list[str], every: bool) -> bool:
         """Whether the papers matching the words are so many that reading the newest papers
-        until :data:`RANKED_MOST` of them match costs less than reading every match: a
-        share of papers past 2 sqrt(RANKED_MOST / papers), reading a paper's tsvector
+        until :attr:`ranked_most` of them match costs less than reading every match: a
+        share of papers past 2 sqrt(ranked_most / papers), reading a paper's tsvector
         costing about four times a match's row (measured at a million papers)."""
         papers = max(1, self._paper_count())
         shares = [self._document_frequency(t) / papers for t in terms]
         share = min(shares) if every else min(1.0, sum(shares))
-        return share > 2 * math.sqrt(RANKED_MOST / papers)
+        return share > 2 * math.sqrt(self.ranked_most / papers)
 
     def _document_frequency(self, term: str) -> int:
         """Papers holding the word: from the statistics ANALYZE keeps of the commonest

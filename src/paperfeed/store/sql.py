@@ -13,7 +13,7 @@ import orjson
 
 from paperfeed.errors import NotFound
 from paperfeed.models import Author, Paper, Profile, Rule, SearchFilters, User
-from paperfeed.normalize import name_key, normalize_doi, parse_arxiv_id
+from paperfeed.normalize import name_key, normalize_doi, parse_arxiv_id, title_key
 from paperfeed.store.base import Store
 from paperfeed.store.fts import fts_terms
 from paperfeed.store.sql_rows import (
@@ -27,12 +27,20 @@ from paperfeed.store.sql_rows import (
 )
 from paperfeed.store.sql_venues import VenueReads
 
+#: Papers with a query's words that keyword search ranks at most: the newest this many.
+#: Ranking reads every match (BM25 from FTS5's index on SQLite, ``ts_rank`` of each
+#: paper's tsvector on PostgreSQL): at a million papers a query of common words has
+#: hundreds of thousands of matches, a tenth of a second to seconds to rank.
+RANKED_MOST = 1_000
+
 
 class SQLStore(VenueReads, Store):
     """The reads of a store whose backend speaks SQL."""
 
     #: How the backend reads a paper's categories as rows (see :func:`filter_sql`).
     categories_sql = SQLITE_CATEGORIES
+    #: Matches of a keyword query ranked at most, the newest (:data:`RANKED_MOST`).
+    ranked_most = RANKED_MOST
     #: The number of papers, read once until the next write changes it.
     _papers_counted: int | None = None
 
@@ -348,6 +356,17 @@ class SQLStore(VenueReads, Store):
     def keyword_search(
         self, query: str, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
+        hits = self._ranked(query, filters, limit)
+        # A paper whose title the query is goes first, even when its words are in so many
+        # papers that only the newest were ranked (:attr:`ranked_most`).
+        key = title_key(query)
+        titled = self._titled(key, filters) if key and limit > 0 else []
+        if not titled:
+            return hits
+        best, known = (hits[0][1] if hits else 0.0), set(titled)
+        return ([(pid, best) for pid in titled] + [h for h in hits if h[0] not in known])[:limit]
+
+    def _ranked(self, query: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
         terms = fts_terms(query)
         if not terms or limit <= 0:
             return []
@@ -367,6 +386,28 @@ class SQLStore(VenueReads, Store):
         seen = {pid for pid, _ in hits}
         more = self._match(selective, False, filters, limit)
         return hits + [h for h in more if h[0] not in seen][: limit - len(hits)]
+
+    def _titled(self, key: str, filters: SearchFilters) -> list[int]:
+        """The papers whose title key is ``key`` that pass the filters, oldest first."""
+        where, params = filter_sql(filters, self.categories_sql)
+        sql = (
+            "SELECT p.id FROM paper_keys k JOIN papers p ON p.id = k.paper_id "
+            "WHERE k.kind = 'title' AND k.value = ? "
+            + (f"AND {where} " if where else "")
+            + "ORDER BY p.id"
+        )
+        return [int(r[0]) for r in self._read.execute(sql, (key, *params))]
+
+    def _ranked_most(self, terms: list[str], every: bool, limit: int) -> int | None:
+        """How many of the newest matches to rank: :attr:`ranked_most`, or the results
+        wanted if more (a caller that takes the whole ranking gets it); None when fewer
+        papers hold the word, or any of the words, by their document frequencies. Papers
+        with every one of several words are left uncapped: their number cannot be told
+        from the words', and finding the newest of few matches reads them all twice."""
+        most = max(self.ranked_most, limit)
+        if every and len(terms) > 1:
+            return None
+        return most if sum(self._document_frequency(t) for t in terms) > most else None
 
     def _paper_count(self) -> int:
         if self._papers_counted is None:

@@ -122,17 +122,27 @@ class SQLiteStore(SQLStore):
     ) -> list[tuple[int, float]]:
         match = (" AND " if every else " OR ").join(terms)
         where, params = filter_sql(filters)
-        # bm25() is lower for better matches; weights follow the columns: title, authors,
-        # abstract.
-        sql = (
-            "SELECT f.rowid, -bm25(papers_fts, 10.0, 4.0, 1.0) AS score FROM papers_fts f "
-            + ("JOIN papers p ON p.id = f.rowid " if where else "")
-            + "WHERE papers_fts MATCH ? "
-            + (f"AND {where} " if where else "")
-            + "ORDER BY bm25(papers_fts, 10.0, 4.0, 1.0) LIMIT ?"
-        )
+        source = "FROM papers_fts f " + ("JOIN papers p ON p.id = f.rowid " if where else "")
+        source += "WHERE papers_fts MATCH ? " + (f"AND {where} " if where else "")
+        args: list[object] = [match, *params]
         try:
-            rows = self._read.execute(sql, (match, *params, limit)).fetchall()
+            if (most := self._ranked_most(terms, every, limit)) is not None:
+                # BM25 scores every match: past that many only the newest are ranked,
+                # found by reading FTS5's lists of papers from their newest end.
+                oldest = self._read.execute(
+                    f"SELECT f.rowid {source}ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
+                    (*args, most - 1),
+                ).fetchone()
+                if oldest is not None:
+                    source += "AND f.rowid >= ? "
+                    args.append(oldest[0])
+            # bm25() is lower for better matches; weights follow the columns: title,
+            # authors, abstract.
+            rows = self._read.execute(
+                "SELECT f.rowid, -bm25(papers_fts, 10.0, 4.0, 1.0) AS score "
+                f"{source}ORDER BY bm25(papers_fts, 10.0, 4.0, 1.0), f.rowid LIMIT ?",
+                (*args, limit),
+            ).fetchall()
         except sqlite3.OperationalError as e:  # pragma: no cover - fts_terms emits only terms
             raise StoreError(f"full-text query {match!r} failed: {e}") from e
         return [(int(r[0]), float(r[1])) for r in rows]
