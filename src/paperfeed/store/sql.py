@@ -398,17 +398,6 @@ class SQLStore(VenueReads, Store):
         )
         return [int(r[0]) for r in self._read.execute(sql, (key, *params))]
 
-    def _ranked_most(self, terms: list[str], every: bool, limit: int) -> int | None:
-        """How many of the newest matches to rank: :attr:`ranked_most`, or the results
-        wanted if more (a caller that takes the whole ranking gets it); None when fewer
-        papers hold the word, or any of the words, by their document frequencies. Papers
-        with every one of several words are left uncapped: their number cannot be told
-        from the words', and finding the newest of few matches reads them all twice."""
-        most = max(self.ranked_most, limit)
-        if every and len(terms) > 1:
-            return None
-        return most if sum(self._document_frequency(t) for t in terms) > most else None
-
     def _paper_count(self) -> int:
         if self._papers_counted is None:
             row = self._read.execute("SELECT count(*) FROM papers").fetchone()

@@ -147,6 +147,18 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"full-text query {match!r} failed: {e}") from e
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _ranked_most(self, terms: list[str], every: bool, limit: int) -> int | None:
+        """How many of the newest matches :meth:`_match` ranks: :attr:`ranked_most`, or the
+        results wanted if more (a caller that takes the whole ranking gets it); None when
+        fewer papers hold the word, or any of the words, by their document frequencies.
+        Papers with every one of several words are left uncapped (PostgreSQL caps them):
+        their number cannot be told from the words', and finding the newest of few
+        matches reads FTS5's lists of them twice."""
+        most = max(self.ranked_most, limit)
+        if every and len(terms) > 1:
+            return None
+        return most if sum(self._document_frequency(t) for t in terms) > most else None
+
     def _document_frequency(self, term: str) -> int:
         """Papers containing a quoted word, from the index's vocabulary (0 for a phrase, or a
         word whose indexed form we cannot tell). The vocabulary is read whole on first use
