@@ -204,8 +204,9 @@ def main() -> None:
         for name in args.backends.split(","):
             db = stores[name]
             print(f"{name}:", flush=True)
-            if args.keep and _papers(db) >= written * 0.9:  # loaded by an earlier run
-                print(f"    {_papers(db):,} papers kept from an earlier run", flush=True)
+            kept = _papers(db) if args.keep else 0
+            if kept >= written * 0.9:  # loaded by an earlier run
+                print(f"    {kept:,} papers kept from an earlier run", flush=True)
                 model, built = add_vectors(db, args.seed)
                 print(f"    vector index ({model}) built in {built:,.0f} s", flush=True)
                 search(db, args.seed)
