@@ -78,13 +78,22 @@ def prepare(cache_dir: Path | str | None = None) -> Path:
     target = Path(cache_dir or default_cache_dir()) / f"minilm-l6-int8pc-{digest}-r{RECIPE}.onnx"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(source))
     _fold_weight_dequantization(model)
+    quantize(model, target)
+    return target
+
+
+def quantize(model: Any, target: Path) -> None:
+    """A float MiniLM graph, simplified and its MatMuls quantized per channel, written to
+    ``target`` at once (a killed run leaves no half-written model)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     _simplify(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         folded = Path(tmp) / "folded.onnx"
         out = Path(tmp) / "quantized.onnx"
@@ -95,8 +104,7 @@ def prepare(cache_dir: Path | str | None = None) -> Path:
             quantize_dynamic(str(folded), str(out), per_channel=True, weight_type=QuantType.QInt8)
         finally:
             logging.getLogger().setLevel(quiet)
-        os.replace(out, target)  # atomic: a killed run leaves no half-written model
-    return target
+        os.replace(out, target)
 
 
 def _fold_weight_dequantization(model: Any) -> None:
@@ -205,7 +213,8 @@ class MiniLM:
     """all-MiniLM-L6-v2, mean-pooled and normalized, as sentence-transformers computes it.
 
     Texts are cut at ``max_length`` tokens (the model was trained on 128) and run in batches
-    of similar length, so little time goes to padding.
+    of similar length, so little time goes to padding. ``model_file`` runs another ONNX file
+    of the same network, named by its stem: one fine-tuned by ``bench/train_minilm.py``.
     """
 
     dim = 384
@@ -216,13 +225,21 @@ class MiniLM:
         max_length: int = 128,
         batch_size: int = 32,
         threads: int | None = None,
+        model_file: Path | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.max_length = max_length
         self.batch_size = batch_size
-        self.name = f"minilm-l6-v2-int8pc-{max_length}"
+        if model_file is not None:
+            if not model_file.is_file():
+                raise ModelError(f"{model_file}: no such model file")
+            self.name = f"paperfeed-{model_file.stem}-{max_length}"
+            model = str(model_file)
+        else:
+            self.name = f"minilm-l6-v2-int8pc-{max_length}"
+            model = str(prepare(cache_dir))
         with resources.as_file(
             resources.files("paperfeed.embed") / "data" / "all-MiniLM-L6-v2.tokenizer.json"
         ) as path:
@@ -236,7 +253,6 @@ class MiniLM:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        model = str(prepare(cache_dir))
         self._sessions = [
             ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
             for _ in range(workers)
