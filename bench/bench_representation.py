@@ -1,6 +1,8 @@
-"""The learned static embedding beside MiniLM and tf-idf, every row measured in one run.
+"""The learned representations beside MiniLM and tf-idf, every row measured in one run.
 
-Prints, for each model, on the product's own code paths:
+The models: the bundled MiniLM (``minilm``), the static model (``static``,
+``bench/train_embedding.py``) and, given ``--tuned FILE``, a MiniLM fine-tuned on authorship
+by ``bench/train_minilm.py``. Prints, for each, on the product's own code paths:
 
 - daily-feed MRR on the first ``--authors`` even authors (``paperfeed eval daily-feed``'s
   cases): the embedding alone (``centroid``: cosine to the profile's mean; ``nearest``: to
@@ -13,10 +15,11 @@ Prints, for each model, on the product's own code paths:
   corpus).
 
 The daily-feed papers' vectors are cached under ``~/.cache/paperfeed`` by model, as
-``paperfeed eval`` caches them: the first run embeds ~41,000 papers with MiniLM (~12 min).
+``paperfeed eval`` caches them: the first run embeds ~41,000 papers with each MiniLM (~8 min
+each).
 
-Numbers only: nothing passes or fails. Even authors are the ones the static model was trained
-and chosen on; ``--parity odd`` measures the held-out half.
+Numbers only: nothing passes or fails. Even authors are the ones the learned models were
+trained and chosen on; ``--parity odd`` measures the held-out half.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--authors", type=int, default=200)
     parser.add_argument("--parity", choices=("even", "odd"), default="even")
     parser.add_argument("--speed-n", type=int, default=5000, help="abstracts timed")
+    parser.add_argument("--tuned", type=Path, help="a MiniLM from bench/train_minilm.py")
     parser.add_argument("--skip-demo", action="store_true", help="no ingest + embed timing")
     args = parser.parse_args()
 
@@ -53,6 +57,8 @@ def main() -> None:
         print(f"[{time.perf_counter() - start:6.0f} s] {message}", flush=True)
 
     models = {"MiniLM": MiniLM(), "static": StaticModel()}
+    if args.tuned:
+        models["tuned"] = MiniLM(model_file=args.tuned)
     corpus = daily_feed.load_corpus(args.corpus)
     cases = daily_feed.build_cases(corpus, args.parity, max_authors=args.authors)
     say(f"{len(cases)} daily-feed cases of {args.authors} {args.parity} authors")
