@@ -323,3 +323,51 @@ def test_conflicted_reviewers_never_take_a_submissions_candidate_places(conferen
     pairs = {(ids[r], pool[c].name) for r, c in zip(coo.row, coo.col, strict=True)}
     assert not pairs & conference["banned"]
     assert not set(conflicts) & set(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
+
+
+def test_bids_in_the_reviewers_csv_move_their_pairs_and_a_bad_bid_names_its_line(
+    conference, store, tmp_path: Path
+) -> None:
+    from paperfeed.embed.index import embed_store
+    from paperfeed.embed.model import HashingEmbedder
+    from paperfeed.errors import InputError
+    from paperfeed.ingest.pipeline import ingest_path
+    from paperfeed.match import inputs, venue
+    from paperfeed.recommend.lexical import LexicalModel
+
+    folder = conference["folder"]
+    ingest_path(store, folder / "store.jsonl")
+    embedder = HashingEmbedder()
+    embed_store(store, embedder)
+    lexical = LexicalModel.for_store(store)
+    subs, ids = inputs.read_submissions(
+        (folder / "submissions.jsonl").read_bytes(), "submissions.jsonl"
+    )[:2]
+    pool = inputs.read_reviewers(folder / "reviewers.csv")
+
+    def allowed(reviewers: list[inputs.Reviewer]) -> sparse.csr_matrix:
+        return venue.allowed_pairs(store, embedder, lexical, subs, ids, reviewers)[0]
+
+    plain = allowed(pool).tocoo()
+    (up_row, up_col), (down_row, down_col) = list(zip(plain.row, plain.col, strict=True))[:2]
+    rows = list(csv.DictReader((folder / "reviewers.csv").read_text().splitlines()))
+    bids = {up_col: f"{ids[up_row]}:1", down_col: f"{ids[down_row]}:-0.5"}
+    if up_col == down_col:
+        bids = {up_col: f"{ids[up_row]}:1;{ids[down_row]}:-0.5"}
+    written = tmp_path / "reviewers.csv"
+    with written.open("w", newline="") as f:
+        writer = csv.DictWriter(f, [*rows[0], "bids"])
+        writer.writeheader()
+        writer.writerows({**row, "bids": bids.get(i, "")} for i, row in enumerate(rows))
+    bidding = inputs.read_reviewers(written)
+    moved = (allowed(bidding) - allowed(pool)).tocoo()
+    change = {(r, c): v for r, c, v in zip(moved.row, moved.col, moved.data, strict=True)}
+    assert change == pytest.approx(
+        {(up_row, up_col): venue.BID_WEIGHT, (down_row, down_col): -0.5 * venue.BID_WEIGHT}
+    )
+
+    lines = written.read_text().splitlines()
+    lines[3] = lines[3] + f";{ids[0]}:lots"
+    written.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"reviewers\.csv:4: a bid is ID:VALUE"):
+        inputs.read_reviewers(written)
