@@ -263,24 +263,32 @@ def test_many_reviewers_at_once_score_as_each_alone_would() -> None:
         np.testing.assert_allclose(expertise_scores(mine, candidates), expected, atol=1e-5)
 
 
-def test_reviewers_scored_in_small_blocks_get_the_candidates_one_block_would(
-    conference, store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _conference_in(store, conference):  # type: ignore[no-untyped-def]
+    """The conference's papers in ``store`` with hashed vectors: the embedder, the lexical
+    model, the submissions, their ids and the reviewers."""
     from paperfeed.embed.index import embed_store
     from paperfeed.embed.model import HashingEmbedder
     from paperfeed.ingest.pipeline import ingest_path
-    from paperfeed.match import inputs, venue
+    from paperfeed.match import inputs
     from paperfeed.recommend.lexical import LexicalModel
 
     folder = conference["folder"]
     ingest_path(store, folder / "store.jsonl")
     embedder = HashingEmbedder()
     embed_store(store, embedder)
-    lexical = LexicalModel.for_store(store)
-    subs, _, _ = inputs.read_submissions(
+    subs, ids = inputs.read_submissions(
         (folder / "submissions.jsonl").read_bytes(), "submissions.jsonl"
-    )
+    )[:2]
     pool = inputs.read_reviewers(folder / "reviewers.csv")
+    return embedder, LexicalModel.for_store(store), subs, ids, pool
+
+
+def test_reviewers_scored_in_small_blocks_get_the_candidates_one_block_would(
+    conference, store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.match import venue
+
+    embedder, lexical, subs, _, pool = _conference_in(store, conference)
     for r in pool:
         r.papers = venue.expertise_of(store, r)
     whole = venue.affinity(store, embedder, lexical, pool, subs, candidates=10)
@@ -298,21 +306,9 @@ def test_reviewers_scored_in_small_blocks_get_the_candidates_one_block_would(
 
 
 def test_conflicted_reviewers_never_take_a_submissions_candidate_places(conference, store) -> None:
-    from paperfeed.embed.index import embed_store
-    from paperfeed.embed.model import HashingEmbedder
-    from paperfeed.ingest.pipeline import ingest_path
-    from paperfeed.match import inputs, venue
-    from paperfeed.recommend.lexical import LexicalModel
+    from paperfeed.match import venue
 
-    folder = conference["folder"]
-    ingest_path(store, folder / "store.jsonl")
-    embedder = HashingEmbedder()
-    embed_store(store, embedder)
-    lexical = LexicalModel.for_store(store)
-    subs, ids = inputs.read_submissions(
-        (folder / "submissions.jsonl").read_bytes(), "submissions.jsonl"
-    )[:2]
-    pool = inputs.read_reviewers(folder / "reviewers.csv")
+    embedder, lexical, subs, ids, pool = _conference_in(store, conference)
     allowed, conflicts = venue.allowed_pairs(
         store, embedder, lexical, subs, ids, pool, candidates=2
     )
@@ -328,22 +324,11 @@ def test_conflicted_reviewers_never_take_a_submissions_candidate_places(conferen
 def test_bids_in_the_reviewers_csv_move_their_pairs_and_a_bad_bid_names_its_line(
     conference, store, tmp_path: Path
 ) -> None:
-    from paperfeed.embed.index import embed_store
-    from paperfeed.embed.model import HashingEmbedder
     from paperfeed.errors import InputError
-    from paperfeed.ingest.pipeline import ingest_path
     from paperfeed.match import inputs, venue
-    from paperfeed.recommend.lexical import LexicalModel
 
     folder = conference["folder"]
-    ingest_path(store, folder / "store.jsonl")
-    embedder = HashingEmbedder()
-    embed_store(store, embedder)
-    lexical = LexicalModel.for_store(store)
-    subs, ids = inputs.read_submissions(
-        (folder / "submissions.jsonl").read_bytes(), "submissions.jsonl"
-    )[:2]
-    pool = inputs.read_reviewers(folder / "reviewers.csv")
+    embedder, lexical, subs, ids, pool = _conference_in(store, conference)
 
     def allowed(reviewers: list[inputs.Reviewer]) -> sparse.csr_matrix:
         return venue.allowed_pairs(store, embedder, lexical, subs, ids, reviewers)[0]
