@@ -24,7 +24,12 @@ $(BIN)/paperfeed: pyproject.toml
 
 install: $(BIN)/paperfeed
 
-test: install
+# The trainer's test needs PyTorch; the demo does not, so only the tests install it.
+$(VENV)/.train: $(BIN)/paperfeed
+	$(BIN)/pip install --quiet -e '.[dev,train]'
+	touch $@
+
+test: install $(VENV)/.train
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n auto

