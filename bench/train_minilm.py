@@ -26,7 +26,6 @@ the static model on the feed (docs/benchmarks.md, "Fine-tuning MiniLM on authors
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -119,8 +118,7 @@ def main() -> None:
     model.eval()
     if args.keep:
         model.save(str(args.keep))
-    with tempfile.TemporaryDirectory() as folder:
-        export_onnx(model, Path(folder), args.out)
+    export_onnx(model, args.out)
     say(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -8,6 +8,7 @@ only onnxruntime, as the bundled model does (:class:`paperfeed.embed.model.MiniL
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def base_model() -> Any:
     return SentenceTransformer(str(folder), device="cpu")
 
 
-def export_onnx(model: Any, folder: Path, target: Path) -> None:
+def export_onnx(model: Any, target: Path) -> None:
     """The transformer of a sentence-transformers MiniLM as ONNX with the bundled model's
     inputs and output (token states; the product pools them), quantized as the bundled
     model is (:func:`paperfeed.embed.model.quantize`)."""
@@ -41,8 +42,8 @@ def export_onnx(model: Any, folder: Path, target: Path) -> None:
             ).last_hidden_state
 
     ids = torch.ones((2, 16), dtype=torch.long)
-    float_file = folder / "float.onnx"
-    with torch.no_grad():
+    with tempfile.TemporaryDirectory() as folder, torch.no_grad():
+        float_file = Path(folder) / "float.onnx"
         torch.onnx.export(
             Encoder(),
             (ids, torch.ones_like(ids), torch.zeros_like(ids)),
@@ -56,4 +57,4 @@ def export_onnx(model: Any, folder: Path, target: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    quantize(onnx.load(str(float_file)), target)
+        quantize(onnx.load(str(float_file)), target)
