@@ -22,8 +22,8 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def _tiny_corpus(path: Path) -> None:
-    """Twelve real papers listed in 2025, three each by four made-up authors with even
-    names, and one with an odd name the training must never read."""
+    """Fourteen real papers listed in 2025: three each by four made-up authors with even
+    names, and two by one with an odd name, whom the training must never read."""
     even = [n for n in (f"Author {i}" for i in range(40)) if name_parity(n) == "even"][:4]
     odd = next(n for n in (f"Author {i}" for i in range(40)) if name_parity(n) == "odd")
     rows = [r for r in corpus_slice(0, 200) if r["listing_date"] < "2026-01-01"][:14]
