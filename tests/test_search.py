@@ -389,6 +389,41 @@ def test_ann_index_takes_the_new_papers_in_without_a_rebuild(
     assert again.uses_ann and len(added) == 1  # saved whole: loaded, nothing added
 
 
+def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's stop words ("what", "can"; not paperfeed's) match nothing and
+    constrain nothing, so "what learning" is as common as "learning", and its matches are
+    found by reading the newest papers, not every match through the index."""
+    from conftest import database_for
+
+    store = open_store(database_for(request, tmp_path, "postgres"))
+    request.addfinalizer(store.close)
+    rows = tmp_path / "rows.jsonl"
+    with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
+        w.writelines(line for _, line in zip(range(600), f, strict=False))
+    ingest_path(store, rows)
+    monkeypatch.setattr(store, "ranked_most", 20)
+    seen: list[tuple[list[str], bool]] = []
+    dense = store._dense  # type: ignore[attr-defined]
+
+    def spy(terms: list[str], every: bool) -> bool:
+        seen.append((terms, dense(terms, every)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(store, "_dense", spy)
+    alone = store.keyword_search("learning", SearchFilters(), 20)
+    assert len(alone) == 20 and seen == [(['"learning"'], True)]
+    seen.clear()
+    assert store.keyword_search("what learning can", SearchFilters(), 20) == alone
+    assert seen == [(['"learning"'], True)]
+    # two words each in many papers but seldom together are read through the index
+    seen.clear()
+    store.keyword_search("learning graph", SearchFilters(), 5)
+    assert seen[0] == (['"learning"', '"graph"'], False)
+    assert store.keyword_search("what can", SearchFilters(), 20) == []
+
+
 def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

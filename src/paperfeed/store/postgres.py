@@ -47,6 +47,10 @@ BUSY_TIMEOUT_MS = 30_000
 #: Weights of ``ts_rank`` for the tsvector's labels, in its order D, C, B, A: abstract (C)
 #: 1, authors (B) 4, title (A) 10, as SQLite's BM25 weighs the three columns.
 RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
+#: Past this many times sqrt(ranked_most / papers), the share of papers a query's words
+#: are estimated to be in, its matches are found by reading the newest papers
+#: (:meth:`PostgresStore._dense`).
+DENSE_SHARE = 0.7
 
 
 @lru_cache(maxsize=512)
@@ -227,6 +231,7 @@ class PostgresStore(SQLStore):
         self._opened_lock = threading.Lock()
         self._frequencies: dict[str, int] = {}
         self._common: dict[str, float] | None = None
+        self._stop_words: dict[str, bool] = {}
 
     @property
     def _read(self) -> Connection:
@@ -318,6 +323,9 @@ class PostgresStore(SQLStore):
     def _match(
         self, terms: list[str], every: bool, filters: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
+        terms = self._indexed(terms)
+        if not terms:
+            return []
         where, params = filter_sql(filters, self.categories_sql)
         query = (" && " if every else " || ").join("phraseto_tsquery('english', %s)" for _ in terms)
         # ts_rank reads each matching paper's tsvector: past ranked_most matches (or the
@@ -342,15 +350,33 @@ class PostgresStore(SQLStore):
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _indexed(self, terms: list[str]) -> list[str]:
+        """The terms PostgreSQL's English configuration indexes. A stop word of its own
+        ("what", "can") has no lexeme: it matches nothing and constrains nothing, and left
+        in, it would make the words beside it look rare (:meth:`_dense`)."""
+        words = [t.strip('"') for t in terms]
+        unknown = [w for w in dict.fromkeys(words) if w not in self._stop_words]
+        if unknown:
+            rows = self._read.execute(
+                "SELECT w, numnode(phraseto_tsquery('english', w)) = 0 FROM unnest(?::text[]) w",
+                (unknown,),
+            ).fetchall()
+            self._stop_words.update({r[0]: bool(r[1]) for r in rows})
+        return [t for t, w in zip(terms, words, strict=True) if not self._stop_words[w]]
+
     def _dense(self, terms: list[str], every: bool) -> bool:
         """Whether the papers matching the words are so many that reading the newest papers
-        until :attr:`ranked_most` of them match costs less than reading every match: a
-        share of papers past 2 sqrt(ranked_most / papers), reading a paper's tsvector
-        costing about four times a match's row (measured at a million papers)."""
+        until :attr:`ranked_most` of them match costs less than reading every match.
+
+        Their share of the papers is estimated from each word's as if the words were
+        independent: the product for all of them, the sum for any (a phrase counts as
+        rare). The newest are read past :data:`DENSE_SHARE` sqrt(ranked_most / papers),
+        the break-even measured at a million papers (docs/benchmarks.md); the rarest
+        word's share alone sent pairs of common words through the index."""
         papers = max(1, self._paper_count())
         shares = [self._document_frequency(t) / papers for t in terms]
-        share = min(shares) if every else min(1.0, sum(shares))
-        return share > 2 * math.sqrt(self.ranked_most / papers)
+        share = math.prod(shares) if every else min(1.0, sum(shares))
+        return share > DENSE_SHARE * math.sqrt(self.ranked_most / papers)
 
     def _document_frequency(self, term: str) -> int:
         """Papers holding the word: from the statistics ANALYZE keeps of the commonest
