@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--temperature", type=float, default=0.05)
     parser.add_argument("--drop", type=float, default=0.0)
     parser.add_argument("--hard", action="store_true", help="a same-day, same-category negative")
     parser.add_argument(
@@ -117,6 +118,7 @@ def main() -> None:
         args.steps,
         args.batch,
         args.lr,
+        temperature=args.temperature,
         drop=args.drop,
         hard=args.hard,
         teacher_weight=args.teacher_weight,
