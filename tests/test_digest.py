@@ -24,6 +24,7 @@ from paperfeed.embed.model import HashingEmbedder
 from paperfeed.errors import SourceError
 from paperfeed.recommend.service import Recommender
 from paperfeed.store import Store, is_postgres, open_store
+from paperfeed.sync import Sync
 from paperfeed.web.app import create_app
 from webapp import Inbox, build_store, free_port
 
@@ -109,6 +110,39 @@ def test_a_digest_arrives_once_with_text_html_and_unsubscribe(
         done = client.post(path, data={"List-Unsubscribe": "One-Click"})
         assert done.status_code == 200 and "unsubscribed" in done.text
     assert store.subscriptions() == []
+
+
+def test_a_sync_sends_the_daily_digest_its_rank_step_ranked_without_ranking_again(
+    site: Any, store: Store, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    settings = settings_for(site, store, port)
+    weekly = next(p.name for p in store.profiles() if p.name != "Jack")
+    subscribe(store, "Jack")
+    subscribe(store, weekly, "weekly")
+    asked: list[tuple[str, str | None, int]] = []
+
+    class Counting(Recommender):
+        def recommend(
+            self, profile: str, day: Any = None, since: Any = None, limit: int = 50
+        ) -> Any:
+            asked.append((profile, since, limit))
+            return super().recommend(profile, day, since, limit)
+
+    recommender = Counting(store, HashingEmbedder())
+    outcome = Sync(store, settings, recommender=recommender).run(steps=("rank", "send"))
+    assert outcome["ok"], outcome
+    day = store.latest_day()
+    profiles = len(store.profiles())
+    # the rank step ranks every profile for the day; the send step ranks only the weekly one
+    assert asked[:profiles] == [(p.name, day, 50) for p in store.profiles()]
+    assert [(name, limit) for name, _, limit in asked[profiles:]] == [(weekly, 20)]
+    assert len(inbox.messages) == 2
+    (daily,) = [m for m in inbox.messages if "Jack" in str(m["Subject"])]
+    text = daily.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    top = recommender.recommend("Jack", day, day, 50)[:20]
+    found = [text.find(r.paper.title) for r in top]
+    assert -1 not in found and found == sorted(found)  # the day's top 20, in its order
 
 
 def test_feedback_links_in_the_digest_rate_the_paper(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -32,6 +32,8 @@ RankMany = Callable[
     [list[str], str | None, str | None, int],
     Iterable[tuple[str, list[Recommendation] | InputError]],
 ]
+#: A profile's name and a digest's window: its first and last day.
+Window = tuple[str, tuple[str, str]]
 
 
 @dataclass
@@ -89,12 +91,16 @@ def send_digests(
     send: Send | None = None,
     workers: int = 1,
     rank_many: RankMany | None = None,
+    ranked: Mapping[Window, list[Recommendation] | InputError] | None = None,
 ) -> list[DigestReport]:
     """Send every subscription's digest that is due and not sent yet. The due profiles are
     ranked first, all of a window's at once (``workers`` processes: see
     :meth:`Recommender.recommend_many`; or ``rank_many``, which takes the names, the day,
     the window's first day and how many, as ``recommend_many`` does: the sync ranks on a
-    Ray cluster so), then composed and sent one by one."""
+    Ray cluster so), then composed and sent one by one. ``ranked``: rankings already made,
+    by profile name and window (first day, last day), of at least
+    :data:`PAPERS_PER_DIGEST` papers, used instead of ranking those profiles again (the
+    sync's rank step made its day's)."""
     if rank_many is None:
         rank_many = partial(recommender.recommend_many, workers=workers)
     send = send or smtp_sender(settings)
@@ -114,17 +120,18 @@ def send_digests(
     windows: dict[tuple[str, str], list[str]] = {}
     for profile, _, _, window, _ in due:
         windows.setdefault(window, []).append(profile.name)
-    ranked: dict[tuple[str, tuple[str, str]], list[Recommendation] | InputError] = {}
+    known = dict(ranked or {})
     for window, names in windows.items():
-        for name, result in rank_many(
-            list(dict.fromkeys(names)), window[1], window[0], PAPERS_PER_DIGEST
-        ):
-            ranked[(name, window)] = result
+        todo = [name for name in dict.fromkeys(names) if (name, window) not in known]
+        if todo:
+            for name, result in rank_many(todo, window[1], window[0], PAPERS_PER_DIGEST):
+                known[(name, window)] = result
     for profile, email, period, window, report in due:
-        recs = ranked[(profile.name, window)]
+        recs = known[(profile.name, window)]
         if isinstance(recs, InputError):  # a profile with nothing to rank by yet
             report.status, report.detail = "skipped", str(recs)
             continue
+        recs = recs[:PAPERS_PER_DIGEST]
         report.papers = len(recs)
         if dry_run:
             report.status = "dry-run"

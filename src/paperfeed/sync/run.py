@@ -145,6 +145,7 @@ class Sync:
         self.store, self.settings, self.workers = store, settings, workers
         self.fetcher = fetcher or Fetcher(settings)
         self._recommender, self.send = recommender, send
+        self._ranked: dict[Any, Any] = {}  # the rank step's rankings the send step uses
         self.today = today or datetime.now(UTC).date().isoformat()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
 
@@ -269,12 +270,21 @@ class Sync:
             results = on_ray(names, day, day, 50)
         else:
             results = self.recommender.recommend_many(names, day, day, 50, self.workers)
+        # the day's rankings of profiles with a subscription are kept for the send step: a
+        # daily digest is the top of the same ranking, not made again
+        from paperfeed.digest import period_of
+        from paperfeed.digest.send import PAPERS_PER_DIGEST
+
+        subscribed = {profile.name for profile, _, _ in self.store.subscriptions()}
+        window = period_of("daily", day)[1:] if day else None
         ranked = failed = 0
-        for _, result in results:
+        for name, result in results:
             if isinstance(result, PaperfeedError):
                 failed += 1
-            else:
-                ranked += 1
+                continue
+            ranked += 1
+            if name in subscribed and window:
+                self._ranked[(name, window)] = result[:PAPERS_PER_DIGEST]
         engine = "local" if on_ray is None else "ray"
         return {"day": day, "profiles": ranked, "not_ranked": failed, "engine": engine}
 
@@ -298,6 +308,7 @@ class Sync:
             send=self.send,
             workers=self.workers,
             rank_many=self._on_ray(),
+            ranked=self._ranked,
         )
         counts: dict[str, int] = {}
         for r in reports:
