@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +17,15 @@ import pytest
 
 from conftest import CORPUS, cli_json
 from paperfeed.embed.index import embed_store
-from paperfeed.embed.model import HashingEmbedder, MiniLM, content_hash, paper_text, prepare
+from paperfeed.embed.model import (
+    SCRATCH,
+    SCRATCH_SECONDS,
+    HashingEmbedder,
+    MiniLM,
+    content_hash,
+    paper_text,
+    prepare,
+)
 from paperfeed.ingest.pipeline import ingest_path
 from paperfeed.store import Store
 
@@ -84,6 +95,15 @@ def test_prepare_is_cached_and_atomic(model_cache: Path, minilm: MiniLM) -> None
     mtime = path.stat().st_mtime_ns
     assert prepare(model_cache) == path and path.stat().st_mtime_ns == mtime
     assert [p.name for p in model_cache.iterdir()] == [path.name]  # no temporary left over
+    # what a killed preparation left (a scratch folder with a model in it) goes on the next
+    stale, running = model_cache / f"{SCRATCH}dead", model_cache / f"{SCRATCH}running"
+    for scratch in (stale, running):
+        scratch.mkdir()
+        (scratch / "folded.onnx").write_bytes(b"x" * 1000)
+    os.utime(stale, (time.time() - 2 * SCRATCH_SECONDS,) * 2)
+    assert prepare(model_cache) == path
+    assert sorted(p.name for p in model_cache.iterdir()) == sorted([path.name, running.name])
+    shutil.rmtree(running)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     # the NaN guards and spelled-out GELUs are gone, the MatMuls are integer ones
     assert "IsNaN" not in ops and "Erf" not in ops and "Gelu" in ops

@@ -15,7 +15,9 @@ import copy
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -76,6 +78,8 @@ def prepare(cache_dir: Path | str | None = None) -> Path:
     source = _source_model()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     target = Path(cache_dir or default_cache_dir()) / f"minilm-l6-int8pc-{digest}-r{RECIPE}.onnx"
+    if target.parent.is_dir():
+        _sweep(target.parent)
     if target.exists():
         return target
     import onnx
@@ -94,7 +98,7 @@ def quantize(model: Any, target: Path) -> None:
 
     _simplify(model)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=SCRATCH) as tmp:
         folded = Path(tmp) / "folded.onnx"
         out = Path(tmp) / "quantized.onnx"
         onnx.save(model, str(folded))
@@ -105,6 +109,23 @@ def quantize(model: Any, target: Path) -> None:
         finally:
             logging.getLogger().setLevel(quiet)
         os.replace(out, target)
+
+
+#: The prefix of a quantization's scratch folder beside its target (two models' worth).
+SCRATCH = "quantizing-"
+#: A scratch folder older than this is a killed run's: no quantization takes so long.
+SCRATCH_SECONDS = 3600
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the scratch folders that killed quantizations left in ``folder``."""
+    for scratch in folder.glob(SCRATCH + "*"):
+        try:
+            stale = time.time() - scratch.stat().st_mtime > SCRATCH_SECONDS
+        except OSError:  # removed meanwhile by another process's sweep
+            continue
+        if stale:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _fold_weight_dequantization(model: Any) -> None:
