@@ -271,10 +271,11 @@ class Sync:
         else:
             results = self.recommender.recommend_many(names, day, day, 50, self.workers)
         # the day's rankings of profiles with a subscription are kept for the send step: a
-        # daily digest is the top of the same ranking, not made again
+        # daily digest is the top of the same ranking (made moments before), not made again
         from paperfeed.digest import period_of
         from paperfeed.digest.send import PAPERS_PER_DIGEST
 
+        self._ranked = {}
         subscribed = {profile.name for profile, _, _ in self.store.subscriptions()}
         window = period_of("daily", day)[1:] if day else None
         ranked = failed = 0
