@@ -311,7 +311,9 @@ class PostgresStore(SQLStore):
 
     def _papers_changed(self) -> None:
         super()._papers_changed()
+        # the word caches start again, so a long-running server's do not grow without end
         self._frequencies = {}
+        self._stop_words = {}
         self._common = None
 
     def tables(self) -> set[str]:
