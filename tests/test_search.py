@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from paperfeed.models import AuthorRecord, Paper, PaperRecord, SearchFilters
 from paperfeed.search.engine import Searcher, fuse
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store, open_store
-from paperfeed.store.fts import fts_terms
+from paperfeed.store.fts import fts_terms, index_term
 
 N = 3000
 
@@ -129,6 +130,53 @@ def test_keyword_search_puts_papers_with_every_word_first(corpus: Store) -> None
     ]
     assert any(has_all) and not all(has_all)
     assert has_all == sorted(has_all, reverse=True)
+
+
+def test_words_take_the_form_the_index_gives_them(corpus: Store) -> None:
+    """FTS5's Porter is not Snowball's and leaves short words be: "ecology" is "ecolog"
+    there, "ES" is "es"; every word of a stored title has papers under its form."""
+    assert [index_term(w) for w in ("ecology", "ES", "Configurations", "naïve", "GPT_4")] == [
+        "ecolog",
+        "es",
+        "configur",
+        "naiv",
+        "gpt 4",
+    ]
+    words = {w for p in _papers(corpus, 300) for w in re.findall(r"[^\W_]+", p.title or "")}
+    unknown = [w for w in words if corpus._document_frequency(f'"{w}"') == 0]  # type: ignore[attr-defined]
+    assert len(words) > 1000 and unknown == []
+
+
+def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
+    corpus: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``bm25_reads`` entries of the index for a query's words, SQLite ranks the papers
+    with every word itself, from the vocabulary: the same papers, order and scores as
+    FTS5's bm25() while there are no more than ``ranked_most`` of them; past that, the newest."""
+    in_cv = SearchFilters(categories=("cs.CV",))
+    compared = 0
+    for n, paper in enumerate(_papers(corpus, 150)):
+        terms = [t for t in fts_terms(paper.title or "") if " " not in t][: 2 + n % 5]
+        if len(terms) < 2:
+            continue
+        for filters in (SearchFilters(), in_cv):
+            monkeypatch.setattr(corpus, "bm25_reads", 10**12)
+            by_bm25 = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
+            monkeypatch.setattr(corpus, "bm25_reads", 0)
+            here = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
+            assert [pid for pid, _ in here] == [pid for pid, _ in by_bm25], terms
+            assert np.allclose([s for _, s in here], [s for _, s in by_bm25], rtol=1e-9), terms
+            compared += bool(here)
+    assert compared > 150
+    # more matches than are ranked: the newest of them, in bm25()'s order
+    monkeypatch.setattr(corpus, "bm25_reads", 10**12)
+    everything = corpus._match(['"learning"', '"models"'], True, SearchFilters(), 1000)  # type: ignore[attr-defined]
+    assert len(everything) > 100
+    monkeypatch.setattr(corpus, "bm25_reads", 0)
+    monkeypatch.setattr(corpus, "ranked_most", 40)
+    newest = set(sorted(pid for pid, _ in everything)[-40:])
+    capped = corpus._match(['"learning"', '"models"'], True, SearchFilters(), 10)  # type: ignore[attr-defined]
+    assert [pid for pid, _ in capped] == [pid for pid, _ in everything if pid in newest][:10]
 
 
 def test_filters(corpus: Store, searcher: Searcher) -> None:

@@ -3,10 +3,12 @@ from a user's text ever reaching the query."""
 
 from __future__ import annotations
 
+import functools
+import math
 import re
-import unicodedata
-
-import snowballstemmer
+import sqlite3
+import threading
+from collections.abc import Sequence
 
 # Words that match nearly every paper: in an OR query they cost time and rank nothing.
 _STOPWORDS = frozenset(
@@ -16,15 +18,40 @@ _STOPWORDS = frozenset(
 _PHRASE_OR_WORD = re.compile(r'"([^"]+)"|(\w+)')
 _MAX_TERMS = 64
 
+#: The index's tokenizer, as migration 1 made ``papers_fts`` with it.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
 
-_STEMMER = snowballstemmer.stemmer("porter")
+
+class _Tokenizer:
+    """SQLite's own FTS5 tokenizer, on a table in memory: a text's words as the index holds
+    them, exactly (FTS5's Porter is not Snowball's: "ecology" is "ecolog" there, and words
+    under three letters are left as they are)."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._db.execute(f"CREATE VIRTUAL TABLE words USING fts5(w, tokenize='{TOKENIZE}')")
+        self._db.execute("CREATE VIRTUAL TABLE forms USING fts5vocab(words, 'instance')")
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> list[str]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("INSERT INTO words(rowid, w) VALUES (1, ?)", (text,))
+                rows = self._db.execute("SELECT term FROM forms ORDER BY offset").fetchall()
+            finally:
+                self._db.execute("ROLLBACK")
+        return [str(r[0]) for r in rows]
 
 
+_tokens = _Tokenizer()
+
+
+@functools.lru_cache(maxsize=100_000)
 def index_term(word: str) -> str:
-    """A word as the index stores it: unicode61 (lower case, no diacritics), then Porter."""
-    folded = unicodedata.normalize("NFKD", word.lower())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return str(_STEMMER.stemWord(folded))
+    """A word as the index stores it (folded and stemmed by FTS5 itself); the forms of its
+    parts joined by a space when the tokenizer splits it ("GPT_4")."""
+    return " ".join(_tokens(word))
 
 
 def fts_terms(text: str) -> list[str]:
@@ -52,3 +79,64 @@ def fts_terms(text: str) -> list[str]:
         if len(terms) == _MAX_TERMS:
             break
     return terms
+
+
+# -- BM25 as FTS5 computes it, for rows read without it -----------------------------------
+
+#: BM25's constants in FTS5, and the columns' weights the store asks bm25() for: title,
+#: authors, abstract.
+K1, B = 1.2, 0.75
+WEIGHTS = (10.0, 4.0, 1.0)
+#: What highlight() is asked to put around each of a query's words in a column.
+OPEN, CLOSE = "\x02", "\x03"
+_MARKED = re.compile(f"{OPEN}(.*?){CLOSE}", re.S)
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def varints(blob: bytes) -> list[int]:
+    """The integers of an FTS5 record (SQLite's varints: 7 bits a byte, high bit set on all
+    but the last; a ninth byte gives all its 8)."""
+    out, i = [], 0
+    while i < len(blob):
+        value = 0
+        for k in range(9):
+            byte = blob[i]
+            i += 1
+            if k == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        out.append(value)
+    return out
+
+
+def idf(rows: int, hits: int) -> float:
+    """FTS5's inverse document frequency of a word in ``hits`` of ``rows`` rows."""
+    value = math.log((rows - hits + 0.5) / (hits + 0.5))
+    return value if value > 0.0 else 1e-6
+
+
+def bm25(
+    words: Sequence[str],
+    idfs: Sequence[float],
+    marked: Sequence[str | None],
+    size: float,
+    mean: float,
+) -> float:
+    """``-bm25(papers_fts, *WEIGHTS)`` of one row, as FTS5 computes it, without reading
+    every paper that holds each word: ``words`` in their index forms with their
+    :func:`idf`, the row's columns as highlight() marked the words in them (:data:`OPEN`,
+    :data:`CLOSE`), ``size`` its tokens in all columns and ``mean`` the index's tokens a row."""
+    frequency = dict.fromkeys(words, 0.0)
+    for weight, text in zip(WEIGHTS, marked, strict=True):
+        for span in _MARKED.findall(text or ""):
+            for token in _TOKEN.findall(span):
+                if (form := index_term(token)) in frequency:
+                    frequency[form] += weight
+    score = 0.0
+    for word, weight in zip(words, idfs, strict=True):
+        f = frequency[word]
+        score += weight * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * size / mean)))
+    return score

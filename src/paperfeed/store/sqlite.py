@@ -11,20 +11,29 @@ from pathlib import Path
 
 import numpy as np
 
+import paperfeed.store.fts as fts
 import paperfeed.store.migrations as migrations
 import paperfeed.store.sqlite_staging as staging
 from paperfeed.errors import StoreBusy, StoreError
 from paperfeed.models import SearchFilters
 from paperfeed.store.base import Staged
-from paperfeed.store.fts import index_term
 from paperfeed.store.sql import SQLStore
 from paperfeed.store.sql_rows import decode_vectors, filter_sql, kept_secret, where_in
 from paperfeed.store.sql_writer import SQLWriter
 from paperfeed.store.sqlite_connect import BUSY_TIMEOUT_MS, begin_immediate, connect
 
+#: Past this many entries in the index's lists of papers of a query's words (the lists
+#: FTS5's bm25() reads whole to weigh each word), the papers with every word are ranked
+#: here, from the index's vocabulary, and only the newest :attr:`SQLiteStore.ranked_most`
+#: of them: at a million papers, a title of common words spent 73 ms in bm25() weighing them.
+BM25_READS = 200_000
+
 
 class SQLiteStore(SQLStore):
     """One SQLite file: one writer connection, one reader connection per thread."""
+
+    #: See :data:`BM25_READS`.
+    bm25_reads = BM25_READS
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -38,6 +47,7 @@ class SQLiteStore(SQLStore):
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._vocabulary: dict[str, int] | None = None
+        self._totals: tuple[int, float] | None = None
         self._papers_counted: int | None = None
         self._secret: str | None = None
         self._staging = staging.Stager(
@@ -109,6 +119,7 @@ class SQLiteStore(SQLStore):
     def _papers_changed(self) -> None:
         super()._papers_changed()
         self._vocabulary = None
+        self._totals = None
 
     def tables(self) -> set[str]:
         return {
@@ -122,10 +133,13 @@ class SQLiteStore(SQLStore):
     ) -> list[tuple[int, float]]:
         match = (" AND " if every else " OR ").join(terms)
         where, params = filter_sql(filters)
-        source = "FROM papers_fts f " + ("JOIN papers p ON p.id = f.rowid " if where else "")
-        source += "WHERE papers_fts MATCH ? " + (f"AND {where} " if where else "")
+        joins = "JOIN papers p ON p.id = f.rowid " if where else ""
+        condition = "WHERE papers_fts MATCH ? " + (f"AND {where} " if where else "")
+        source = "FROM papers_fts f " + joins + condition
         args: list[object] = [match, *params]
         try:
+            if every and self._weighing_costs(terms, limit):
+                return self._newest_ranked(terms, joins + condition, args, limit)
             if (most := self._ranked_most(terms, every, limit)) is not None:
                 # BM25 scores every match: past that many only the newest are ranked,
                 # found by reading FTS5's lists of papers from their newest end.
@@ -147,6 +161,51 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"full-text query {match!r} failed: {e}") from e
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _weighing_costs(self, terms: list[str], limit: int) -> bool:
+        """Whether bm25() would read more than :attr:`bm25_reads` entries of the index to
+        weigh ``terms`` (single words; a phrase is left to bm25()), when no more than
+        :attr:`ranked_most` results are wanted."""
+        if len(terms) < 2 or limit > self.ranked_most:
+            return False
+        if any(" " in fts.index_term(t.strip('"')) for t in terms):
+            return False
+        return sum(self._document_frequency(t) for t in terms) > self.bm25_reads
+
+    def _newest_ranked(
+        self, terms: list[str], condition: str, args: list[object], limit: int
+    ) -> list[tuple[int, float]]:
+        """The newest :attr:`ranked_most` papers with every one of ``terms`` (single
+        words), ranked by BM25 as FTS5's bm25() scores them (:func:`fts.bm25`), each word
+        weighed by its number of papers in the vocabulary rather than by reading them."""
+        rows, mean = self._index_totals()
+        words = [fts.index_term(t.strip('"')) for t in terms]
+        weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
+        marked = ", ".join(
+            f"highlight(papers_fts, {c}, '{fts.OPEN}', '{fts.CLOSE}')" for c in range(3)
+        )
+        found = self._read.execute(
+            f"SELECT f.rowid, d.sz, {marked} FROM papers_fts f "
+            f"JOIN papers_fts_docsize d ON d.id = f.rowid {condition}"
+            "ORDER BY f.rowid DESC LIMIT ?",
+            (*args, self.ranked_most),
+        ).fetchall()
+        scored = [
+            (int(r[0]), fts.bm25(words, weights, r[2:], sum(fts.varints(r[1])), mean))
+            for r in found
+        ]
+        scored.sort(key=lambda hit: (-hit[1], hit[0]))
+        return scored[:limit]
+
+    def _index_totals(self) -> tuple[int, float]:
+        """The index's papers and its mean tokens a paper, from its averages record
+        (FTS5's own figures for BM25), kept until the next write."""
+        if self._totals is None:
+            row = self._read.execute("SELECT block FROM papers_fts_data WHERE id = 1").fetchone()
+            counts = fts.varints(bytes(row[0])) if row else []
+            papers = counts[0] if counts else 0
+            self._totals = (papers, sum(counts[1:]) / papers if papers else 1.0)
+        return self._totals
+
     def _ranked_most(self, terms: list[str], every: bool, limit: int) -> int | None:
         """How many of the newest matches :meth:`_match` ranks: :attr:`ranked_most`, or the
         results wanted if more (a caller that takes the whole ranking gets it); None when
@@ -161,14 +220,14 @@ class SQLiteStore(SQLStore):
 
     def _document_frequency(self, term: str) -> int:
         """Papers containing a quoted word, from the index's vocabulary (0 for a phrase, or a
-        word whose indexed form we cannot tell). The vocabulary is read whole on first use
+        word the tokenizer splits in two). The vocabulary is read whole on first use
         (0.7 s for 75,000 papers) and kept until the next write."""
         if self._vocabulary is None:
             self._vocabulary = dict(
                 self._read.execute("SELECT term, doc FROM papers_fts_vocab").fetchall()
             )
-        word = term.strip('"')
-        return 0 if " " in word else int(self._vocabulary.get(index_term(word), 0))
+        form = fts.index_term(term.strip('"'))
+        return 0 if " " in form else int(self._vocabulary.get(form, 0))
 
     def load_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._read.execute(
