@@ -150,33 +150,42 @@ def test_words_take_the_form_the_index_gives_them(corpus: Store) -> None:
 def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
     corpus: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past ``bm25_reads`` entries of the index for a query's words, SQLite ranks the papers
-    with every word itself, from the vocabulary: the same papers, order and scores as
-    FTS5's bm25() while there are no more than ``ranked_most`` of them; past that, the newest."""
+    """Past ``bm25_reads`` entries of the index for a query's words, SQLite ranks few papers
+    with every word itself, from the vocabulary, and more in bm25() capped to the newest:
+    the same papers, order and scores as bm25() over them all while no more than
+    ``ranked_most`` match; past that, the newest, either way."""
     in_cv = SearchFilters(categories=("cs.CV",))
+    ways = {"bm25": (10**12, 1), "here": (0, 1), "bm25, capped": (0, 10**12)}
+
+    def ranked(way: str, terms: list[str], filters: SearchFilters, limit: int = 20) -> list:
+        reads, a_paper = ways[way]
+        monkeypatch.setattr(corpus, "bm25_reads", reads)
+        monkeypatch.setattr(corpus, "reads_a_paper", a_paper)
+        return corpus._match(terms, True, filters, limit)  # type: ignore[attr-defined,no-any-return]
+
     compared = 0
     for n, paper in enumerate(_papers(corpus, 150)):
         terms = [t for t in fts_terms(paper.title or "") if " " not in t][: 2 + n % 5]
         if len(terms) < 2:
             continue
         for filters in (SearchFilters(), in_cv):
-            monkeypatch.setattr(corpus, "bm25_reads", 10**12)
-            by_bm25 = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
-            monkeypatch.setattr(corpus, "bm25_reads", 0)
-            here = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
-            assert [pid for pid, _ in here] == [pid for pid, _ in by_bm25], terms
-            assert np.allclose([s for _, s in here], [s for _, s in by_bm25], rtol=1e-9), terms
-            compared += bool(here)
+            by_bm25 = ranked("bm25", terms, filters)
+            for way in ("here", "bm25, capped"):
+                other = ranked(way, terms, filters)
+                assert [pid for pid, _ in other] == [pid for pid, _ in by_bm25], (way, terms)
+                scores = [s for _, s in other], [s for _, s in by_bm25]
+                assert np.allclose(*scores, rtol=1e-9), (way, terms)
+            compared += bool(by_bm25)
     assert compared > 150
-    # more matches than are ranked: the newest of them, in bm25()'s order
-    monkeypatch.setattr(corpus, "bm25_reads", 10**12)
-    everything = corpus._match(['"learning"', '"models"'], True, SearchFilters(), 1000)  # type: ignore[attr-defined]
+    # more matches than are ranked: the newest of them, in bm25()'s order, either way
+    common = ['"learning"', '"models"']
+    everything = ranked("bm25", common, SearchFilters(), 1000)
     assert len(everything) > 100
-    monkeypatch.setattr(corpus, "bm25_reads", 0)
     monkeypatch.setattr(corpus, "ranked_most", 40)
     newest = set(sorted(pid for pid, _ in everything)[-40:])
-    capped = corpus._match(['"learning"', '"models"'], True, SearchFilters(), 10)  # type: ignore[attr-defined]
-    assert [pid for pid, _ in capped] == [pid for pid, _ in everything if pid in newest][:10]
+    expected = [pid for pid, _ in everything if pid in newest][:10]
+    for way in ("here", "bm25, capped"):
+        assert [pid for pid, _ in ranked(way, common, SearchFilters(), 10)] == expected, way
 
 
 def test_filters(corpus: Store, searcher: Searcher) -> None:

@@ -24,16 +24,19 @@ from paperfeed.store.sqlite_connect import BUSY_TIMEOUT_MS, begin_immediate, con
 
 #: Past this many entries in the index's lists of papers of a query's words (the lists
 #: FTS5's bm25() reads whole to weigh each word), the papers with every word are ranked
-#: here, from the index's vocabulary, and only the newest :attr:`SQLiteStore.ranked_most`
-#: of them: at a million papers, a title of common words spent 73 ms in bm25() weighing them.
+#: here, when few, and only the newest :attr:`SQLiteStore.ranked_most` of them either way:
+#: at a million papers, a title of common words spent 73 ms in bm25() weighing them.
 BM25_READS = 200_000
+#: Ranking a paper here (highlight() marking its words, then BM25 in Python) costs about
+#: as much as bm25() reading this many entries of the index's lists.
+READS_A_PAPER = 750
 
 
 class SQLiteStore(SQLStore):
     """One SQLite file: one writer connection, one reader connection per thread."""
 
-    #: See :data:`BM25_READS`.
-    bm25_reads = BM25_READS
+    #: See :data:`BM25_READS` and :data:`READS_A_PAPER`.
+    bm25_reads, reads_a_paper = BM25_READS, READS_A_PAPER
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -138,9 +141,13 @@ class SQLiteStore(SQLStore):
         source = "FROM papers_fts f " + joins + condition
         args: list[object] = [match, *params]
         try:
-            if every and self._weighing_costs(terms, limit):
-                return self._newest_ranked(terms, joins + condition, args, limit)
-            if (most := self._ranked_most(terms, every, limit)) is not None:
+            most = self._ranked_most(terms, every, limit)
+            if every and (reads := self._bm25_reads(terms, limit)) is not None:
+                few = min(self.ranked_most, reads // self.reads_a_paper)
+                if (ranked := self._ranked_here(terms, joins + condition, args, few)) is not None:
+                    return ranked[:limit]
+                most = self.ranked_most
+            if most is not None:
                 # BM25 scores every match: past that many only the newest are ranked,
                 # found by reading FTS5's lists of papers from their newest end.
                 oldest = self._read.execute(
@@ -161,22 +168,25 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"full-text query {match!r} failed: {e}") from e
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def _weighing_costs(self, terms: list[str], limit: int) -> bool:
-        """Whether bm25() would read more than :attr:`bm25_reads` entries of the index to
-        weigh ``terms`` (single words; a phrase is left to bm25()), when no more than
-        :attr:`ranked_most` results are wanted."""
+    def _bm25_reads(self, terms: list[str], limit: int) -> int | None:
+        """The entries of the index's lists bm25() would read to weigh ``terms`` (single
+        words), when past :attr:`bm25_reads` and no more than :attr:`ranked_most`
+        results are wanted; None otherwise (a phrase is left to bm25())."""
         if len(terms) < 2 or limit > self.ranked_most:
-            return False
+            return None
         if any(" " in fts.index_term(t.strip('"')) for t in terms):
-            return False
-        return sum(self._document_frequency(t) for t in terms) > self.bm25_reads
+            return None
+        reads = sum(self._document_frequency(t) for t in terms)
+        return reads if reads > self.bm25_reads else None
 
-    def _newest_ranked(
-        self, terms: list[str], condition: str, args: list[object], limit: int
-    ) -> list[tuple[int, float]]:
-        """The newest :attr:`ranked_most` papers with every one of ``terms`` (single
-        words), ranked by BM25 as FTS5's bm25() scores them (:func:`fts.bm25`), each word
-        weighed by its number of papers in the vocabulary rather than by reading them."""
+    def _ranked_here(
+        self, terms: list[str], condition: str, args: list[object], few: int
+    ) -> list[tuple[int, float]] | None:
+        """The papers with every one of ``terms`` (single words) ranked by BM25 as FTS5's
+        bm25() scores them (:func:`fts.bm25`), each word weighed by its number of papers
+        in the vocabulary rather than by reading them: all of them when no more than
+        ``few``, the newest :attr:`ranked_most` when ``few`` is that many; None when more
+        than ``few`` match (they cost less to rank in bm25())."""
         rows, mean = self._index_totals()
         words = [fts.index_term(t.strip('"')) for t in terms]
         weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
@@ -187,14 +197,18 @@ class SQLiteStore(SQLStore):
             f"SELECT f.rowid, d.sz, {marked} FROM papers_fts f "
             f"JOIN papers_fts_docsize d ON d.id = f.rowid {condition}"
             "ORDER BY f.rowid DESC LIMIT ?",
-            (*args, self.ranked_most),
+            (*args, few + 1),
         ).fetchall()
+        if len(found) > few:
+            if few < self.ranked_most:
+                return None
+            found = found[:few]
         scored = [
             (int(r[0]), fts.bm25(words, weights, r[2:], sum(fts.varints(r[1])), mean))
             for r in found
         ]
         scored.sort(key=lambda hit: (-hit[1], hit[0]))
-        return scored[:limit]
+        return scored
 
     def _index_totals(self) -> tuple[int, float]:
         """The index's papers and its mean tokens a paper, from its averages record
@@ -210,9 +224,9 @@ class SQLiteStore(SQLStore):
         """How many of the newest matches :meth:`_match` ranks: :attr:`ranked_most`, or the
         results wanted if more (a caller that takes the whole ranking gets it); None when
         fewer papers hold the word, or any of the words, by their document frequencies.
-        Papers with every one of several words are left uncapped (PostgreSQL caps them):
-        their number cannot be told from the words', and finding the newest of few
-        matches reads FTS5's lists of them twice."""
+        Papers with every one of several words are capped only past :attr:`bm25_reads`
+        (:meth:`_match`; PostgreSQL caps them all): their number cannot be told from the
+        words', and finding the newest of few matches reads FTS5's lists of them twice."""
         most = max(self.ranked_most, limit)
         if every and len(terms) > 1:
             return None
