@@ -159,9 +159,9 @@ class SQLiteStore(SQLStore):
                     args.append(oldest[0])
             # bm25() is lower for better matches; weights follow the columns: title,
             # authors, abstract.
+            bm25 = f"bm25(papers_fts, {', '.join(map(str, fts.WEIGHTS))})"
             rows = self._read.execute(
-                "SELECT f.rowid, -bm25(papers_fts, 10.0, 4.0, 1.0) AS score "
-                f"{source}ORDER BY bm25(papers_fts, 10.0, 4.0, 1.0), f.rowid LIMIT ?",
+                f"SELECT f.rowid, -{bm25} AS score {source}ORDER BY {bm25}, f.rowid LIMIT ?",
                 (*args, limit),
             ).fetchall()
         except sqlite3.OperationalError as e:  # pragma: no cover - fts_terms emits only terms
