@@ -25,7 +25,8 @@ from paperfeed.store.sqlite_connect import BUSY_TIMEOUT_MS, begin_immediate, con
 #: Past this many entries in the index's lists of papers of a query's words (the lists
 #: FTS5's bm25() reads whole to weigh each word), the papers with every word are ranked
 #: here, when few, and only the newest :attr:`SQLiteStore.ranked_most` of them either way:
-#: at a million papers, a title of common words spent 73 ms in bm25() weighing them.
+#: at a million papers, a title of common words spent most of its time in bm25() weighing
+#: them (docs/benchmarks.md).
 BM25_READS = 200_000
 #: Ranking a paper here (highlight() marking its words, then BM25 in Python) costs about
 #: as much as bm25() reading this many entries of the index's lists.
@@ -234,8 +235,8 @@ class SQLiteStore(SQLStore):
 
     def _document_frequency(self, term: str) -> int:
         """Papers containing a quoted word, from the index's vocabulary (0 for a phrase, or a
-        word the tokenizer splits in two). The vocabulary is read whole on first use
-        (0.7 s for 75,000 papers) and kept until the next write."""
+        word the tokenizer splits in two). The vocabulary is read whole on first use (seconds
+        at a million papers: docs/benchmarks.md) and kept until the next write."""
         if self._vocabulary is None:
             self._vocabulary = dict(
                 self._read.execute("SELECT term, doc FROM papers_fts_vocab").fetchall()
