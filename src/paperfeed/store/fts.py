@@ -44,14 +44,17 @@ class _Tokenizer:
         return [str(r[0]) for r in rows]
 
 
-_tokens = _Tokenizer()
+@functools.cache
+def _tokenizer() -> _Tokenizer:
+    """The one tokenizer, made on first use (a PostgreSQL store never asks for it)."""
+    return _Tokenizer()
 
 
 @functools.lru_cache(maxsize=100_000)
 def index_term(word: str) -> str:
     """A word as the index stores it (folded and stemmed by FTS5 itself); the forms of its
     parts joined by a space when the tokenizer splits it ("GPT_4")."""
-    return " ".join(_tokens(word))
+    return " ".join(_tokenizer()(word))
 
 
 def fts_terms(text: str) -> list[str]:
