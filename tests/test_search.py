@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -460,15 +461,15 @@ def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words
     with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
         w.writelines(line for _, line in zip(range(600), f, strict=False))
     ingest_path(store, rows)
-    monkeypatch.setattr(store, "ranked_most", 20)
+    monkeypatch.setattr(store, "ranked_most", 2)
     seen: list[tuple[list[str], bool]] = []
-    dense = store._dense  # type: ignore[attr-defined]
+    path = store._path  # type: ignore[attr-defined]
 
-    def spy(terms: list[str], every: bool) -> bool:
-        seen.append((terms, dense(terms, every)))
-        return seen[-1][1]
+    def spy(terms: list[str], every: bool, most: int, filtered: bool) -> tuple[bool, int | None]:
+        seen.append((terms, path(terms, every, most, filtered)[0]))
+        return path(terms, every, most, filtered)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(store, "_dense", spy)
+    monkeypatch.setattr(store, "_path", spy)
     alone = store.keyword_search("learning", SearchFilters(), 20)
     assert len(alone) == 20 and seen == [(['"learning"'], True)]
     seen.clear()
@@ -479,6 +480,55 @@ def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words
     store.keyword_search("learning graph", SearchFilters(), 5)
     assert seen[0] == (['"learning"', '"graph"'], False)
     assert store.keyword_search("what can", SearchFilters(), 20) == []
+
+
+def test_postgres_asks_its_index_among_the_newest_papers_first(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words common enough that the newest papers hold the matches to rank are looked up
+    among those first, the window widened while it holds too few: the same papers, order
+    and scores as looking among all."""
+    import paperfeed.store.postgres as pg
+    from conftest import database_for
+
+    store = open_store(database_for(request, tmp_path, "postgres"))
+    request.addfinalizer(store.close)
+    rows = tmp_path / "rows.jsonl"
+    with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
+        w.writelines(line for _, line in zip(range(600), f, strict=False))
+    ingest_path(store, rows)
+    monkeypatch.setattr(store, "ranked_most", 5)
+    words = {w.lower() for p in store.papers(range(1, 601)) for w in (p.title or "").split()}
+    path = store._path  # type: ignore[attr-defined]
+    indexed = store._indexed  # type: ignore[attr-defined]
+    windowed = [
+        w
+        for w in sorted(words)
+        if fts_terms(w) == [f'"{w}"']
+        and indexed([f'"{w}"'])
+        and path([f'"{w}"'], True, 5, False)[1]
+    ]
+    assert len(windowed) >= 5, windowed
+    queries = windowed + [f"{a} {b}" for a, b in pairwise(windowed)]
+    top = store._top_id  # type: ignore[attr-defined]
+    windows: list[str] = []
+
+    def spy() -> int:
+        windows.append(query)
+        return top()  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(store, "_top_id", spy)
+    for slack in (pg.WINDOW_SLACK, 0.05):  # a window too narrow is widened
+        monkeypatch.setattr(pg, "WINDOW_SLACK", slack)
+        windows.clear()
+        for query in queries:
+            monkeypatch.setattr(store, "_path", path)
+            got = store.keyword_search(query, SearchFilters(), 5)
+            monkeypatch.setattr(store, "_path", lambda *a: (False, None))
+            assert got == store.keyword_search(query, SearchFilters(), 5), (query, slack)
+        assert set(windowed) <= set(windows)
+        widened = len(windows) - len(set(windows))
+        assert widened > 0 if slack < 1 else widened < len(windows) / 2
 
 
 def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(

@@ -18,15 +18,14 @@ import numpy as np
 from paperfeed.embed.model import normalize
 from paperfeed.store import Store
 
-#: From this many vectors an HNSW index answers where one is built. At the 74,728-paper
-#: corpus (2 cores, measured): the exact scan of the top 100 takes 6-9 ms p50 and, with
-#: numpy's two BLAS threads, competes with the keyword half of a hybrid search for the CPU;
-#: HNSW takes 3 ms at recall@10 0.98 for short text queries (which sit far from paper
-#: vectors, where HNSW misses most). Below this size the scan is fast enough and exact.
+#: From this many vectors an HNSW index answers where one is built. At the corpus's size
+#: the exact scan, with numpy's two BLAS threads, competes with the keyword half of a
+#: hybrid search for the CPU; HNSW takes a fraction of its time and misses little, even for
+#: short text queries (which sit far from paper vectors, where HNSW misses most; figures
+#: in docs/benchmarks.md). Below this size the scan is fast enough and exact.
 ANN_THRESHOLD = 50_000
 #: HNSW candidates rescored exactly (int8 graph distances are rough): twice the results
-#: wanted, and never fewer than this (recall@10 0.98 for 200 candidates of a top 100,
-#: 0.99 for 400 at 1.5 ms more, measured on the corpus).
+#: wanted, and never fewer than this (docs/benchmarks.md).
 MIN_CANDIDATES = 80
 #: HNSW's search breadth (usearch's ``expansion_search``, HNSW's "ef"), as pgvector's
 #: floor (docs/benchmarks.md). A saved index does not keep it: it comes back with usearch's

@@ -14,7 +14,7 @@ import math
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,22 @@ BUSY_TIMEOUT_MS = 30_000
 RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
 #: Past this many times sqrt(ranked_most / papers), the share of papers a query's words
 #: are estimated to be in, its matches are found by reading the newest papers
-#: (:meth:`PostgresStore._dense`).
-DENSE_SHARE = 0.7
+#: (:meth:`PostgresStore._path`).
+DENSE_SHARE = 3.0
+#: Below that, when the words are estimated to be in more than this many times the papers
+#: to rank, the GIN index is asked only among the newest papers, enough of them to hold
+#: :data:`WINDOW_SLACK` times the papers to rank by the share estimated, then widened by the
+#: share it showed while it holds too few (:meth:`PostgresStore._match`).
+WINDOW_MATCHES = 4
+WINDOW_SLACK = 2
+#: Windows tried before the index is asked among all papers.
+WINDOWS = 2
+#: The planner's price of an operator, for a window's statement. At PostgreSQL's default
+#: (0.0025) a tsvector match is priced as any operator, though each reads the paper's
+#: tsvector, often from TOAST, so it read the window's papers one by one (and tested each)
+#: where intersecting the GIN index's matches with the window (a BitmapAnd) reads only the
+#: matches: several times faster at a million papers (docs/benchmarks.md).
+WINDOW_OPERATOR_COST = 0.25
 
 
 @lru_cache(maxsize=512)
@@ -232,6 +246,7 @@ class PostgresStore(SQLStore):
         self._frequencies: dict[str, int] = {}
         self._common: dict[str, float] | None = None
         self._stop_words: dict[str, bool] = {}
+        self._top: int | None = None
 
     @property
     def _read(self) -> Connection:
@@ -315,6 +330,7 @@ class PostgresStore(SQLStore):
         self._frequencies = {}
         self._stop_words = {}
         self._common = None
+        self._top = None
 
     def tables(self) -> set[str]:
         sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
@@ -330,32 +346,83 @@ class PostgresStore(SQLStore):
             return []
         where, params = filter_sql(filters, self.categories_sql)
         query = (" && " if every else " || ").join("phraseto_tsquery('english', %s)" for _ in terms)
-        # ts_rank reads each matching paper's tsvector: past ranked_most matches (or the
-        # results wanted, if more), only the newest that many are ranked. They are found
-        # by reading the newest papers until there are enough when the words are common
-        # (each paper read costs its tsvector), else through the GIN index (each match
-        # costs a read of its row): by the share of papers the words are in, not by the
-        # planner's guess, which reads the newest papers where it should not (2 s instead
-        # of 50 ms at a million papers).
-        newest = "p.id" if self._dense(terms, every) else "p.id + 0"
-        sql = (
-            f"SELECT m.id, ts_rank('{RANK_WEIGHTS}', m.search, {query}, 1) AS score FROM ("
-            f"SELECT p.id, p.search FROM papers p WHERE p.search @@ ({query}) "
-            + (f"AND {_dialect(where)} " if where else "")
-            + f"ORDER BY {newest} DESC LIMIT %s) m ORDER BY score DESC, m.id LIMIT %s"
-        )
-        words = [t.strip('"') for t in terms]
-        rows = self._read.conn.execute(
-            sql,
-            _text((*words, *words, *params, max(self.ranked_most, limit), limit)),
-            prepare=False,
-        ).fetchall()
+        most = max(self.ranked_most, limit)
+        # ts_rank reads each matching paper's tsvector: past ``most`` matches, only the
+        # newest that many are ranked. They are found (:meth:`_path`) by reading the newest
+        # papers until there are enough when the words are very common (each paper read
+        # costs its tsvector), else through the GIN index (each match costs a read of its
+        # row), first among the newest papers only when the words are common enough that
+        # those hold enough matches. The path is chosen by the share of papers the words
+        # are in, not by the planner's guess, which reads the newest papers where it
+        # should not.
+        dense, window = self._path(terms, every, most, bool(where))
+        newest = "p.id" if dense else "p.id + 0"
+        words, conn = [t.strip('"') for t in terms], self._read.conn
+        for tries in range(WINDOWS + 1):
+            floor = None if window is None or tries == WINDOWS else self._top_id() - window
+            sql = (
+                f"SELECT m.id, ts_rank('{RANK_WEIGHTS}', m.search, {query}, 1) AS score, "
+                f"count(*) OVER () FROM (SELECT p.id, p.search FROM papers p "
+                f"WHERE p.search @@ ({query}) "
+                + ("AND p.id > %s " if floor is not None else "")
+                + (f"AND {_dialect(where)} " if where else "")
+                + f"ORDER BY {newest} DESC LIMIT %s) m ORDER BY score DESC, m.id LIMIT %s"
+            )
+            bound = () if floor is None else (floor,)
+            with nullcontext() if floor is None else conn.transaction():
+                if floor is not None:
+                    conn.execute(f"SET LOCAL cpu_operator_cost = {WINDOW_OPERATOR_COST}")
+                rows = conn.execute(
+                    sql, _text((*words, *words, *bound, *params, most, limit)), prepare=False
+                ).fetchall()
+            found = int(rows[0][2]) if rows else 0
+            # a window holding ``most`` matches holds the newest ``most``
+            if floor is None or floor <= 0 or found >= most:
+                break
+            # else widened to hold them at the rate of matches it showed
+            assert window is not None
+            window = round(window * min(16.0, max(2.0, WINDOW_SLACK * most / max(1, found))))
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _path(
+        self, terms: list[str], every: bool, most: int, filtered: bool
+    ) -> tuple[bool, int | None]:
+        """How :meth:`_match` finds the newest ``most`` matches: whether by reading the
+        newest papers, and how many of the newest papers the GIN index is asked among
+        first (None: all).
+
+        The share of papers with the words is estimated from each word's as if the words
+        were independent: the product for all of them, the sum for any (a phrase counts as
+        rare). The newest papers are read past :data:`DENSE_SHARE` sqrt(ranked_most /
+        papers), the break-even measured at a million papers (docs/benchmarks.md); the
+        rarest word's share alone sent pairs of common words through the index. Below
+        that, past :data:`WINDOW_MATCHES` times ``most`` matches expected, the index is
+        asked among the newest papers first (with filters, whose share is not estimated,
+        it is asked among all)."""
+        papers = max(1, self._paper_count())
+        shares = [self._document_frequency(t) / papers for t in terms]
+        share = math.prod(shares) if every else min(1.0, sum(shares))
+        if share > DENSE_SHARE * math.sqrt(self.ranked_most / papers):
+            return True, None
+        if filtered or share * papers <= WINDOW_MATCHES * most:
+            return False, None
+        # Words of one query are seldom independent ("neural network"): the window is sized
+        # for a share halfway (geometrically) to the rarest word's, and widened if need be.
+        guess = math.sqrt(share * min(shares)) if every else share
+        return False, math.ceil(WINDOW_SLACK * most / guess)
+
+    def _top_id(self) -> int:
+        """The newest paper's id, as this process last read it: papers added since by
+        another only widen the windows above it (:meth:`_path`)."""
+        if self._top is None:
+            row = self._read.execute("SELECT coalesce(max(id), 0) FROM papers").fetchone()
+            self._top = int(row[0])
+        return self._top
 
     def _indexed(self, terms: list[str]) -> list[str]:
         """The terms PostgreSQL's English configuration indexes. A stop word of its own
         ("what", "can") has no lexeme: it matches nothing and constrains nothing, and left
-        in, it would make the words beside it look rare (:meth:`_dense`)."""
+        in, it would make the words beside it look rare (:meth:`_path`)."""
         words = [t.strip('"') for t in terms]
         unknown = [w for w in dict.fromkeys(words) if w not in self._stop_words]
         if unknown:
@@ -365,20 +432,6 @@ class PostgresStore(SQLStore):
             ).fetchall()
             self._stop_words.update({r[0]: bool(r[1]) for r in rows})
         return [t for t, w in zip(terms, words, strict=True) if not self._stop_words[w]]
-
-    def _dense(self, terms: list[str], every: bool) -> bool:
-        """Whether the papers matching the words are so many that reading the newest papers
-        until :attr:`ranked_most` of them match costs less than reading every match.
-
-        Their share of the papers is estimated from each word's as if the words were
-        independent: the product for all of them, the sum for any (a phrase counts as
-        rare). The newest are read past :data:`DENSE_SHARE` sqrt(ranked_most / papers),
-        the break-even measured at a million papers (docs/benchmarks.md); the rarest
-        word's share alone sent pairs of common words through the index."""
-        papers = max(1, self._paper_count())
-        shares = [self._document_frequency(t) / papers for t in terms]
-        share = math.prod(shares) if every else min(1.0, sum(shares))
-        return share > DENSE_SHARE * math.sqrt(self.ranked_most / papers)
 
     def _document_frequency(self, term: str) -> int:
         """Papers holding the word: from the statistics ANALYZE keeps of the commonest

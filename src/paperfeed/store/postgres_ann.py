@@ -31,15 +31,15 @@ from paperfeed.store.sql_rows import now
 #: The index is built again around a new centre once its model's vectors grew past this
 #: share of what it was built on (until then, rows are added to it as they are written).
 REBUILD_GROWTH = 0.10
-#: HNSW's build settings: pgvector's defaults, which gave recall@10 0.998 at ``ef_search``
-#: 200 on the corpus (74,720 MiniLM vectors, 20 s to build on 2 cores).
+#: HNSW's build settings: pgvector's defaults (their recall and build time on the corpus:
+#: docs/benchmarks.md).
 HNSW_OPTIONS = "m = 16, ef_construction = 64"
 #: Memory for a build: the graph of a million half-precision vectors fits (past the setting,
 #: pgvector builds on disk, many times slower).
 BUILD_MEMORY = "2GB"
-#: Neighbours an index search looks through at the least (pgvector's most is 1,000). At a
-#: million papers, for 60 text queries: recall@10 0.86 at 100, 0.93 at 200, 0.97 at 400
-#: (p50 26 ms), 0.99 at 800 (47 ms).
+#: Neighbours an index search looks through at the least (pgvector's most is 1,000): the
+#: breadth past which recall at a million papers gained little for its time
+#: (docs/benchmarks.md).
 MIN_EF_SEARCH = 400
 #: Held (as a session lock) by the one process building an index, so two never build at once.
 BUILD_LOCK = 0x70616E6E  # "pann"
