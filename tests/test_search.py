@@ -447,12 +447,7 @@ def test_ann_index_takes_the_new_papers_in_without_a_rebuild(
     assert again.uses_ann and len(added) == 1  # saved whole: loaded, nothing added
 
 
-def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL's stop words ("what", "can"; not paperfeed's) match nothing and
-    constrain nothing, so "what learning" is as common as "learning", and its matches are
-    found by reading the newest papers, not every match through the index."""
+def _postgres_with_600_papers(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     from conftest import database_for
 
     store = open_store(database_for(request, tmp_path, "postgres"))
@@ -461,6 +456,16 @@ def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words
     with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
         w.writelines(line for _, line in zip(range(600), f, strict=False))
     ingest_path(store, rows)
+    return store
+
+
+def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's stop words ("what", "can"; not paperfeed's) match nothing and
+    constrain nothing, so "what learning" is as common as "learning", and its matches are
+    found by reading the newest papers, not every match through the index."""
+    store = _postgres_with_600_papers(request, tmp_path)
     monkeypatch.setattr(store, "ranked_most", 2)
     seen: list[tuple[list[str], bool]] = []
     path = store._path  # type: ignore[attr-defined]
@@ -489,14 +494,8 @@ def test_postgres_asks_its_index_among_the_newest_papers_first(
     among those first, the window widened while it holds too few: the same papers, order
     and scores as looking among all."""
     import paperfeed.store.postgres as pg
-    from conftest import database_for
 
-    store = open_store(database_for(request, tmp_path, "postgres"))
-    request.addfinalizer(store.close)
-    rows = tmp_path / "rows.jsonl"
-    with gzip.open(CORPUS, "rt") as f, rows.open("w") as w:
-        w.writelines(line for _, line in zip(range(600), f, strict=False))
-    ingest_path(store, rows)
+    store = _postgres_with_600_papers(request, tmp_path)
     monkeypatch.setattr(store, "ranked_most", 5)
     words = {w.lower() for p in store.papers(range(1, 601)) for w in (p.title or "").split()}
     path = store._path  # type: ignore[attr-defined]
