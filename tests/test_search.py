@@ -471,8 +471,9 @@ def test_postgres_reads_the_newest_papers_for_common_words_beside_its_stop_words
     path = store._path  # type: ignore[attr-defined]
 
     def spy(terms: list[str], every: bool, most: int, filtered: bool) -> tuple[bool, int | None]:
-        seen.append((terms, path(terms, every, most, filtered)[0]))
-        return path(terms, every, most, filtered)  # type: ignore[no-any-return]
+        chosen: tuple[bool, int | None] = path(terms, every, most, filtered)
+        seen.append((terms, chosen[0]))
+        return chosen
 
     monkeypatch.setattr(store, "_path", spy)
     alone = store.keyword_search("learning", SearchFilters(), 20)

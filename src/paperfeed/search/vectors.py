@@ -27,9 +27,10 @@ ANN_THRESHOLD = 50_000
 #: HNSW candidates rescored exactly (int8 graph distances are rough): twice the results
 #: wanted, and never fewer than this (docs/benchmarks.md).
 MIN_CANDIDATES = 80
-#: HNSW's search breadth (usearch's ``expansion_search``, HNSW's "ef"), as pgvector's
-#: floor (docs/benchmarks.md). A saved index does not keep it: it comes back with usearch's
-#: default (64) unless given on every load.
+#: HNSW's search breadth (usearch's ``expansion_search``, HNSW's "ef"): enough for the
+#: recall aimed at on the million-paper store, where pgvector's index needs more
+#: (``MIN_EF_SEARCH``; docs/benchmarks.md). A saved index does not keep it: it comes back
+#: with usearch's default (64) unless given on every load.
 EXPANSION_SEARCH = 400
 
 
