@@ -189,6 +189,27 @@ def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
         assert [pid for pid, _ in ranked(way, common, SearchFilters(), 10)] == expected, way
 
 
+def test_sqlite_marks_no_papers_it_would_not_rank_itself(
+    corpus: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When even chance (the words taken as independent) puts more papers under a query's
+    words than SQLite would rank itself, it goes to bm25() without marking any of them
+    first; when chance puts fewer, it tries. The same results either way."""
+    words = ['"learning"', '"models"']
+    expected = corpus._match(words, True, SearchFilters(), 20)  # type: ignore[attr-defined]
+    chance = corpus._by_chance(words)  # type: ignore[attr-defined]
+    reads = sum(corpus._document_frequency(w) for w in words)  # type: ignore[attr-defined]
+    assert 10 < chance < len(corpus.keyword_search("learning models", SearchFilters(), 10**6))
+    tried = []
+    real = corpus._ranked_here  # type: ignore[attr-defined]
+    monkeypatch.setattr(corpus, "_ranked_here", lambda *a: tried.append(a[-1]) or real(*a))
+    monkeypatch.setattr(corpus, "bm25_reads", 0)
+    for few in (int(chance) // 2, int(chance) + 1):  # below chance, then above it
+        monkeypatch.setattr(corpus, "reads_a_paper", reads // few)
+        assert corpus._match(words, True, SearchFilters(), 20) == expected  # type: ignore[attr-defined]
+    assert len(tried) == 1 and tried[0] > chance
+
+
 def test_filters(corpus: Store, searcher: Searcher) -> None:
     everything = searcher.search("learning", mode="hybrid", limit=200)
     days = sorted({h.paper.listed for h in everything if h.paper.listed})

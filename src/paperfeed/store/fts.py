@@ -92,13 +92,14 @@ K1, B = 1.2, 0.75
 WEIGHTS = (10.0, 4.0, 1.0)
 #: What highlight() is asked to put around each of a query's words in a column.
 OPEN, CLOSE = "\x02", "\x03"
-_MARKED = re.compile(f"{OPEN}(.*?){CLOSE}", re.S)
 _TOKEN = re.compile(r"[^\W_]+")
 
 
 def varints(blob: bytes) -> list[int]:
     """The integers of an FTS5 record (SQLite's varints: 7 bits a byte, high bit set on all
     but the last; a ninth byte gives all its 8)."""
+    if blob.isascii():  # every integer under 128: a byte each
+        return list(blob)
     out, i = [], 0
     while i < len(blob):
         value = 0
@@ -134,10 +135,12 @@ def bm25(
     :data:`CLOSE`), ``size`` its tokens in all columns and ``mean`` the index's tokens a row."""
     frequency = dict.fromkeys(words, 0.0)
     for weight, text in zip(WEIGHTS, marked, strict=True):
-        for span in _MARKED.findall(text or ""):
-            for token in _TOKEN.findall(span):
-                if (form := index_term(token)) in frequency:
-                    frequency[form] += weight
+        if not text or OPEN not in text:
+            continue
+        spans = " ".join(part.partition(CLOSE)[0] for part in text.split(OPEN)[1:])
+        for token in _TOKEN.findall(spans):
+            if (form := index_term(token)) in frequency:
+                frequency[form] += weight
     score = 0.0
     for word, weight in zip(words, idfs, strict=True):
         f = frequency[word]

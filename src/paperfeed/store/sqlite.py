@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import sqlite3
 import threading
@@ -145,8 +146,14 @@ class SQLiteStore(SQLStore):
             most = self._ranked_most(terms, every, limit)
             if every and (reads := self._bm25_reads(terms, limit)) is not None:
                 few = min(self.ranked_most, reads // self.reads_a_paper)
-                if (ranked := self._ranked_here(terms, joins + condition, args, few)) is not None:
-                    return ranked[:limit]
+                # Words go together more often than chance: when even chance gives more
+                # papers than ``few``, ranking here would be given up after marking them
+                # (filters, whose share is not estimated, leave it to be tried).
+                likely = few == self.ranked_most or where or self._by_chance(terms) <= few
+                if likely:
+                    ranked = self._ranked_here(terms, joins + condition, args, few)
+                    if ranked is not None:
+                        return ranked[:limit]
                 most = self.ranked_most
             if most is not None:
                 # BM25 scores every match: past that many only the newest are ranked,
@@ -210,6 +217,11 @@ class SQLiteStore(SQLStore):
         ]
         scored.sort(key=lambda hit: (-hit[1], hit[0]))
         return scored
+
+    def _by_chance(self, terms: list[str]) -> float:
+        """Papers that would hold every one of ``terms`` were the words independent."""
+        rows, _ = self._index_totals()
+        return rows * math.prod(self._document_frequency(t) / rows for t in terms) if rows else 0.0
 
     def _index_totals(self) -> tuple[int, float]:
         """The index's papers and its mean tokens a paper, from its averages record
