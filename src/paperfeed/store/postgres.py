@@ -51,20 +51,21 @@ RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
 #: are estimated to be in, its matches are found by reading the newest papers
 #: (:meth:`PostgresStore._path`).
 DENSE_SHARE = 3.0
-#: Below that, when the words are estimated to be in more than this many times the papers
-#: to rank, the GIN index is asked only among the newest papers, enough of them to hold
-#: :data:`WINDOW_SLACK` times the papers to rank by the share estimated, then widened by the
-#: share it showed while it holds too few (:meth:`PostgresStore._match`).
-WINDOW_MATCHES = 4
+#: Below that, when the words are guessed to be in more than this many times the papers to
+#: rank, the GIN index is asked only among the newest papers, enough of them to hold
+#: :data:`WINDOW_SLACK` times the papers to rank by the share guessed, then widened by the
+#: share it showed while it holds too few (:meth:`PostgresStore._path`, ``_match``).
+WINDOW_MATCHES = 10
 WINDOW_SLACK = 2
 #: Windows tried before the index is asked among all papers.
 WINDOWS = 2
-#: The planner's price of an operator, for a window's statement. At PostgreSQL's default
-#: (0.0025) a tsvector match is priced as any operator, though each reads the paper's
-#: tsvector, often from TOAST, so it read the window's papers one by one (and tested each)
-#: where intersecting the GIN index's matches with the window (a BitmapAnd) reads only the
-#: matches: several times faster at a million papers (docs/benchmarks.md).
-WINDOW_OPERATOR_COST = 0.25
+#: What a window's statement tells the planner. Left to itself it reads the window's papers
+#: newest first through the primary key, testing each paper's tsvector (often read from
+#: TOAST), where intersecting the GIN index's matches with the window (a BitmapAnd) reads
+#: only the matches: several times faster at a million papers. Pricing every operator up
+#: to steer it away (as before) also priced the window's range up, so for wide windows it
+#: fetched every match of the words instead (docs/benchmarks.md).
+WINDOW_SETTING = "enable_indexscan = off"
 
 
 @lru_cache(maxsize=512)
@@ -371,7 +372,7 @@ class PostgresStore(SQLStore):
             bound = () if floor is None else (floor,)
             with nullcontext() if floor is None else conn.transaction():
                 if floor is not None:
-                    conn.execute(f"SET LOCAL cpu_operator_cost = {WINDOW_OPERATOR_COST}")
+                    conn.execute(f"SET LOCAL {WINDOW_SETTING}")
                 rows = conn.execute(
                     sql, _text((*words, *words, *bound, *params, most, limit)), prepare=False
                 ).fetchall()
@@ -396,19 +397,19 @@ class PostgresStore(SQLStore):
         rare). The newest papers are read past :data:`DENSE_SHARE` sqrt(ranked_most /
         papers), the break-even measured at a million papers (docs/benchmarks.md); the
         rarest word's share alone sent pairs of common words through the index. Below
-        that, past :data:`WINDOW_MATCHES` times ``most`` matches expected, the index is
-        asked among the newest papers first (with filters, whose share is not estimated,
-        it is asked among all)."""
+        that, the words of one query being seldom independent ("neural network"), their
+        share is guessed halfway (geometrically) to the rarest word's: past
+        :data:`WINDOW_MATCHES` times ``most`` matches guessed, the index is asked among
+        the newest papers first, as many as hold :data:`WINDOW_SLACK` times ``most`` by
+        the guess (with filters, whose share is not estimated, it is asked among all)."""
         papers = max(1, self._paper_count())
         shares = [self._document_frequency(t) / papers for t in terms]
         share = math.prod(shares) if every else min(1.0, sum(shares))
         if share > DENSE_SHARE * math.sqrt(self.ranked_most / papers):
             return True, None
-        if filtered or share * papers <= WINDOW_MATCHES * most:
-            return False, None
-        # Words of one query are seldom independent ("neural network"): the window is sized
-        # for a share halfway (geometrically) to the rarest word's, and widened if need be.
         guess = math.sqrt(share * min(shares)) if every else share
+        if filtered or guess * papers <= WINDOW_MATCHES * most:
+            return False, None
         return False, math.ceil(WINDOW_SLACK * most / guess)
 
     def _top_id(self) -> int:
