@@ -513,8 +513,8 @@ def test_postgres_asks_its_index_among_the_newest_papers_first(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Words common enough that the newest papers hold the matches to rank are looked up
-    among those first, the window widened while it holds too few: the same papers, order
-    and scores as looking among all."""
+    among those first, then among the papers below them while too few are found: the same
+    papers, order and scores as looking among all."""
     import paperfeed.store.postgres as pg
 
     store = _postgres_with_600_papers(request, tmp_path)
@@ -539,7 +539,7 @@ def test_postgres_asks_its_index_among_the_newest_papers_first(
         return top()  # type: ignore[no-any-return]
 
     monkeypatch.setattr(store, "_top_id", spy)
-    for slack in (pg.WINDOW_SLACK, 0.05):  # a window too narrow is widened
+    for slack in (pg.WINDOW_SLACK, 0.05):  # a window too narrow is followed by the papers below it
         monkeypatch.setattr(pg, "WINDOW_SLACK", slack)
         windows.clear()
         for query in queries:

@@ -53,11 +53,12 @@ RANK_WEIGHTS = "{0, 0.1, 0.4, 1.0}"
 DENSE_SHARE = 3.0
 #: Below that, when the words are guessed to be in more than this many times the papers to
 #: rank, the GIN index is asked only among the newest papers, enough of them to hold
-#: :data:`WINDOW_SLACK` times the papers to rank by the share guessed, then widened by the
-#: share it showed while it holds too few (:meth:`PostgresStore._path`, ``_match``).
+#: :data:`WINDOW_SLACK` times the papers to rank by the share guessed, then, while too few
+#: are found, the papers below it at the rate it showed (:meth:`PostgresStore._path`,
+#: ``_match``).
 WINDOW_MATCHES = 10
 WINDOW_SLACK = 2
-#: Windows tried before the index is asked among all papers.
+#: Windows tried before the index is asked among all the papers below them.
 WINDOWS = 2
 #: What a window's statement tells the planner. Left to itself it reads the window's papers
 #: newest first through the primary key, testing each paper's tsvector (often read from
@@ -66,6 +67,11 @@ WINDOWS = 2
 #: to steer it away (as before) also priced the window's range up, so for wide windows it
 #: fetched every match of the words instead (docs/benchmarks.md).
 WINDOW_SETTING = "enable_indexscan = off"
+
+
+def _by_score(hit: tuple[int, float]) -> tuple[float, int]:
+    """Best first, as the statements order them: score, then id."""
+    return -hit[1], hit[0]
 
 
 @lru_cache(maxsize=512)
@@ -359,6 +365,11 @@ class PostgresStore(SQLStore):
         dense, window = self._path(terms, every, most, bool(where))
         newest = "p.id" if dense else "p.id + 0"
         words, conn = [t.strip('"') for t in terms], self._read.conn
+        # A window too narrow is followed by the papers just below it, for the matches it
+        # lacked: ts_rank scores each paper by itself, so the best of both are the best of
+        # the newest ``most``.
+        best: list[tuple[int, float]] = []
+        need, upper = most, None
         for tries in range(WINDOWS + 1):
             floor = None if window is None or tries == WINDOWS else self._top_id() - window
             sql = (
@@ -366,24 +377,31 @@ class PostgresStore(SQLStore):
                 f"count(*) OVER () FROM (SELECT p.id, p.search FROM papers p "
                 f"WHERE p.search @@ ({query}) "
                 + ("AND p.id > %s " if floor is not None else "")
+                + ("AND p.id <= %s " if upper is not None else "")
                 + (f"AND {_dialect(where)} " if where else "")
                 + f"ORDER BY {newest} DESC LIMIT %s) m ORDER BY score DESC, m.id LIMIT %s"
             )
-            bound = () if floor is None else (floor,)
+            bounds = tuple(b for b in (floor, upper) if b is not None)
             with nullcontext() if floor is None else conn.transaction():
                 if floor is not None:
                     conn.execute(f"SET LOCAL {WINDOW_SETTING}")
                 rows = conn.execute(
-                    sql, _text((*words, *words, *bound, *params, most, limit)), prepare=False
+                    sql, _text((*words, *words, *bounds, *params, need, limit)), prepare=False
                 ).fetchall()
+            best = sorted([*best, *((int(r[0]), float(r[1])) for r in rows)], key=_by_score)
+            del best[limit:]
             found = int(rows[0][2]) if rows else 0
-            # a window holding ``most`` matches holds the newest ``most``
-            if floor is None or floor <= 0 or found >= most:
+            # a window holding ``need`` matches holds the newest ``need``
+            if floor is None or floor <= 0 or found >= need:
                 break
-            # else widened to hold them at the rate of matches it showed
+            # else the papers below it, as many as hold the rest at the rate it showed
             assert window is not None
-            window = round(window * min(16.0, max(2.0, WINDOW_SLACK * most / max(1, found))))
-        return [(int(r[0]), float(r[1])) for r in rows]
+            rate = max(1, found) / ((upper if upper is not None else self._top_id()) - floor)
+            below = min(
+                15 * window, max(window // 4, math.ceil(WINDOW_SLACK * (need - found) / rate))
+            )
+            need, upper, window = need - found, floor, window + below
+        return best
 
     def _path(
         self, terms: list[str], every: bool, most: int, filtered: bool
