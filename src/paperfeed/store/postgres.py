@@ -67,6 +67,9 @@ WINDOWS = 2
 #: to steer it away (as before) also priced the window's range up, so for wide windows it
 #: fetched every match of the words instead (docs/benchmarks.md).
 WINDOW_SETTING = "enable_indexscan = off"
+#: Papers guessed to hold a query's rarest words, at most, for the other words to be tested
+#: paper by paper rather than looked up in the GIN index (:meth:`PostgresStore._looked_up`).
+TESTED_MOST = 300
 
 
 def _by_score(hit: tuple[int, float]) -> tuple[float, int]:
@@ -365,6 +368,20 @@ class PostgresStore(SQLStore):
         dense, window = self._path(terms, every, most, bool(where))
         newest = "p.id" if dense else "p.id + 0"
         words, conn = [t.strip('"') for t in terms], self._read.conn
+        # Through the index among all papers, a long title's common words cost the index
+        # more than testing each paper its rarer words find: those are looked up, the
+        # rest tested paper by paper (``ts_match_vq`` is ``@@``, which the index cannot
+        # answer when called by name).
+        looked_up = self._looked_up(terms) if every and window is None and not dense else terms
+        match = f"p.search @@ ({query}) "
+        lookup: tuple[str, ...] = ()
+        if looked_up != terms:
+            lookup = tuple(t.strip('"') for t in looked_up)
+            match = (
+                "p.search @@ ("
+                + " && ".join("phraseto_tsquery('english', %s)" for _ in lookup)
+                + f") AND ts_match_vq(p.search, {query}) "
+            )
         # A window too narrow is followed by the papers just below it, for the matches it
         # lacked: ts_rank scores each paper by itself, so the best of both are the best of
         # the newest ``most``.
@@ -374,8 +391,7 @@ class PostgresStore(SQLStore):
             floor = None if window is None or tries == WINDOWS else self._top_id() - window
             sql = (
                 f"SELECT m.id, ts_rank('{RANK_WEIGHTS}', m.search, {query}, 1) AS score, "
-                f"count(*) OVER () FROM (SELECT p.id, p.search FROM papers p "
-                f"WHERE p.search @@ ({query}) "
+                f"count(*) OVER () FROM (SELECT p.id, p.search FROM papers p WHERE {match}"
                 + ("AND p.id > %s " if floor is not None else "")
                 + ("AND p.id <= %s " if upper is not None else "")
                 + (f"AND {_dialect(where)} " if where else "")
@@ -386,7 +402,9 @@ class PostgresStore(SQLStore):
                 if floor is not None:
                     conn.execute(f"SET LOCAL {WINDOW_SETTING}")
                 rows = conn.execute(
-                    sql, _text((*words, *words, *bounds, *params, need, limit)), prepare=False
+                    sql,
+                    _text((*words, *lookup, *words, *bounds, *params, need, limit)),
+                    prepare=False,
                 ).fetchall()
             best = sorted([*best, *((int(r[0]), float(r[1])) for r in rows)], key=_by_score)
             del best[limit:]
@@ -429,6 +447,21 @@ class PostgresStore(SQLStore):
         if filtered or guess * papers <= WINDOW_MATCHES * most:
             return False, None
         return False, math.ceil(WINDOW_SLACK * most / guess)
+
+    def _looked_up(self, terms: list[str]) -> list[str]:
+        """The rarest of ``terms`` (all of them): as few as are guessed, together, to be in
+        no more than :data:`TESTED_MOST` papers (halfway, geometrically, between
+        independence and the rarest word's share, as :meth:`_path` guesses); all of them
+        when no such few are."""
+        if len(terms) < 3:
+            return terms
+        papers = max(1, self._paper_count())
+        rarest = sorted(terms, key=self._document_frequency)
+        shares = [self._document_frequency(t) / papers for t in rarest]
+        for k in range(1, len(rarest)):
+            if papers * math.sqrt(math.prod(shares[:k]) * shares[0]) <= TESTED_MOST:
+                return rarest[:k]
+        return terms
 
     def _top_id(self) -> int:
         """The newest paper's id, as this process last read it: papers added since by
