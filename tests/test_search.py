@@ -162,6 +162,7 @@ def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
         reads, a_paper = ways[way]
         monkeypatch.setattr(corpus, "bm25_reads", reads)
         monkeypatch.setattr(corpus, "reads_a_paper", a_paper)
+        monkeypatch.setattr(corpus, "tested_most", -1)  # never among the rarest words' papers
         return corpus._match(terms, True, filters, limit)  # type: ignore[attr-defined,no-any-return]
 
     compared = 0
@@ -187,6 +188,39 @@ def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
     expected = [pid for pid, _ in everything if pid in newest][:10]
     for way in ("here", "bm25, capped"):
         assert [pid for pid, _ in ranked(way, common, SearchFilters(), 10)] == expected, way
+
+
+def test_sqlite_finds_a_long_querys_papers_among_those_with_its_rarest_words(
+    corpus: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For three words or more, SQLite may find the papers with every word among those
+    with the rarest few, indexed again in memory: the same papers, order and scores as
+    bm25() over them all, with a filter and without."""
+    in_cv = SearchFilters(categories=("cs.CV",))
+    tested: list[list[str]] = []
+    real = corpus._tested  # type: ignore[attr-defined]
+
+    def spy(terms: list[str], *rest: object) -> object:
+        found = real(terms, *rest)
+        if found is not None:
+            tested.append(terms)
+        return found
+
+    monkeypatch.setattr(corpus, "_tested", spy)
+    compared = 0
+    for n, paper in enumerate(_papers(corpus, 150)):
+        terms = [t for t in fts_terms(paper.title or "") if " " not in t][: 3 + n % 5]
+        if len(terms) < 3:
+            continue
+        for filters in (SearchFilters(), in_cv):
+            monkeypatch.setattr(corpus, "bm25_reads", 10**12)  # bm25() over every match
+            by_bm25 = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
+            monkeypatch.setattr(corpus, "bm25_reads", 0)
+            found = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
+            assert [pid for pid, _ in found] == [pid for pid, _ in by_bm25], terms
+            assert np.allclose([s for _, s in found], [s for _, s in by_bm25], rtol=1e-9)
+            compared += bool(by_bm25)
+    assert compared > 100 and len(tested) > 100
 
 
 def test_sqlite_marks_no_papers_it_would_not_rank_itself(

@@ -44,6 +44,48 @@ class _Tokenizer:
         return [str(r[0]) for r in rows]
 
 
+class Scratch:
+    """An index in memory made as the store's is (the same columns and tokenizer), one a
+    thread, for testing a few papers against a whole query: FTS5 reads the lists of all of
+    a query's words to find the papers with every one, which for common words costs more
+    than indexing the few papers the rarest words find and asking them again."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.execute(
+                "CREATE VIRTUAL TABLE rows USING fts5(title, authors_text, abstract, "
+                f"tokenize='{TOKENIZE}')"
+            )
+            self._local.db = db
+        return db
+
+    def marked(
+        self, rows: Sequence[tuple[int, str | None, str | None, str | None]], match: str
+    ) -> list[tuple[int, bytes, str | None, str | None, str | None]]:
+        """Of ``rows`` (id, title, authors, abstract), those that ``match`` matches, newest
+        first, with their tokens a column (an FTS5 record) and their columns as highlight()
+        marks the query's words (:data:`OPEN`, :data:`CLOSE`)."""
+        db = self._db()
+        marks = ", ".join(f"highlight(rows, {c}, '{OPEN}', '{CLOSE}')" for c in range(3))
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "INSERT INTO rows(rowid, title, authors_text, abstract) VALUES (?, ?, ?, ?)", rows
+            )
+            return db.execute(
+                f"SELECT r.rowid, d.sz, {marks} FROM rows r JOIN rows_docsize d ON d.id = r.rowid "
+                "WHERE rows MATCH ? ORDER BY r.rowid DESC",
+                (match,),
+            ).fetchall()
+        finally:
+            db.execute("ROLLBACK")
+
+
 @functools.cache
 def _tokenizer() -> _Tokenizer:
     """The one tokenizer, made on first use (a PostgreSQL store never asks for it)."""

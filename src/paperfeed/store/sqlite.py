@@ -32,13 +32,16 @@ BM25_READS = 200_000
 #: Ranking a paper here (highlight() marking its words, then BM25 in Python) costs about
 #: as much as bm25() reading this many entries of the index's lists.
 READS_A_PAPER = 750
+#: Papers a query's rarest words are guessed, together, to be in, at most, for the papers
+#: with every word to be found among those alone (:meth:`SQLiteStore._tested`).
+TESTED_MOST = 300
 
 
 class SQLiteStore(SQLStore):
     """One SQLite file: one writer connection, one reader connection per thread."""
 
     #: See :data:`BM25_READS` and :data:`READS_A_PAPER`.
-    bm25_reads, reads_a_paper = BM25_READS, READS_A_PAPER
+    bm25_reads, reads_a_paper, tested_most = BM25_READS, READS_A_PAPER, TESTED_MOST
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -53,6 +56,7 @@ class SQLiteStore(SQLStore):
         self._local = threading.local()
         self._vocabulary: dict[str, int] | None = None
         self._totals: tuple[int, float] | None = None
+        self._scratch = fts.Scratch()
         self._papers_counted: int | None = None
         self._secret: str | None = None
         self._staging = staging.Stager(
@@ -145,6 +149,9 @@ class SQLiteStore(SQLStore):
         try:
             most = self._ranked_most(terms, every, limit)
             if every and (reads := self._bm25_reads(terms, limit)) is not None:
+                tested = self._tested(terms, joins + condition, params)
+                if tested is not None:
+                    return tested[:limit]
                 few = min(self.ranked_most, reads // self.reads_a_paper)
                 # Words go together more often than chance: when even chance gives more
                 # papers than ``few``, ranking here would be given up after marking them
@@ -186,6 +193,52 @@ class SQLiteStore(SQLStore):
             return None
         reads = sum(self._document_frequency(t) for t in terms)
         return reads if reads > self.bm25_reads else None
+
+    def _tested(
+        self, terms: list[str], condition: str, params: Sequence[object]
+    ) -> list[tuple[int, float]] | None:
+        """The papers with every one of ``terms`` (three single words or more), ranked as
+        :meth:`_ranked_here` ranks them, found among the papers with the rarest few (as
+        few as are guessed together in at most :attr:`tested_most` papers): those are
+        indexed again in memory and asked the whole query (:class:`fts.Scratch`). FTS5
+        finds the papers with every word by reading every word's list of papers, which for
+        a long title of common words costs more. None when no few words are that rare, or
+        when more than :attr:`ranked_most` papers have them."""
+        if len(terms) < 3:
+            return None
+        rows, mean = self._index_totals()
+        rarest = sorted(terms, key=self._document_frequency)
+        shares = [self._document_frequency(t) / max(1, rows) for t in rarest]
+        k = next(
+            (
+                k
+                for k in range(1, len(rarest))
+                if rows * math.sqrt(math.prod(shares[:k]) * shares[0]) <= self.tested_most
+            ),
+            None,
+        )
+        if k is None:
+            return None
+        found = self._read.execute(
+            f"SELECT f.rowid FROM papers_fts f {condition}ORDER BY f.rowid DESC LIMIT ?",
+            (" AND ".join(rarest[:k]), *params, self.ranked_most + 1),
+        ).fetchall()
+        if len(found) > self.ranked_most:
+            return None
+        texts = where_in(
+            self._read,
+            "SELECT id, title, authors_text, abstract FROM papers WHERE id IN ({})",
+            (),
+            [r[0] for r in found],
+        )
+        words = [fts.index_term(t.strip('"')) for t in terms]
+        weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
+        scored = [
+            (int(r[0]), fts.bm25(words, weights, r[2:], sum(fts.varints(r[1])), mean))
+            for r in self._scratch.marked(list(texts), " AND ".join(terms))
+        ]
+        scored.sort(key=lambda hit: (-hit[1], hit[0]))
+        return scored
 
     def _ranked_here(
         self, terms: list[str], condition: str, args: list[object], few: int
