@@ -148,6 +148,14 @@ def test_words_take_the_form_the_index_gives_them(corpus: Store) -> None:
     assert len(words) > 1000 and unknown == []
 
 
+def _title_words(corpus: Store, fewest: int) -> Iterator[list[str]]:
+    """Single words of the first 150 titles, ``fewest`` to ``fewest`` + 4 of them a title."""
+    for n, paper in enumerate(_papers(corpus, 150)):
+        words = [t for t in fts_terms(paper.title or "") if " " not in t][: fewest + n % 5]
+        if len(words) >= fewest:
+            yield words
+
+
 def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
     corpus: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,10 +174,7 @@ def test_papers_with_common_words_are_ranked_as_bm25_ranks_them(
         return corpus._match(terms, True, filters, limit)  # type: ignore[attr-defined,no-any-return]
 
     compared = 0
-    for n, paper in enumerate(_papers(corpus, 150)):
-        terms = [t for t in fts_terms(paper.title or "") if " " not in t][: 2 + n % 5]
-        if len(terms) < 2:
-            continue
+    for terms in _title_words(corpus, 2):
         for filters in (SearchFilters(), in_cv):
             by_bm25 = ranked("bm25", terms, filters)
             for way in ("here", "bm25, capped"):
@@ -208,10 +213,7 @@ def test_sqlite_finds_a_long_querys_papers_among_those_with_its_rarest_words(
 
     monkeypatch.setattr(corpus, "_tested", spy)
     compared = 0
-    for n, paper in enumerate(_papers(corpus, 150)):
-        terms = [t for t in fts_terms(paper.title or "") if " " not in t][: 3 + n % 5]
-        if len(terms) < 3:
-            continue
+    for terms in _title_words(corpus, 3):
         for filters in (SearchFilters(), in_cv):
             monkeypatch.setattr(corpus, "bm25_reads", 10**12)  # bm25() over every match
             by_bm25 = corpus._match(terms, True, filters, 20)  # type: ignore[attr-defined]
