@@ -594,17 +594,19 @@ def test_postgres_looks_up_a_long_querys_rarest_words_and_tests_the_others(
     """For three words or more, PostgreSQL asks its GIN index for the papers with the
     rarest few only and tests the other words paper by paper: the same papers, order and
     scores as asking the index for every word, with filters or without."""
+    import paperfeed.store.postgres as pg
+
     store = _postgres_with_600_papers(request, tmp_path)
-    looked_up = store._looked_up  # type: ignore[attr-defined]
+    rarest = store._rarest  # type: ignore[attr-defined]
     titles = [store._indexed(fts_terms(p.title or "")) for p in store.papers(range(1, 151))]  # type: ignore[attr-defined]
     fewer = compared = 0
     for terms in (t[:n] for t in titles if len(t) >= 3 for n in (3, len(t))):
-        fewer += len(looked_up(terms)) < len(terms)
+        fewer += rarest(terms, pg.TESTED_MOST) is not None
         for filters in (SearchFilters(), SearchFilters(categories=("cs.CV",))):
             got = store._match(terms, True, filters, 20)  # type: ignore[attr-defined]
-            monkeypatch.setattr(store, "_looked_up", lambda ts: ts)
+            monkeypatch.setattr(store, "_rarest", lambda *_: None)
             assert got == store._match(terms, True, filters, 20), (terms, filters)  # type: ignore[attr-defined]
-            monkeypatch.setattr(store, "_looked_up", looked_up)
+            monkeypatch.setattr(store, "_rarest", rarest)
             compared += bool(got)
     assert fewer > 150 and compared > 150
 

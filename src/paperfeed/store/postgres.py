@@ -61,14 +61,11 @@ WINDOW_SLACK = 2
 #: Windows tried before the index is asked among all the papers below them.
 WINDOWS = 2
 #: What a window's statement tells the planner. Left to itself it reads the window's papers
-#: newest first through the primary key, testing each paper's tsvector (often read from
-#: TOAST), where intersecting the GIN index's matches with the window (a BitmapAnd) reads
-#: only the matches: several times faster at a million papers. Pricing every operator up
-#: to steer it away (as before) also priced the window's range up, so for wide windows it
-#: fetched every match of the words instead (docs/benchmarks.md).
+#: newest first, testing each one's tsvector, where intersecting the GIN index's matches
+#: with the window (a BitmapAnd) reads only the matches (docs/benchmarks.md).
 WINDOW_SETTING = "enable_indexscan = off"
 #: Papers guessed to hold a query's rarest words, at most, for the other words to be tested
-#: paper by paper rather than looked up in the GIN index (:meth:`PostgresStore._looked_up`).
+#: paper by paper rather than looked up in the GIN index (:meth:`SQLStore._rarest`).
 TESTED_MOST = 300
 
 
@@ -357,14 +354,9 @@ class PostgresStore(SQLStore):
         where, params = filter_sql(filters, self.categories_sql)
         query = (" && " if every else " || ").join("phraseto_tsquery('english', %s)" for _ in terms)
         most = max(self.ranked_most, limit)
-        # ts_rank reads each matching paper's tsvector: past ``most`` matches, only the
-        # newest that many are ranked. They are found (:meth:`_path`) by reading the newest
-        # papers until there are enough when the words are very common (each paper read
-        # costs its tsvector), else through the GIN index (each match costs a read of its
-        # row), first among the newest papers only when the words are common enough that
-        # those hold enough matches. The path is chosen by the share of papers the words
-        # are in, not by the planner's guess, which reads the newest papers where it
-        # should not.
+        # ts_rank reads each match's tsvector: past ``most`` matches only the newest are
+        # ranked, found by the way :meth:`_path` picks by the words' share of papers (the
+        # planner's guess reads the newest papers where it should not).
         dense, window = self._path(terms, every, most, bool(where))
         newest = "p.id" if dense else "p.id + 0"
         words, conn = [t.strip('"') for t in terms], self._read.conn
@@ -372,11 +364,13 @@ class PostgresStore(SQLStore):
         # more than testing each paper its rarer words find: those are looked up, the
         # rest tested paper by paper (``ts_match_vq`` is ``@@``, which the index cannot
         # answer when called by name).
-        looked_up = self._looked_up(terms) if every and window is None and not dense else terms
+        rarest = (
+            self._rarest(terms, TESTED_MOST) if every and window is None and not dense else None
+        )
         match = f"p.search @@ ({query}) "
         lookup: tuple[str, ...] = ()
-        if looked_up != terms:
-            lookup = tuple(t.strip('"') for t in looked_up)
+        if rarest is not None:
+            lookup = tuple(t.strip('"') for t in rarest)
             match = (
                 "p.search @@ ("
                 + " && ".join("phraseto_tsquery('english', %s)" for _ in lookup)
@@ -447,21 +441,6 @@ class PostgresStore(SQLStore):
         if filtered or guess * papers <= WINDOW_MATCHES * most:
             return False, None
         return False, math.ceil(WINDOW_SLACK * most / guess)
-
-    def _looked_up(self, terms: list[str]) -> list[str]:
-        """The rarest of ``terms`` (all of them): as few as are guessed, together, to be in
-        no more than :data:`TESTED_MOST` papers (halfway, geometrically, between
-        independence and the rarest word's share, as :meth:`_path` guesses); all of them
-        when no such few are."""
-        if len(terms) < 3:
-            return terms
-        papers = max(1, self._paper_count())
-        rarest = sorted(terms, key=self._document_frequency)
-        shares = [self._document_frequency(t) / papers for t in rarest]
-        for k in range(1, len(rarest)):
-            if papers * math.sqrt(math.prod(shares[:k]) * shares[0]) <= TESTED_MOST:
-                return rarest[:k]
-        return terms
 
     def _top_id(self) -> int:
         """The newest paper's id, as this process last read it: papers added since by

@@ -4,6 +4,7 @@ search and its vectors."""
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
@@ -386,6 +387,22 @@ class SQLStore(VenueReads, Store):
         seen = {pid for pid, _ in hits}
         more = self._match(selective, False, filters, limit)
         return hits + [h for h in more if h[0] not in seen][: limit - len(hits)]
+
+    def _rarest(self, terms: list[str], most: int) -> list[str] | None:
+        """The rarest of three ``terms`` or more, as few as are guessed together to be in no
+        more than ``most`` papers (halfway, geometrically, between the words taken as
+        independent and the rarest word's share); None when no fewer than all are. The
+        papers with those few are fewer to test for the other words than the other words'
+        lists are to read (:meth:`_match` of each backend)."""
+        if len(terms) < 3:
+            return None
+        papers = max(1, self._paper_count())
+        rarest = sorted(terms, key=self._document_frequency)
+        shares = [self._document_frequency(t) / papers for t in rarest]
+        for k in range(1, len(rarest)):
+            if papers * math.sqrt(math.prod(shares[:k]) * shares[0]) <= most:
+                return rarest[:k]
+        return None
 
     def _titled(self, key: str, filters: SearchFilters) -> list[int]:
         """The papers whose title key is ``key`` that pass the filters, oldest first."""

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -204,24 +205,12 @@ class SQLiteStore(SQLStore):
         finds the papers with every word by reading every word's list of papers, which for
         a long title of common words costs more. None when no few words are that rare, or
         when more than :attr:`ranked_most` papers have them."""
-        if len(terms) < 3:
-            return None
-        rows, mean = self._index_totals()
-        rarest = sorted(terms, key=self._document_frequency)
-        shares = [self._document_frequency(t) / max(1, rows) for t in rarest]
-        k = next(
-            (
-                k
-                for k in range(1, len(rarest))
-                if rows * math.sqrt(math.prod(shares[:k]) * shares[0]) <= self.tested_most
-            ),
-            None,
-        )
-        if k is None:
+        rarest = self._rarest(terms, self.tested_most)
+        if rarest is None:
             return None
         found = self._read.execute(
             f"SELECT f.rowid FROM papers_fts f {condition}ORDER BY f.rowid DESC LIMIT ?",
-            (" AND ".join(rarest[:k]), *params, self.ranked_most + 1),
+            (" AND ".join(rarest), *params, self.ranked_most + 1),
         ).fetchall()
         if len(found) > self.ranked_most:
             return None
@@ -231,14 +220,7 @@ class SQLiteStore(SQLStore):
             (),
             [r[0] for r in found],
         )
-        words = [fts.index_term(t.strip('"')) for t in terms]
-        weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
-        scored = [
-            (int(r[0]), fts.bm25(words, weights, r[2:], sum(fts.varints(r[1])), mean))
-            for r in self._scratch.marked(list(texts), " AND ".join(terms))
-        ]
-        scored.sort(key=lambda hit: (-hit[1], hit[0]))
-        return scored
+        return self._scored(terms, self._scratch.marked(list(texts), " AND ".join(terms)))
 
     def _ranked_here(
         self, terms: list[str], condition: str, args: list[object], few: int
@@ -248,9 +230,6 @@ class SQLiteStore(SQLStore):
         in the vocabulary rather than by reading them: all of them when no more than
         ``few``, the newest :attr:`ranked_most` when ``few`` is that many; None when more
         than ``few`` match (they cost less to rank in bm25())."""
-        rows, mean = self._index_totals()
-        words = [fts.index_term(t.strip('"')) for t in terms]
-        weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
         marked = ", ".join(
             f"highlight(papers_fts, {c}, '{fts.OPEN}', '{fts.CLOSE}')" for c in range(3)
         )
@@ -264,9 +243,18 @@ class SQLiteStore(SQLStore):
             if few < self.ranked_most:
                 return None
             found = found[:few]
+        return self._scored(terms, found)
+
+    def _scored(self, terms: list[str], marked: Sequence[Sequence[Any]]) -> list[tuple[int, float]]:
+        """Rows of (id, tokens a column, the columns as highlight() marked ``terms``),
+        scored as FTS5's bm25() scores them, each word weighed by its number of papers in
+        the index's vocabulary, best first."""
+        rows, mean = self._index_totals()
+        words = [fts.index_term(t.strip('"')) for t in terms]
+        weights = [fts.idf(rows, self._document_frequency(t)) for t in terms]
         scored = [
             (int(r[0]), fts.bm25(words, weights, r[2:], sum(fts.varints(r[1])), mean))
-            for r in found
+            for r in marked
         ]
         scored.sort(key=lambda hit: (-hit[1], hit[0]))
         return scored
