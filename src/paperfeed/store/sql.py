@@ -391,10 +391,11 @@ class SQLStore(VenueReads, Store):
     def _rarest(self, terms: list[str], most: int) -> list[str] | None:
         """The rarest of three ``terms`` or more, as few as are guessed together to be in no
         more than ``most`` papers (halfway, geometrically, between the words taken as
-        independent and the rarest word's share); None when no fewer than all are. The
-        papers with those few are fewer to test for the other words than the other words'
-        lists are to read (:meth:`_match` of each backend)."""
-        if len(terms) < 3:
+        independent and the rarest word's share); None when no fewer than all are, or for
+        a phrase (whose share is not known). The papers with those few are fewer to test
+        for the other words than the other words' lists are to read (:meth:`_match` of
+        each backend)."""
+        if len(terms) < 3 or any(" " in t for t in terms):
             return None
         papers = max(1, self._paper_count())
         rarest = sorted(terms, key=self._document_frequency)
