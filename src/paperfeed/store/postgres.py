@@ -30,7 +30,7 @@ from paperfeed.errors import Conflict, StoreBusy, StoreError
 from paperfeed.models import PaperDraft, SearchFilters
 from paperfeed.store.base import Staged, _OneTransaction
 from paperfeed.store.codec import as_stored
-from paperfeed.store.sql import SQLStore
+from paperfeed.store.sql import SQLStore, together
 from paperfeed.store.sql_rows import Cursor, filter_sql, now, where_in
 from paperfeed.store.sql_writer import SQLWriter
 
@@ -419,25 +419,24 @@ class PostgresStore(SQLStore):
         self, terms: list[str], every: bool, most: int, filtered: bool
     ) -> tuple[bool, int | None]:
         """How :meth:`_match` finds the newest ``most`` matches: whether by reading the
-        newest papers, and how many of the newest papers the GIN index is asked among
-        first (None: all).
+        newest papers, and how many of the newest papers the GIN index is asked among first
+        (None: all).
 
-        The share of papers with the words is estimated from each word's as if the words
-        were independent: the product for all of them, the sum for any (a phrase counts as
-        rare). The newest papers are read past :data:`DENSE_SHARE` sqrt(ranked_most /
-        papers), the break-even measured at a million papers (docs/benchmarks.md); the
-        rarest word's share alone sent pairs of common words through the index. Below
-        that, the words of one query being seldom independent ("neural network"), their
-        share is guessed halfway (geometrically) to the rarest word's: past
-        :data:`WINDOW_MATCHES` times ``most`` matches guessed, the index is asked among
-        the newest papers first, as many as hold :data:`WINDOW_SLACK` times ``most`` by
-        the guess (with filters, whose share is not estimated, it is asked among all)."""
+        The share of papers with the words is estimated from each word's as if the words were
+        independent: the product for all of them, the sum for any (a phrase counts as rare).
+        The newest papers are read past :data:`DENSE_SHARE` sqrt(ranked_most / papers), the
+        break-even measured at a million papers (docs/benchmarks.md); the rarest word's
+        share alone sent pairs of common words through the index. Below that, their share is
+        guessed (:func:`together`): past :data:`WINDOW_MATCHES` times ``most`` matches
+        guessed, the index is asked among the newest papers first, as many as hold
+        :data:`WINDOW_SLACK` times ``most`` by the guess (with filters, whose share is not
+        estimated, it is asked among all)."""
         papers = max(1, self._paper_count())
-        shares = [self._document_frequency(t) / papers for t in terms]
+        shares = self._shares(terms)
         share = math.prod(shares) if every else min(1.0, sum(shares))
         if share > DENSE_SHARE * math.sqrt(self.ranked_most / papers):
             return True, None
-        guess = math.sqrt(share * min(shares)) if every else share
+        guess = together(shares) if every else share
         if filtered or guess * papers <= WINDOW_MATCHES * most:
             return False, None
         return False, math.ceil(WINDOW_SLACK * most / guess)

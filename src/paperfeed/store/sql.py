@@ -35,6 +35,14 @@ from paperfeed.store.sql_venues import VenueReads
 RANKED_MOST = 1_000
 
 
+def together(shares: Sequence[float]) -> float:
+    """The share of papers guessed to hold every one of a query's words, from each word's:
+    halfway, geometrically, between the words taken as independent and the rarest word's
+    share. The words of one query are seldom independent: "neural network" is in 5 times
+    the papers independence gives (docs/benchmarks.md)."""
+    return math.sqrt(math.prod(shares) * min(shares))
+
+
 class SQLStore(VenueReads, Store):
     """The reads of a store whose backend speaks SQL."""
 
@@ -390,8 +398,7 @@ class SQLStore(VenueReads, Store):
 
     def _rarest(self, terms: list[str], most: int) -> list[str] | None:
         """The rarest of three ``terms`` or more, as few as are guessed together to be in no
-        more than ``most`` papers (halfway, geometrically, between the words taken as
-        independent and the rarest word's share); None when no fewer than all are, or for
+        more than ``most`` papers (:func:`together`); None when no fewer than all are, or for
         a phrase (whose share is not known). The papers with those few are fewer to test
         for the other words than the other words' lists are to read (:meth:`_match` of
         each backend)."""
@@ -399,11 +406,16 @@ class SQLStore(VenueReads, Store):
             return None
         papers = max(1, self._paper_count())
         rarest = sorted(terms, key=self._document_frequency)
-        shares = [self._document_frequency(t) / papers for t in rarest]
+        shares = self._shares(rarest)
         for k in range(1, len(rarest)):
-            if papers * math.sqrt(math.prod(shares[:k]) * shares[0]) <= most:
+            if papers * together(shares[:k]) <= most:
                 return rarest[:k]
         return None
+
+    def _shares(self, terms: list[str]) -> list[float]:
+        """Each word's share of the papers, by its document frequency."""
+        papers = max(1, self._paper_count())
+        return [self._document_frequency(t) / papers for t in terms]
 
     def _titled(self, key: str, filters: SearchFilters) -> list[int]:
         """The papers whose title key is ``key`` that pass the filters, oldest first."""

@@ -150,7 +150,7 @@ class SQLiteStore(SQLStore):
         try:
             most = self._ranked_most(terms, every, limit)
             if every and (reads := self._bm25_reads(terms, limit)) is not None:
-                tested = self._tested(terms, joins + condition, params)
+                tested = self._tested(terms, condition, params)
                 if tested is not None:
                     return tested[:limit]
                 few = min(self.ranked_most, reads // self.reads_a_paper)
@@ -209,18 +209,13 @@ class SQLiteStore(SQLStore):
         if rarest is None:
             return None
         found = self._read.execute(
-            f"SELECT f.rowid FROM papers_fts f {condition}ORDER BY f.rowid DESC LIMIT ?",
+            "SELECT p.id, p.title, p.authors_text, p.abstract FROM papers_fts f "
+            f"JOIN papers p ON p.id = f.rowid {condition}ORDER BY f.rowid DESC LIMIT ?",
             (" AND ".join(rarest), *params, self.ranked_most + 1),
         ).fetchall()
         if len(found) > self.ranked_most:
             return None
-        texts = where_in(
-            self._read,
-            "SELECT id, title, authors_text, abstract FROM papers WHERE id IN ({})",
-            (),
-            [r[0] for r in found],
-        )
-        return self._scored(terms, self._scratch.marked(list(texts), " AND ".join(terms)))
+        return self._scored(terms, self._scratch.marked(found, " AND ".join(terms)))
 
     def _ranked_here(
         self, terms: list[str], condition: str, args: list[object], few: int
@@ -261,8 +256,7 @@ class SQLiteStore(SQLStore):
 
     def _by_chance(self, terms: list[str]) -> float:
         """Papers that would hold every one of ``terms`` were the words independent."""
-        rows, _ = self._index_totals()
-        return rows * math.prod(self._document_frequency(t) / rows for t in terms) if rows else 0.0
+        return self._paper_count() * math.prod(self._shares(terms))
 
     def _index_totals(self) -> tuple[int, float]:
         """The index's papers and its mean tokens a paper, from its averages record
