@@ -115,7 +115,13 @@ def normalize_doi(value: str | None) -> str | None:
     return m.group(0).rstrip(".,;").lower()
 
 
-@lru_cache(maxsize=1 << 16)
+#: Names whose parts and keys are kept at hand. A frequent author's name recurs within a
+#: load; a cache as big as a corpus's names held 50 MB of small strings through a long
+#: ingest and made it no faster (docs/benchmarks.md).
+NAMES_KEPT = 1 << 14
+
+
+@lru_cache(maxsize=NAMES_KEPT)
 def split_name(name: str) -> tuple[str, str]:
     """``(given, family)`` from "First Last", "Last, First" or "Last, Jr., First"."""
     if not name.isascii():
@@ -148,7 +154,7 @@ def display_name(name: str) -> str:
     return f"{given} {family}".strip()
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=NAMES_KEPT)
 def name_key(name: str) -> str:
     """The key one author entity is stored under: folded "family, given"."""
     given, family = split_name(name)
