@@ -5,6 +5,7 @@ from __future__ import annotations
 from paperfeed.ingest.pipeline import ingest_items
 from paperfeed.models import AuthorRecord, PaperRecord
 from paperfeed.store import Store
+from paperfeed.store.sql_writer import SQLWriter
 
 
 def rec(source: str, **kw) -> PaperRecord:
@@ -63,6 +64,26 @@ def test_same_title_different_arxiv_ids_never_merge(store: Store):
         ),
     )
     assert store.stats()["papers"] == 2
+
+
+def test_stored_papers_another_id_rules_out_are_not_loaded(store: Store, monkeypatch):
+    title, author = "A Survey of Large Language Models", AuthorRecord("A. One")
+    for n in (1, 2):
+        ingest(store, rec("arxiv-jsonl", arxiv_id=f"2501.0000{n}", title=title, authors=[author]))
+    loaded: list[int] = []
+    load_drafts = SQLWriter.load_drafts
+
+    def spy(self: SQLWriter, paper_ids):
+        ids = list(paper_ids)
+        loaded.extend(ids)
+        return load_drafts(self, ids)
+
+    monkeypatch.setattr(SQLWriter, "load_drafts", spy)
+    ingest(store, rec("arxiv-jsonl", arxiv_id="2501.00003", title=title, authors=[author]))
+    assert loaded == [] and store.stats()["papers"] == 3  # their arXiv ids are not its own
+    ingest(store, rec("bibtex", title=title, authors=[author], venue="ACL"))
+    assert len(loaded) == 3 and store.stats()["papers"] == 3  # no id: any could be it
+    assert [p.venue for p in store.iter_papers()].count("ACL") == 1
 
 
 def test_same_title_without_shared_author_never_merges(store: Store):

@@ -12,6 +12,8 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from paperfeed.ingest import registry
 from paperfeed.models import AuthorRecord, PaperDraft, PaperRecord
 from paperfeed.normalize import (
@@ -134,6 +136,33 @@ class Resolver:
             bucket = self.keys.setdefault((kind, value), [])
             if not any(d is draft for d in bucket):
                 bucket.append(draft)
+
+
+def worth_loading(
+    by_key: dict[tuple[str, str], list[int]],
+    stored_ids: dict[int, dict[str, str]],
+    records: Iterable[tuple[dict[str, str], dict[str, str]]],
+) -> dict[tuple[str, str], list[int]]:
+    """``by_key`` (stored papers by title or abstract key) less the papers that no record
+    (its ids, its keys) with that key could merge into: those whose ids disagree with each
+    such record's, as :meth:`Resolver.match` would find before reading their authors.
+    Same-titled papers pile up (every copy of a synthetic corpus, a venue's "Editorial"),
+    and each was loaded whole for every new one."""
+    wanting: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for ids, keys in records:
+        for pair in keys.items():
+            wanting.setdefault(pair, []).append(ids)
+    kept = {
+        key: [
+            p
+            for p in papers
+            if any(
+                not _disagree(stored_ids.get(p, {}), ids, _ID_ORDER) for ids in wanting.get(key, ())
+            )
+        ]
+        for key, papers in by_key.items()
+    }
+    return {key: papers for key, papers in kept.items() if papers}
 
 
 def _disagree(a: dict[str, str], b: dict[str, str], kinds: tuple[str, ...]) -> bool:

@@ -21,7 +21,7 @@ import orjson
 
 from paperfeed.errors import FileRejected, FormatError, InputError, RecordError
 from paperfeed.ingest import registry
-from paperfeed.ingest.merge import Resolver, draft_from_record, merge
+from paperfeed.ingest.merge import Resolver, draft_from_record, merge, worth_loading
 from paperfeed.models import REFERENCE, PaperDraft, PaperRecord, ProfileOwner
 from paperfeed.store.base import Store, Writer
 
@@ -344,6 +344,9 @@ def _store_batch(w: Writer, batch: _Batch, report: IngestReport) -> None:
         return
     by_id = w.find_by_ids(pair for _, _, d, _ in todo for pair in d.ids.items())
     by_key = w.find_by_keys(pair for _, _, _, keys in todo for pair in keys.items())
+    if by_key:
+        their_ids = w.ids_of(p for ps in by_key.values() for p in ps)
+        by_key = worth_loading(by_key, their_ids, ((d.ids, keys) for _, _, d, keys in todo))
     stored = w.load_drafts([*by_id.values(), *(p for ps in by_key.values() for p in ps)])
     resolver = Resolver(by_id, by_key, stored)
     targets: dict[int, tuple[PaperDraft, dict[tuple[str, str], None]]] = {}

@@ -52,6 +52,10 @@ class Writer(ABC):
         """For each ``(kind, hash)`` of a folded title or abstract, the papers that have it."""
 
     @abstractmethod
+    def ids_of(self, paper_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        """Stored papers' own ids (arxiv, doi, s2, openalex), without the rest of them."""
+
+    @abstractmethod
     def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
         """Stored papers, in the form the merge works on."""
 

@@ -107,6 +107,13 @@ class SQLWriter(VenueWrites, Writer):
             found.setdefault((k, v), []).append(pid)
         return found
 
+    def ids_of(self, paper_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        ids: dict[int, dict[str, str]] = {}
+        sql = "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})"
+        for pid, kind, value in self._where_in(sql, (), list(dict.fromkeys(paper_ids))):
+            ids.setdefault(pid, {})[kind] = value
+        return ids
+
     def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
         ids = list(dict.fromkeys(paper_ids))
         return {
