@@ -85,6 +85,17 @@ def test_ranking_every_profile_on_a_ray_cluster_equals_ranking_here(
     assert list(on_ray) == list(here) and len(here) == 20
     assert all(len(ranked) == 20 for ranked in here.values())
     assert on_ray == here  # the same papers, scores and reasons
+    # A paper is read once and shared by every ranking that holds it, across batches (the
+    # sync keeps the subscribers' rankings until it sends them).
+    from paperfeed.recommend.ray_engine import BATCH, recommend_with_ray
+
+    with open_store(shared) as store:
+        ranked = recommend_with_ray(
+            store, {"embedder": "hashing"}, list(here), limit=20, address=cluster
+        )
+        papers = [r.paper for _, recs in ranked for r in recs]  # type: ignore[union-attr]
+    assert len(here) > BATCH and len(papers) == 20 * len(here)
+    assert len({id(p) for p in papers}) == len({p.id for p in papers})
 
 
 def test_the_syncs_embed_step_runs_on_the_cluster_when_one_is_set(

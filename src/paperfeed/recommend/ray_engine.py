@@ -11,6 +11,7 @@ from typing import Any
 
 from paperfeed.embed.ray_engine import actor_pool, reachable
 from paperfeed.errors import InputError
+from paperfeed.models import Paper
 from paperfeed.recommend.rank import Recommendation
 from paperfeed.recommend.service import Ranked, Recommender, _one_blas_thread, as_ids, from_ids
 from paperfeed.store import Store
@@ -48,11 +49,14 @@ def recommend_with_ray(
     ``address`` (None: a Ray started on this machine)."""
     day = day or (None if since else store.latest_day())  # one day for every actor
     batches = [profiles[i : i + BATCH] for i in range(0, len(profiles), BATCH)]
+    # The window's papers, each read once and shared by every ranking that holds it, as
+    # the local engine's are: the sync keeps the subscribers' rankings until it sends.
+    papers: dict[int, Paper] = {}
     with actor_pool(address, _Ranking, reachable(store.location), settings) as pool:
         for ranked, _ in pool.map(
             lambda a, names: a.rank.remote(names, day, since, limit), batches
         ):
             ids = {pid for _, recs in ranked if not isinstance(recs, str) for pid, _, _ in recs}
-            papers = {p.id: p for p in store.papers(sorted(ids))}
+            papers.update((p.id, p) for p in store.papers(sorted(ids - papers.keys())))
             for name, recs in ranked:
                 yield name, from_ids(recs, papers)
