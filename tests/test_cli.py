@@ -81,3 +81,28 @@ def test_every_command_is_documented_in_the_cli_reference():
     missing = [c for c in _commands(main) if f"## paperfeed {c}\n" not in text]
     assert not missing, f"commands missing from docs/cli.md: {missing} (run make docs)"
     assert text == markdown(main), "docs/cli.md is out of date: run make docs"
+
+
+def test_a_json_object_printed_as_it_comes_reads_as_the_whole(monkeypatch):
+    """``recommend --all --json`` prints each profile's ranking as it is made: the output is
+    the one the whole dict would give, and an item is out before the next is asked for."""
+    import io
+    import sys
+
+    from paperfeed.cli.context import print_json, print_json_object
+
+    value = {"ada": [{"id": "2501.00001", "why": ["a", "b"]}], "bo": {"error": "no papers"}}
+    for given in (value, {}):
+        whole, out = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdout", whole)
+        print_json(given)
+        monkeypatch.setattr(sys, "stdout", out)
+
+        def items(given=given, out=out):
+            for n, item in enumerate(given.items()):
+                assert out.getvalue().count('\n  "') == n  # the ones before are out already
+                yield item
+
+        print_json_object(items())
+        monkeypatch.undo()
+        assert out.getvalue() == whole.getvalue()

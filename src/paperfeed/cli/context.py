@@ -4,6 +4,7 @@ use), and how a command prints JSON."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -27,6 +28,18 @@ def engine_option(here: str) -> Any:
 
 def print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def print_json_object(items: Iterable[tuple[str, object]]) -> None:
+    """Print ``items`` as :func:`print_json` prints the dict of them, each as it comes: a
+    daily job over 100,000 profiles holds one profile's ranking at a time, not all of them."""
+    first = True
+    for key, value in items:
+        member = orjson.dumps({key: value}, option=orjson.OPT_INDENT_2).decode()
+        sys.stdout.write(("{\n" if first else ",\n") + member[2:-2])
+        sys.stdout.flush()
+        first = False
+    sys.stdout.write("{}\n" if first else "\n}\n")
 
 
 class Context:

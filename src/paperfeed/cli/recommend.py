@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from paperfeed import profiles
-from paperfeed.cli.context import Context, engine_option, print_json
+from paperfeed.cli.context import Context, engine_option, print_json, print_json_object
 from paperfeed.errors import InputError, NotFound
 from paperfeed.models import PROFILE_KINDS, RATINGS, RULE_KINDS
 from paperfeed.recommend.authors import Identity, author_identities
@@ -63,18 +63,20 @@ def recommend(
             ranked = Recommender(obj.store, obj.embedder).recommend_many(
                 names, day, since, limit, workers
             )
-        out: dict[str, Any] = {}
-        for name, recs in ranked:
-            out[name] = (
-                {"error": str(recs)}
-                if isinstance(recs, InputError)
-                else [r.to_dict() for r in recs]
+        if as_json:  # printed as it is ranked: one profile's ranking in memory at a time
+            print_json_object(
+                (
+                    name,
+                    {"error": str(recs)}
+                    if isinstance(recs, InputError)
+                    else [r.to_dict() for r in recs],
+                )
+                for name, recs in ranked
             )
-            if not as_json:
-                shown = f"error: {recs}" if isinstance(recs, InputError) else f"{len(recs)} papers"
-                click.echo(f"{name}: {shown}")
-        if as_json:
-            print_json(out)
+            return
+        for name, recs in ranked:
+            shown = f"error: {recs}" if isinstance(recs, InputError) else f"{len(recs)} papers"
+            click.echo(f"{name}: {shown}")
         return
     recs = rank_for_profile(obj.store, profile, obj.embedder, day, since, limit)
     if as_json:
