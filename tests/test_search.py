@@ -64,6 +64,23 @@ def test_exact_title_comes_first_in_every_mode(corpus: Store, searcher: Searcher
                 assert hits[0].paper.id == paper.id, (mode, paper.title)
 
 
+def test_semantic_search_looks_a_title_up_without_ranking_its_words(
+    corpus: Store, searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long title's words can be in most papers (ranking them costs the keyword search's
+    tail); semantic search only needs the papers with that title, an index look-up."""
+    paper = next(p for p in _papers(corpus, 40) if len((p.title or "").split()) >= 4)
+    ranked = []
+    real = corpus.keyword_search
+    monkeypatch.setattr(corpus, "keyword_search", lambda *a: ranked.append(a) or real(*a))
+    hits = searcher.search(paper.title.upper() + " ", mode="semantic", limit=5)  # type: ignore[union-attr]
+    assert paper.id in [h.paper.id for h in hits] and not ranked
+    assert corpus.titled(paper.title or "", SearchFilters(until="1990-01-01")) == []
+    short = "Attention networks"  # too short to name a paper: looked for by its words
+    searcher.search(short, mode="semantic", limit=5)
+    assert ranked == [(short, SearchFilters(), 3)]
+
+
 def test_author_name_finds_their_papers(corpus: Store, searcher: Searcher) -> None:
     paper = _papers(corpus)[17]
     name = paper.authors[0].name

@@ -16,7 +16,7 @@ import numpy as np
 from paperfeed.embed.model import Embedder, paper_text
 from paperfeed.errors import InputError
 from paperfeed.models import Hit, Paper, SearchFilters
-from paperfeed.normalize import fold
+from paperfeed.normalize import fold, title_key
 from paperfeed.search.vectors import ANN_THRESHOLD, StoredIndex, VectorIndex
 from paperfeed.store import Store
 
@@ -100,8 +100,12 @@ class Searcher:
 
         # SQLite, onnxruntime and numpy all release the GIL: the two halves run at once.
         later = self._pool.submit(semantic) if mode != "keyword" else None
-        # in semantic mode, a paper's exact title goes first too: look for one by its words
-        keyword = self.store.keyword_search(text, filters, depth if mode != "semantic" else 3)
+        # in semantic mode, a paper's exact title goes first too: a title long enough to
+        # name a paper is looked up, a short one looked for by its words
+        if mode == "semantic" and title_key(text):
+            keyword = [(pid, 0.0) for pid in self.store.titled(text, filters)]
+        else:
+            keyword = self.store.keyword_search(text, filters, depth if mode != "semantic" else 3)
         if mode != "semantic":
             rankings["keyword"] = keyword
         if later is not None:

@@ -353,6 +353,11 @@ class Store(ABC):
         Any text is a valid query: operators and punctuation are taken as plain words."""
 
     @abstractmethod
+    def titled(self, query: str, filters: SearchFilters) -> list[int]:
+        """The papers the filters let through whose title is ``query`` (folded, four words
+        or more: a shorter title is no name), oldest first: an index look-up."""
+
+    @abstractmethod
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
         """The ids of every paper the filters let through, sorted."""
 

@@ -417,6 +417,10 @@ class SQLStore(VenueReads, Store):
         papers = max(1, self._paper_count())
         return [self._document_frequency(t) / papers for t in terms]
 
+    def titled(self, query: str, filters: SearchFilters) -> list[int]:
+        key = title_key(query)
+        return self._titled(key, filters) if key else []
+
     def _titled(self, key: str, filters: SearchFilters) -> list[int]:
         """The papers whose title key is ``key`` that pass the filters, oldest first."""
         where, params = filter_sql(filters, self.categories_sql)
