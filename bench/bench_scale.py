@@ -214,6 +214,7 @@ def main() -> None:
                 admin.execute(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
         if buffers != SHARED_BUFFERS:
             pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user)
+            server.ensure_postgres_running()  # the new postmaster, so that cleanup stops it
         stores = {"sqlite": str(Path(tmp) / "scale.db"), "postgres": server.get_uri("bench")}
         for name in args.backends.split(","):
             db = stores[name]
