@@ -103,7 +103,7 @@ class Searcher:
         # in semantic mode, a paper's exact title goes first too: a title long enough to
         # name a paper is looked up, a short one looked for by its words
         if mode == "semantic" and title_key(text):
-            keyword = [(pid, 0.0) for pid in self.store.titled(text, filters)]
+            keyword = [(pid, 0.0) for pid in self.store.titled(text, filters)[:depth]]
         else:
             keyword = self.store.keyword_search(text, filters, depth if mode != "semantic" else 3)
         if mode != "semantic":
