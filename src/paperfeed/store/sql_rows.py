@@ -191,11 +191,18 @@ def load_papers(
             ids,
         ):
             out[pid].more_authors = int(count) - len(out[pid].authors)
-    for pid, kind, value in where_in(
-        db, "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})", (), ids
-    ):
-        out[pid].ids[kind] = value
+    for pid, paper_ids in load_ids(db, ids).items():
+        out[pid].ids = paper_ids
     return out
+
+
+def load_ids(db: Database, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """Papers' own ids (arxiv, doi, s2, openalex) by kind, for those that have any."""
+    found: dict[int, dict[str, str]] = {}
+    sql = "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})"
+    for pid, kind, value in where_in(db, sql, (), ids):
+        found.setdefault(pid, {})[kind] = value
+    return found
 
 
 def load_authors(db: Database, ids: Sequence[int], limit: int, out: dict[int, Loaded]) -> None:

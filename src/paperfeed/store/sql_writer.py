@@ -17,6 +17,7 @@ from paperfeed.store.sql_rows import (
     PAPER_TABLE,
     Database,
     authors_text,
+    load_ids,
     load_papers,
     now,
     paper_row,
@@ -108,11 +109,7 @@ class SQLWriter(VenueWrites, Writer):
         return found
 
     def ids_of(self, paper_ids: Iterable[int]) -> dict[int, dict[str, str]]:
-        ids: dict[int, dict[str, str]] = {}
-        sql = "SELECT paper_id, kind, value FROM paper_ids WHERE paper_id IN ({})"
-        for pid, kind, value in self._where_in(sql, (), list(dict.fromkeys(paper_ids))):
-            ids.setdefault(pid, {})[kind] = value
-        return ids
+        return load_ids(self.db, list(dict.fromkeys(paper_ids)))
 
     def load_drafts(self, paper_ids: Iterable[int]) -> dict[int, PaperDraft]:
         ids = list(dict.fromkeys(paper_ids))
