@@ -678,6 +678,19 @@ def test_the_database_keeps_its_own_index_and_answers_as_the_exact_scan(
     assert meta["name"] in " ".join(r[0] for r in plan)
     for path in ("seqscan", "bitmapscan", "sort"):
         store._read.execute(f"RESET enable_{path}")  # type: ignore[attr-defined]
+
+    # a search looks through as many neighbours as its index was built to need; one built
+    # before the index kept that, with pgvector's default graph, through more
+    def breadth() -> int:
+        return int(store._read.execute("SHOW hnsw.ef_search").fetchone()[0])  # type: ignore[attr-defined]
+
+    assert meta["ef_search"] == ann.MIN_EF_SEARCH < ann.FORMER_EF_SEARCH
+    index.search(q, 10)
+    assert breadth() == ann.MIN_EF_SEARCH
+    former = {k: v for k, v in meta.items() if k != "ef_search"}
+    through_more = ann.nearest(store._read, "test-48", former, q, 10)  # type: ignore[attr-defined]
+    assert breadth() == ann.FORMER_EF_SEARCH
+    assert through_more == index.search(q, 10)
     # a few allowed papers are scored exactly; the paper asked about is left out
     few = np.arange(100, 140, dtype=np.int64)
     got, want = index.search(q, 5, allowed=few, exclude=8), exact.search(q, 5, few, exclude=8)

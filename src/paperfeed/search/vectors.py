@@ -28,8 +28,8 @@ ANN_THRESHOLD = 50_000
 #: wanted, and never fewer than this (docs/benchmarks.md).
 MIN_CANDIDATES = 80
 #: HNSW's search breadth (usearch's ``expansion_search``, HNSW's "ef"): enough for the
-#: recall aimed at on the million-paper store, where pgvector's index needs more
-#: (``MIN_EF_SEARCH``; docs/benchmarks.md). A saved index does not keep it: it comes back
+#: recall aimed at on the million-paper store (pgvector's index has its own,
+#: ``MIN_EF_SEARCH``; docs/benchmarks.md). A saved index does not keep it: it comes back
 #: with usearch's default (64) unless given on every load.
 EXPANSION_SEARCH = 400
 

@@ -31,16 +31,19 @@ from paperfeed.store.sql_rows import now
 #: The index is built again around a new centre once its model's vectors grew past this
 #: share of what it was built on (until then, rows are added to it as they are written).
 REBUILD_GROWTH = 0.10
-#: HNSW's build settings: pgvector's defaults (their recall and build time on the corpus:
-#: docs/benchmarks.md).
-HNSW_OPTIONS = "m = 16, ef_construction = 64"
+#: HNSW's build settings: pgvector's m, and twice its ef_construction, which builds a graph
+#: that finds more at ef_search 500 than pgvector's defaults found at 600, in about the
+#: same time a search, for 1.8 times the build (docs/benchmarks.md).
+HNSW_OPTIONS = "m = 16, ef_construction = 128"
 #: Memory for a build: the graph of a million half-precision vectors fits (past the setting,
 #: pgvector builds on disk, many times slower).
 BUILD_MEMORY = "2GB"
 #: Neighbours an index search looks through at the least (pgvector's most is 1,000): the
 #: breadth that kept recall@10 above 0.95 at a million papers, with some room
-#: (docs/benchmarks.md).
-MIN_EF_SEARCH = 600
+#: (docs/benchmarks.md). It is kept with the index it was measured for: an index built
+#: before, with pgvector's default ef_construction (64), needs :data:`FORMER_EF_SEARCH`.
+MIN_EF_SEARCH = 500
+FORMER_EF_SEARCH = 600
 #: Held (as a session lock) by the one process building an index, so two never build at once.
 BUILD_LOCK = 0x70616E6E  # "pann"
 
@@ -55,9 +58,10 @@ def _literal(text: str) -> str:
 
 def index_meta(db: Any, model: str, checked: bool = True) -> dict[str, Any] | None:
     """What the index of ``model``'s vectors is (``name``, ``centre`` as the text written
-    into it, ``dims``, ``count`` when built), or None when there is none that is usable.
-    Unless ``checked``, the index is taken to be there, as it is once a search loaded it:
-    what is kept is written after it is built, and the one it replaces dropped with it."""
+    into it, ``dims``, ``count`` when built, the ``ef_search`` it needs), or None when there
+    is none that is usable. Unless ``checked``, the index is taken to be there, as it is
+    once a search loaded it: what is kept is written after it is built, and the one it
+    replaces dropped with it."""
     row = db.execute("SELECT value FROM kept WHERE name = ?", (_kept_name(model),)).fetchone()
     if row is None:
         return None
@@ -109,7 +113,8 @@ def nearest(
             (target, model, [int(i) for i in among], k),
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
-    db.execute(f"SET hnsw.ef_search = {min(1000, max(MIN_EF_SEARCH, 2 * k))}")
+    breadth = int(meta.get("ef_search", FORMER_EF_SEARCH))
+    db.execute(f"SET hnsw.ef_search = {min(1000, max(breadth, 2 * k))}")
     rows = db.execute(query_sql(model, meta), (target, target, k)).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -142,6 +147,7 @@ def _build(db: Any, model: str, count: int, old: dict[str, Any] | None) -> dict[
         "centre": "[" + ",".join(repr(float(x)) for x in centre) + "]",
         "dims": len(centre),
         "count": count,
+        "ef_search": MIN_EF_SEARCH,
     }
     db.execute("ANALYZE embeddings")  # the planner weighs the index against what it holds
     db.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
