@@ -115,7 +115,8 @@ def add_vectors(db: str, seed: int) -> tuple[str, float]:
     """Give every stored paper that has none a vector (see the module's docstring); the
     index's build time."""
     from paperfeed.embed import load_embedder
-    from paperfeed.embed.model import content_hash, default_cache_dir, normalize, paper_text
+    from paperfeed.embed.index import pending
+    from paperfeed.embed.model import default_cache_dir, normalize
     from paperfeed.evaluate.daily_feed import embed_cached
     from paperfeed.search.engine import load_index
     from paperfeed.store import open_store
@@ -123,24 +124,18 @@ def add_vectors(db: str, seed: int) -> tuple[str, float]:
     embedder = load_embedder({})
     rng = np.random.default_rng(seed)
     with open_store(db) as store:
-        for rows in store.embedding_inputs(embedder.name, 20_000):
-            # a kept store's papers keep their vectors (and its index)
-            batch = [
-                r
-                for r in rows
-                if r[3] is None or bytes(r[3]) != content_hash(paper_text(r[1], r[2]))
-            ]
-            if not batch:
-                continue
-            texts = [paper_text(t, a) for _, t, a, _ in batch]
-            own = embed_cached(embedder, texts, default_cache_dir(), print)  # cached after
+        # the papers the product would embed, in the order of their ids: a kept store's
+        # papers keep their vectors (and its index)
+        todo = sorted(pending(store, embedder.name)[0])
+        for start in range(0, len(todo), 20_000):
+            ids, texts, hashes = zip(*todo[start : start + 20_000], strict=True)
+            own = embed_cached(embedder, list(texts), default_cache_dir(), print)  # cached after
             other = own[rng.permutation(len(own))]
-            mix = rng.uniform(0.3, 1.0, size=(len(batch), 1)).astype(np.float32)
+            mix = rng.uniform(0.3, 1.0, size=(len(ids), 1)).astype(np.float32)
             noise = rng.normal(0, 0.03, own.shape).astype(np.float32)
             vectors = normalize(mix * own + (1 - mix) * other + noise)
-            hashes = [content_hash(t) for t in texts]
             with store.writer() as w:
-                w.save_vectors(embedder.name, [pid for pid, *_ in batch], hashes, vectors)
+                w.save_vectors(embedder.name, list(ids), list(hashes), vectors)
         started = time.perf_counter()
         load_index(store, embedder.name, build_ann=True)
         return embedder.name, time.perf_counter() - started
